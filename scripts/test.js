@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/*
+ * `npm test`: every test against a real PostgreSQL. DATABASE_URL names a server to use (the tests
+ * create and drop their own databases on it); without it an embedded throw-away cluster is started.
+ * The schema is migrated once into a template database; each test file clones it (cheap), so files
+ * never share data and can run in parallel.
+ *
+ *   npm test                         all of test/**\/*.test.ts
+ *   npm test -- test/sql/foo.test.ts only the files named
+ */
+"use strict";
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "..", "tsconfig.json") });
+require("../src/shim");
+const { startEmbeddedPostgres } = require("../src/db/embedded");
+const { createPool } = require("../src/db/pool");
+const { migrate } = require("../src/db/migrate");
+const { createLogger } = require("../src/logger");
+const { Client } = require("pg");
+
+const root = path.join(__dirname, "..");
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...findTests(full));
+    else if (entry.name.endsWith(".test.ts")) out.push(full);
+  }
+  return out.sort();
+}
+
+function withDatabase(url, database) {
+  const u = new URL(url);
+  u.pathname = "/" + database;
+  return u.toString();
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const files = args.length > 0 ? args.map((f) => path.resolve(f)) : findTests(path.join(root, "test"));
+  const logger = createLogger(process.env.BATON_LOG_LEVEL || "warn");
+  let embedded;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "baton-test-"));
+    embedded = await startEmbeddedPostgres(dir, logger, { persistent: false, database: "postgres" });
+    adminUrl = embedded.adminUrl;
+  }
+  const template = `baton_template_${process.pid}`;
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  let code = 1;
+  try {
+    await admin.query(`create database "${template}"`);
+    const pool = createPool(withDatabase(adminUrl, template), logger, 4);
+    await migrate(pool, logger);
+    await pool.end();
+    const child = spawn(
+      process.execPath,
+      ["--require", path.join(root, "test", "helpers", "register.js"), "--test", "--test-concurrency=3", "--test-timeout=120000", ...files],
+      { stdio: "inherit", env: { ...process.env, BATON_TEST_ADMIN_URL: adminUrl, BATON_TEST_TEMPLATE: template } },
+    );
+    const stop = () => child.kill("SIGINT");
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    code = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  } finally {
+    await admin.query(`drop database if exists "${template}" with (force)`).catch(() => undefined);
+    await admin.end();
+    if (embedded) await embedded.stop();
+  }
+  process.exit(code);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

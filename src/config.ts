@@ -1,0 +1,51 @@
+/*
+ * Environment configuration, parsed once with zod. Modules receive the parsed values; nothing else
+ * reads process.env.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const EnvSchema = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  BATON_DATA_DIR: z.string().min(1).default("./.baton"),
+  BATON_PORT: port.default(4000),
+  BATON_HOST: z.string().min(1).default("127.0.0.1"),
+  BATON_WORKER: z.enum(["on", "off"]).default("on"),
+  BATON_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  BATON_DAEMON_LEASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
+  BATON_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+export type Config = {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  port: number;
+  host: string;
+  worker: boolean;
+  workerConcurrency: number;
+  daemonLeaseSeconds: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "")));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`Invalid environment variable ${String(issue.path[0])}: ${issue.message}.`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.BATON_DATA_DIR),
+    port: e.BATON_PORT,
+    host: e.BATON_HOST,
+    worker: e.BATON_WORKER === "on",
+    workerConcurrency: e.BATON_WORKER_CONCURRENCY,
+    daemonLeaseSeconds: e.BATON_DAEMON_LEASE_SECONDS,
+    logLevel: e.BATON_LOG_LEVEL,
+  };
+}

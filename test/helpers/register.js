@@ -1,0 +1,5 @@
+// Loaded into every test process: TypeScript through ts-node, and the Node 20 shim.
+"use strict";
+const path = require("node:path");
+require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "..", "..", "tsconfig.json") });
+require("../../src/shim");
