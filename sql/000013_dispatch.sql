@@ -1,0 +1,289 @@
+/*
+ * Daemons and dispatch: registering, heartbeats, liveness, and assigning tasks to daemons.
+ *
+ * Every fact lives in these tables, so any number of Baton processes can share one database and a
+ * crash loses nothing. A daemon is alive while its heartbeat is younger than the lease; a dispatch is
+ * one short transaction that picks a daemon with room, marks the task `starting` and NOTIFYs the
+ * daemon (the notify is the tasks trigger's `_900_notify_daemon`).
+ *
+ * LOCK ORDER, extending 000007's: directive -> daemon -> task -> step. Functions that touch several
+ * directives (heartbeat, expiry) take them in id order, one task at a time.
+ */
+
+create table baton_private.settings (
+  id boolean primary key default true,
+  daemon_lease interval not null default interval '30 seconds',
+  constraint single_row check (id),
+  constraint daemon_lease_is_positive check (daemon_lease > interval '0')
+);
+insert into baton_private.settings default values;
+comment on table baton_private.settings is $$Server-wide settings (one row). `baton server` writes BATON_DAEMON_LEASE_SECONDS here at boot.$$;
+comment on column baton_private.settings.daemon_lease is $$A daemon whose last heartbeat is older than this is disconnected and its tasks interrupted.$$;
+
+create function baton_private.daemon_lease() returns interval
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$ select daemon_lease from baton_private.settings $$;
+comment on function baton_private.daemon_lease() is $$The heartbeat lease of daemons.$$;
+
+/* Signals that a daemon of this owner may have room: one run of dispatch_pending is queued. */
+create function baton_private.maybe_enqueue_dispatch_pending(owner_id uuid) returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if exists (select 1 from baton.tasks t where t.owner_id = maybe_enqueue_dispatch_pending.owner_id and t.status = 'pending') then
+    perform baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+  end if;
+end;
+$$;
+comment on function baton_private.maybe_enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner that has tasks waiting for a daemon.$$;
+
+create function baton.register_daemon(name text, hostname text default null, max_tasks integer default 1, owner_id uuid default null)
+returns baton.daemons
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_owner uuid := baton_private.resolve_owner(register_daemon.owner_id);
+  v_daemon baton.daemons;
+begin
+  perform baton_private.assert_name('the daemon name', name);
+  if max_tasks is null or max_tasks < 1 or max_tasks > 1000 then
+    raise exception 'max_tasks must be between 1 and 1000 (got %).', coalesce(max_tasks::text, 'none') using errcode = 'BTINV';
+  end if;
+  insert into baton.daemons (owner_id, name, hostname, max_tasks)
+  values (v_owner, btrim(name), left(hostname, 255), max_tasks)
+  returning * into v_daemon;
+  perform baton_private.maybe_enqueue_dispatch_pending(v_owner);
+  return v_daemon;
+end;
+$$;
+comment on function baton.register_daemon(text, text, integer, uuid) is
+  $$Registers a daemon (connected, heartbeat now) that runs up to max_tasks tasks at once. Tasks waiting for a daemon are dispatched to it at once. Listen on `baton:daemon:<id>` for commands.$$;
+
+/* Interrupts one live task of a daemon, taking its directive lock first. */
+create function baton_private.interrupt_task(task_id uuid, reason text) returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_directive_id uuid;
+begin
+  select t.directive_id into v_directive_id from baton.tasks t where t.id = interrupt_task.task_id;
+  perform baton_private.lock_directive(v_directive_id);
+  update baton.tasks t set status = 'interrupted', error = reason
+   where t.id = interrupt_task.task_id and t.status in ('pending', 'starting', 'running');
+end;
+$$;
+comment on function baton_private.interrupt_task(uuid, text) is $$Marks a live task interrupted (its step is retried under the usual rules).$$;
+
+create function baton.heartbeat(daemon_id uuid, active_task_ids uuid[] default '{}') returns baton.daemons
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_daemon baton.daemons;
+  v_task record;
+  v_active uuid[] := coalesce(active_task_ids, '{}');
+begin
+  select * into v_daemon from baton.daemons d where d.id = heartbeat.daemon_id;
+  if not found then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
+  end if;
+  -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. A task only
+  -- just assigned (starting, within the lease) may not have been spawned yet, so it is spared.
+  for v_task in
+    select t.id, t.directive_id from baton.tasks t
+     where t.daemon_id = v_daemon.id
+       and (t.status = 'running' or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
+       and t.id <> all (v_active)
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, 'The daemon no longer reports this task (it was lost or its process ended).');
+  end loop;
+  -- PHASE 2: tasks the daemon runs that are already over on the server must stop.
+  for v_task in
+    select t.id from baton.tasks t
+     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.is_live_task(t.status))
+  loop
+    perform pg_notify('baton:daemon:' || v_daemon.id, json_build_object('type', 'interrupt_task', 'task_id', v_task.id)::text);
+  end loop;
+  -- PHASE 3: the lease is renewed (a disconnected daemon that heartbeats is connected again).
+  update baton.daemons d
+     set last_heartbeat_at = now(), status = 'connected', disconnected_at = null,
+         connected_at = case when d.status = 'disconnected' then now() else d.connected_at end
+   where d.id = v_daemon.id
+  returning * into v_daemon;
+  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and t.status in ('starting', 'running')) < v_daemon.max_tasks then
+    perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+  end if;
+  return v_daemon;
+end;
+$$;
+comment on function baton.heartbeat(uuid, uuid[]) is
+  $$Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room.$$;
+
+/* Marks a daemon disconnected and interrupts its live tasks. */
+create function baton_private.disconnect(daemon_id uuid, reason text) returns baton.daemons
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task record;
+  v_daemon baton.daemons;
+begin
+  for v_task in
+    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and t.status in ('starting', 'running')
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, reason);
+  end loop;
+  update baton.daemons d set status = 'disconnected', disconnected_at = now()
+   where d.id = disconnect.daemon_id and d.status = 'connected'
+  returning * into v_daemon;
+  if not found then
+    select * into v_daemon from baton.daemons d where d.id = disconnect.daemon_id;
+  end if;
+  return v_daemon;
+end;
+$$;
+comment on function baton_private.disconnect(uuid, text) is $$Disconnects a daemon and interrupts its starting and running tasks.$$;
+
+create function baton.disconnect_daemon(daemon_id uuid) returns baton.daemons
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not exists (select 1 from baton.daemons d where d.id = disconnect_daemon.daemon_id) then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD';
+  end if;
+  return baton_private.disconnect(daemon_id, 'The daemon disconnected.');
+end;
+$$;
+comment on function baton.disconnect_daemon(uuid) is $$Disconnects a daemon on purpose (it is shutting down); its live tasks are interrupted and retried elsewhere.$$;
+
+create function baton.expire_daemons() returns integer
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_id uuid;
+  v_count integer := 0;
+begin
+  for v_id in
+    select d.id from baton.daemons d
+     where d.status = 'connected' and d.last_heartbeat_at < now() - baton_private.daemon_lease()
+     order by d.id
+  loop
+    perform baton_private.disconnect(v_id, 'The daemon stopped heartbeating (its lease expired).');
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$$;
+comment on function baton.expire_daemons() is $$Disconnects every daemon whose heartbeat is older than the lease and interrupts its tasks. Returns how many.$$;
+
+/*
+ * Assigns a pending task to the best daemon: connected and within its lease, of the task's owner,
+ * with room (live tasks below max_tasks), not one this step already failed on if another will do,
+ * then the least loaded. The daemon row is locked before its load is counted, so two dispatchers can
+ * never both fill its last slot. Returns the task, or null when no daemon has room.
+ */
+create function baton.assign_task(task_id uuid) returns baton.tasks
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task baton.tasks;
+  v_directive baton.directives;
+  v_candidate record;
+  v_daemon baton.daemons;
+  v_live integer;
+begin
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+  v_directive := baton_private.lock_directive(v_task.directive_id);
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if v_task.status <> 'pending' then
+    return v_task;                      -- already assigned or over: nothing to do
+  end if;
+  if v_directive.status <> 'active' then
+    return null;                        -- paused or archived: nothing new is dispatched
+  end if;
+  for v_candidate in
+    select d.id,
+           exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                    and f.status in ('failed', 'interrupted')) as failed_here,
+           (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) as load
+      from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected'
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by failed_here, load, d.last_heartbeat_at desc, d.id
+  loop
+    continue when v_candidate.load >= (select max_tasks from baton.daemons where id = v_candidate.id);
+    select * into v_daemon from baton.daemons d where d.id = v_candidate.id for update;
+    -- A fresh statement, so a concurrent dispatcher's committed assignment is counted.
+    select count(*) into v_live from baton.tasks l where l.daemon_id = v_daemon.id and l.status in ('starting', 'running');
+    if v_daemon.status = 'connected' and v_live < v_daemon.max_tasks then
+      update baton.tasks t set status = 'starting', daemon_id = v_daemon.id where t.id = v_task.id returning * into v_task;
+      return v_task;
+    end if;
+  end loop;
+  return null;
+end;
+$$;
+comment on function baton.assign_task(uuid) is
+  $$Assigns a pending task to a connected daemon of its owner with room (preferring one this step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.$$;
+
+/* When a daemon frees a slot, tasks of its owner waiting for a daemon get a dispatch run. */
+create function baton_private.tg_tasks__slot_freed() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+  return null;
+end;
+$$;
+comment on function baton_private.tg_tasks__slot_freed() is $$Queues dispatch_pending when a task leaves a daemon and others wait.$$;
+
+create trigger _900_slot_freed after update of status on baton.tasks
+  for each row when (old.status in ('starting', 'running') and new.status not in ('starting', 'running'))
+  execute function baton_private.tg_tasks__slot_freed();
+
+/* The reconcile sweep: the original 15 s tick, made idempotent. Safe on any number of processes. */
+create function baton.reconcile() returns jsonb
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_expired integer := baton.expire_daemons();
+  v_steps integer := 0;
+  v_planning integer := 0;
+  v_owners integer := 0;
+  v_id uuid;
+begin
+  for v_id in
+    select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+     where s.status = 'ready' and d.status = 'active'
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.status in ('pending', 'starting', 'running'))
+  loop
+    perform baton_private.maybe_enqueue_dispatch_step(v_id);
+    v_steps := v_steps + 1;
+  end loop;
+  for v_id in select d.id from baton.directives d where baton_private.needs_planning(d) loop
+    perform baton_private.maybe_enqueue_planning(v_id);
+    v_planning := v_planning + 1;
+  end loop;
+  for v_id in select distinct t.owner_id from baton.tasks t where t.status = 'pending' loop
+    perform baton_private.maybe_enqueue_dispatch_pending(v_id);
+    v_owners := v_owners + 1;
+  end loop;
+  return jsonb_build_object('expired_daemons', v_expired, 'ready_steps', v_steps, 'directives_to_plan', v_planning, 'owners_with_pending_tasks', v_owners);
+end;
+$$;
+comment on function baton.reconcile() is
+  $$Finds whatever the event path missed and enqueues it: expired daemons, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.$$;

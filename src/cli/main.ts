@@ -1,0 +1,99 @@
+/*
+ * The `baton` command line. Exit codes: 0 success, 1 a failed operation (one line on stderr),
+ * 2 a usage error.
+ */
+import { Command, CommanderError } from "commander";
+import { ConfigError, loadConfig } from "../config";
+import { openDatabase } from "../db/connect";
+import { describeDbError } from "../db/errors";
+import { migrate } from "../db/migrate";
+import { createPool } from "../db/pool";
+import { startServer } from "../server";
+import { startWorker } from "../worker";
+import { createLogger } from "../logger";
+
+export class UsageError extends Error {}
+
+export function buildProgram(): Command {
+  const program = new Command("baton")
+    .description("Baton: a Postgres-native orchestrator for AI coding agents.")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  program
+    .command("server")
+    .description("Run the database (DATABASE_URL, else embedded in BATON_DATA_DIR), migrations, the worker and the HTTP server.")
+    .addHelpText("after", "\nExample:\n  BATON_PORT=4000 baton server")
+    .action(async () => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel);
+      const server = await startServer(config, logger);
+      const stop = async (signal: string) => {
+        logger.info("shutting down", { signal });
+        await server.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop("SIGINT"));
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+    });
+
+  program
+    .command("migrate")
+    .description("Apply pending migrations (graphile-worker's, then sql/) and exit.")
+    .option("--json", "print the applied migrations as JSON")
+    .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/baton baton migrate")
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel);
+      const db = await openDatabase(config, logger);
+      const pool = createPool(db.url, logger, 2);
+      try {
+        const { applied } = await migrate(pool, logger);
+        if (opts.json) process.stdout.write(JSON.stringify({ applied }) + "\n");
+        else process.stdout.write(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(", ")}\n` : "The database is up to date.\n");
+      } finally {
+        await pool.end();
+        await db.stop();
+      }
+    });
+
+  program
+    .command("worker")
+    .description("Run only the graphile-worker runner, beside API-only servers (BATON_WORKER=off).")
+    .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/baton baton worker")
+    .action(async () => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel);
+      if (!config.databaseUrl) throw new Error("`baton worker` needs DATABASE_URL: it joins a database that a `baton server` set up.");
+      const pool = createPool(config.databaseUrl, logger, config.workerConcurrency + 4);
+      await migrate(pool, logger);
+      const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger });
+      logger.info("baton worker running", { concurrency: config.workerConcurrency });
+      const stop = async () => {
+        await runner.stop();
+        await pool.end();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop());
+      process.once("SIGTERM", () => void stop());
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`baton: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`baton: ${describeDbError(err)}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,74 @@
+/*
+ * The execution prompt for one attempt of one step: pure, everything the agent needs in one text,
+ * since it has no other context.
+ */
+
+export type DependencyOutput = { id: string; name: string; status: string; branch: string | null; commitSha: string | null };
+
+export type ExecutionInput = {
+  directiveTitle: string;
+  goal: string;
+  repo: string | null;
+  stepId: string;
+  stepName: string;
+  description: string | null;
+  taskPlan: string | null;
+  dependencies: DependencyOutput[];
+  attempt: number;
+  maxAttempts: number;
+  previousError: string | null;
+};
+
+const GOAL_SUMMARY_CHARS = 2000;
+
+export function summarizeGoal(goal: string, limit = GOAL_SUMMARY_CHARS): string {
+  const trimmed = goal.trim();
+  return trimmed.length <= limit ? trimmed : `${trimmed.slice(0, limit).trimEnd()}… (goal shortened; ${trimmed.length} characters in all)`;
+}
+
+export function buildExecutionPrompt(input: ExecutionInput): string {
+  const deps =
+    input.dependencies.length === 0
+      ? input.repo
+        ? "None: you start from the base branch."
+        : "None."
+      : input.dependencies
+          .map((d) => `- ${d.name} (${d.status}${d.branch ? `, branch ${d.branch}` : ""}${d.commitSha ? `, commit ${d.commitSha}` : ""})`)
+          .join("\n") + (input.repo ? "\nYour worktree already contains their commits." : "");
+  const retry =
+    input.attempt > 1
+      ? [
+          ``,
+          `# This is attempt ${input.attempt} of ${input.maxAttempts}`,
+          `The previous attempt failed with:`,
+          "```",
+          (input.previousError ?? "(no error was recorded)").slice(-4000),
+          "```",
+          `Avoid repeating what made it fail.`,
+        ]
+      : [];
+  return [
+    `You are a coding agent carrying out one step of a larger plan, in the current working directory${input.repo ? " (a git worktree on this step's own branch)" : ""}.`,
+    ``,
+    `# The overall goal (for context: do only your step)`,
+    `Directive: ${input.directiveTitle}`,
+    summarizeGoal(input.goal),
+    ``,
+    `# Your step: ${input.stepName}`,
+    `Step id: ${input.stepId}`,
+    input.description ? `\n${input.description}` : "",
+    ``,
+    `# Plan`,
+    input.taskPlan ?? "(no plan was given: do what the step's name and description ask)",
+    ``,
+    `# What your dependencies produced`,
+    deps,
+    ...retry,
+    ``,
+    `# When you are done`,
+    `Exit 0 and the step is marked completed${input.repo ? "; anything you leave uncommitted is committed for you" : ""}. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.`,
+    ``,
+  ]
+    .filter((line, i, all) => !(line === "" && all[i - 1] === ""))
+    .join("\n");
+}

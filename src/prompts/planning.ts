@@ -1,0 +1,118 @@
+/*
+ * The planning and re-planning prompts: pure functions of their input (no database, clock or env).
+ * The planner is an agent that runs with BATON_DIRECTIVE_ID and BATON_TOKEN set and adds steps with
+ * the `baton` CLI, so the prompt spells out the exact commands.
+ */
+
+export type PlanInput = {
+  directiveId: string;
+  title: string;
+  goal: string;
+  repo: string | null;
+  baseBranch: string;
+  generation: number;
+};
+
+export type ExistingStep = {
+  id: string;
+  name: string;
+  status: string;
+  generation: number;
+  dependsOn: string[];
+  branch: string | null;
+  commitSha: string | null;
+  error: string | null;
+};
+
+export type ReplanInput = PlanInput & { previousGoal: string | null; steps: ExistingStep[] };
+
+function header(input: PlanInput): string {
+  return [
+    `You are the planner of a Baton directive. Break the goal into steps that coding agents will carry out, one agent per step, each in its own git worktree.`,
+    ``,
+    `# Directive`,
+    `- Id: ${input.directiveId} (already set in BATON_DIRECTIVE_ID)`,
+    `- Title: ${input.title}`,
+    `- Repository: ${input.repo ?? "none (each step runs in an empty working directory)"}`,
+    `- Base branch: ${input.baseBranch}`,
+    `- Generation of the steps you add: ${input.generation}`,
+  ].join("\n");
+}
+
+function commands(): string {
+  return [
+    `# How to add steps`,
+    `Add every step in one atomic batch (preferred). Give each entry a "key"; "dependsOn" lists keys of entries in the same batch or ids of existing steps:`,
+    "",
+    "```sh",
+    `baton directive batch-add-steps --json '[`,
+    `  {"key": "schema", "name": "Add the users table", "description": "Why this step exists", "taskPlan": "Self-contained instructions..."},`,
+    `  {"key": "api", "name": "Expose users over the API", "taskPlan": "...", "dependsOn": ["schema"]}`,
+    `]'`,
+    "```",
+    "",
+    `Or one at a time; \`add-step\` prints the new step's id, which later \`--depends-on\` values use:`,
+    "",
+    "```sh",
+    `baton directive add-step "Add the users table" --description "Why" --task-plan "Self-contained instructions..."`,
+    `baton directive add-step "Expose users over the API" --task-plan "..." --depends-on "<id printed above>"`,
+    "```",
+    "",
+    `A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error says why; fix the input and run it again.`,
+  ].join("\n");
+}
+
+function rules(): string {
+  return [
+    `# Rules`,
+    `- Every taskPlan must be self-contained: the agent that executes a step has no access to this prompt, the goal's discussion, or the other steps' plans. Name files, interfaces, commands and acceptance checks explicitly.`,
+    `- Prefer a linear chain of steps unless the pieces of work are truly independent. Dependencies also carry the git work forward: a step starts from the branch of its dependency, and a step with several dependencies starts from a merge of their branches, which can conflict.`,
+    `- Keep steps small enough for one agent session, and large enough to be worth a separate commit.`,
+    `- Do not do the work yourself: your job ends when the steps are added. Exit 0 when done; exit non-zero if you could not plan.`,
+  ].join("\n");
+}
+
+export function buildPlanningPrompt(input: PlanInput): string {
+  return [header(input), ``, `# Goal`, input.goal, ``, commands(), ``, rules(), ``].join("\n");
+}
+
+function describeStep(s: ExistingStep): string {
+  const facts = [`status ${s.status}`, `generation ${s.generation}`];
+  if (s.dependsOn.length > 0) facts.push(`depends on ${s.dependsOn.join(", ")}`);
+  if (s.branch) facts.push(`branch ${s.branch}`);
+  if (s.commitSha) facts.push(`commit ${s.commitSha}`);
+  const error = s.error ? `\n  Last error: ${s.error.replace(/\s+/g, " ").slice(0, 500)}` : "";
+  return `- ${s.id}: ${s.name} (${facts.join("; ")})${error}`;
+}
+
+export function buildReplanningPrompt(input: ReplanInput): string {
+  const steps = input.steps.length > 0 ? input.steps.map(describeStep).join("\n") : "(none)";
+  return [
+    header(input),
+    ``,
+    `The goal has changed since the existing steps were planned. Re-plan: keep what still serves the new goal, remove what is obsolete, and add the steps that are missing. New steps get generation ${input.generation}.`,
+    ``,
+    `# Previous goal`,
+    input.previousGoal ?? "(none recorded)",
+    ``,
+    `# New goal`,
+    input.goal,
+    ``,
+    `# Existing steps`,
+    steps,
+    ``,
+    commands(),
+    ``,
+    `# Changing existing steps`,
+    `- Remove a step that is no longer needed (pending, ready, failed or blocked ones; a running step's task is cancelled):`,
+    "  ```sh",
+    `  baton directive remove-step STEP_ID`,
+    "  ```",
+    `  If other steps depend on it the command refuses and lists them; \`--force\` re-wires them onto its own dependencies.`,
+    `- Build on completed work by listing completed step ids in "dependsOn" (the new step then starts from their commits).`,
+    `- Re-wire a waiting step: \`baton directive set-deps STEP_ID "ID1,ID2"\`.`,
+    ``,
+    rules(),
+    ``,
+  ].join("\n");
+}

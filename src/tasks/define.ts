@@ -1,0 +1,35 @@
+/*
+ * defineTask: a graphile-worker task whose payload is checked with zod. Payloads carry ids only; each
+ * task re-reads state through SQL and returns quietly when its work is no longer relevant, so running
+ * one twice is harmless.
+ */
+import type { JobHelpers, Task } from "graphile-worker";
+import type { PoolClient } from "pg";
+import type { z } from "zod";
+import type { Logger } from "../logger";
+
+export type TaskContext = {
+  /** Runs fn with a client from the worker's pool. */
+  withClient: <T>(fn: (client: PoolClient) => Promise<T>) => Promise<T>;
+  logger: Logger;
+  helpers: JobHelpers;
+};
+
+export type TaskDeps = { logger: Logger };
+
+export function defineTask<S extends z.ZodType>(
+  schema: S,
+  body: (payload: z.infer<S>, ctx: TaskContext) => Promise<void>,
+): (deps: TaskDeps) => Task {
+  return (deps) => async (raw, helpers) => {
+    const parsed = schema.safeParse(raw);
+    const logger = deps.logger.child({ task: helpers.job.task_identifier, job_id: helpers.job.id });
+    if (!parsed.success) {
+      // A malformed payload never becomes valid by retrying: log it and drop the job.
+      logger.error("dropping a job with an invalid payload", { payload: raw, issue: parsed.error.issues[0]?.message });
+      return;
+    }
+    const withClient = <T>(fn: (client: PoolClient) => Promise<T>) => helpers.withPgClient((c) => fn(c as PoolClient));
+    await body(parsed.data, { withClient, logger: logger.child(parsed.data as Record<string, unknown>), helpers });
+  };
+}

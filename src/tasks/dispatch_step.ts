@@ -1,0 +1,71 @@
+/*
+ * dispatch_step: one attempt of a ready step. Builds the execution prompt from the step, its
+ * directive, what its dependencies produced and, on a retry, the previous attempt's error; then
+ * creates the task, which is assigned to a daemon in the same transaction when one has room.
+ * Keyed by (step, attempt): a duplicate or stale job finds the attempt already made and returns.
+ */
+import { z } from "zod";
+import { buildExecutionPrompt, type DependencyOutput } from "../prompts/execution";
+import { defineTask } from "./define";
+
+type StepRow = {
+  id: string;
+  name: string;
+  description: string | null;
+  task_plan: string | null;
+  status: string;
+  total_attempts: number;
+  attempts: number;
+  max_attempts: number;
+  directive_status: string;
+  title: string;
+  goal: string;
+  repo: string | null;
+  previous_error: string | null;
+};
+
+export const dispatchStep = defineTask(
+  z.object({ step_id: z.uuid(), attempt: z.number().int().min(1) }),
+  async ({ step_id, attempt }, { withClient, logger }) => {
+    await withClient(async (c) => {
+      const r = await c.query<StepRow>(
+        `select s.id, s.name, s.description, s.task_plan, s.status, s.total_attempts, s.attempts, s.max_attempts,
+                d.status as directive_status, d.title, d.goal, d.repo, prev.error as previous_error
+           from baton.directive_steps s
+           join baton.directives d on d.id = s.directive_id
+           left join baton.tasks prev on prev.id = s.current_task_id
+          where s.id = $1`,
+        [step_id],
+      );
+      const s = r.rows[0];
+      if (!s || s.status !== "ready" || s.directive_status !== "active" || s.total_attempts >= attempt) return;
+      const deps = await c.query<DependencyOutput>(
+        `select p.id, p.name, p.status, t.branch, t.commit_sha as "commitSha"
+           from baton.step_dependencies d
+           join baton.directive_steps p on p.id = d.depends_on_step_id
+           left join baton.tasks t on t.id = p.current_task_id
+          where d.step_id = $1
+          order by p.order_index, p.created_at, p.id`,
+        [step_id],
+      );
+      const prompt = buildExecutionPrompt({
+        directiveTitle: s.title,
+        goal: s.goal,
+        repo: s.repo,
+        stepId: s.id,
+        stepName: s.name,
+        description: s.description,
+        taskPlan: s.task_plan,
+        dependencies: deps.rows,
+        attempt: s.attempts + 1,
+        maxAttempts: s.max_attempts,
+        previousError: s.attempts > 0 ? s.previous_error : null,
+      });
+      const t = await c.query<{ id: string; daemon_id: string | null }>(
+        "select id, daemon_id from baton.create_execution_task($1, $2, $3)",
+        [step_id, prompt, attempt],
+      );
+      logger.info("execution task created", { task_id: t.rows[0]?.id, daemon_id: t.rows[0]?.daemon_id, attempt });
+    });
+  },
+);

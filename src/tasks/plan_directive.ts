@@ -1,0 +1,71 @@
+/*
+ * plan_directive and replan_directive: build the planning prompt and create the planning task (which
+ * is assigned to a daemon in the same transaction when one has room). Both return quietly when the
+ * directive no longer needs planning, so duplicates and stale jobs are harmless.
+ */
+import type { PoolClient } from "pg";
+import { z } from "zod";
+import { buildPlanningPrompt, buildReplanningPrompt, type ExistingStep } from "../prompts/planning";
+import { defineTask } from "./define";
+
+type DirectiveRow = {
+  id: string;
+  title: string;
+  goal: string;
+  previous_goal: string | null;
+  repo: string | null;
+  base_branch: string;
+  needs_planning: boolean;
+  planned_revision: number | null;
+  next_generation: number;
+};
+
+async function loadDirective(c: PoolClient, id: string): Promise<DirectiveRow | undefined> {
+  const r = await c.query<DirectiveRow>(
+    `select d.id, d.title, d.goal, d.previous_goal, d.repo, d.base_branch, d.planned_revision,
+            baton_private.needs_planning(d) as needs_planning,
+            greatest(d.current_generation, coalesce((select max(s.generation) from baton.directive_steps s where s.directive_id = d.id), 0)) + 1 as next_generation
+       from baton.directives d where d.id = $1`,
+    [id],
+  );
+  return r.rows[0];
+}
+
+async function loadSteps(c: PoolClient, directiveId: string): Promise<ExistingStep[]> {
+  const r = await c.query<ExistingStep>(
+    `select s.id, s.name, s.status, s.generation,
+            coalesce((select array_agg(d.depends_on_step_id::text order by d.depends_on_step_id) from baton.step_dependencies d where d.step_id = s.id), '{}') as "dependsOn",
+            t.branch, t.commit_sha as "commitSha", t.error
+       from baton.directive_steps s left join baton.tasks t on t.id = s.current_task_id
+      where s.directive_id = $1
+      order by s.order_index, s.created_at, s.id`,
+    [directiveId],
+  );
+  return r.rows;
+}
+
+const Payload = z.object({ directive_id: z.uuid(), goal_revision: z.number().int().optional() });
+
+export const planDirective = defineTask(Payload, async ({ directive_id }, { withClient, logger }) => {
+  await withClient(async (c) => {
+    const d = await loadDirective(c, directive_id);
+    if (!d || !d.needs_planning) return;
+    const input = { directiveId: d.id, title: d.title, goal: d.goal, repo: d.repo, baseBranch: d.base_branch, generation: d.next_generation };
+    const prompt =
+      d.planned_revision === null
+        ? buildPlanningPrompt(input)
+        : buildReplanningPrompt({ ...input, previousGoal: d.previous_goal, steps: await loadSteps(c, d.id) });
+    const t = await c.query<{ id: string; daemon_id: string | null; generation: number }>(
+      "select id, daemon_id, generation from baton.create_planning_task($1, $2)",
+      [d.id, prompt],
+    );
+    const task = t.rows[0]!;
+    logger.info(d.planned_revision === null ? "planning task created" : "re-planning task created", {
+      task_id: task.id,
+      daemon_id: task.daemon_id,
+      generation: task.generation,
+    });
+  });
+});
+
+export const replanDirective = planDirective;
