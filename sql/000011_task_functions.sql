@@ -126,22 +126,19 @@ create trigger _800_mirror after update of status on baton.tasks
   for each row when (old.status is distinct from new.status)
   execute function baton_private.tg_tasks__mirror();
 
-/* A new pending task asks the dispatcher for a daemon. */
-create function baton_private.tg_tasks__enqueue_dispatch() returns trigger
+/* A new task is assigned at once when a daemon has room; otherwise it waits and a dispatch job is queued. */
+create function baton_private.dispatch_new_task(task_id uuid) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if new.status = 'pending' then
-    perform baton_private.enqueue_dispatch_task(new.id);
+  -- baton.assign_task is defined with the daemon registry (000013_dispatch.sql).
+  if baton.assign_task(task_id) is null then
+    perform baton_private.enqueue_dispatch_task(task_id);
   end if;
-  return null;
 end;
 $$;
-comment on function baton_private.tg_tasks__enqueue_dispatch() is $$Enqueues dispatch_task for a task created pending.$$;
-
-create trigger _900_enqueue_dispatch after insert on baton.tasks
-  for each row execute function baton_private.tg_tasks__enqueue_dispatch();
+comment on function baton_private.dispatch_new_task(uuid) is $$Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one.$$;
 
 /* Tells a daemon, by id only, to spawn a task assigned to it or to stop one it runs. */
 create function baton_private.tg_tasks__notify_daemon() returns trigger
@@ -201,6 +198,8 @@ begin
   update baton.directive_steps s
      set attempts = s.attempts + 1, total_attempts = s.total_attempts + 1, current_task_id = v_task.id
    where s.id = v_step.id;
+  perform baton_private.dispatch_new_task(v_task.id);
+  select * into v_task from baton.tasks t where t.id = v_task.id;
   return v_task;
 end;
 $$;
@@ -232,6 +231,8 @@ begin
   values (v_directive.owner_id, v_directive.id, 'planning', v_generation, v_directive.goal_revision, prompt)
   returning * into v_task;
   update baton.directives d set orchestrator_task_id = v_task.id where d.id = v_directive.id;
+  perform baton_private.dispatch_new_task(v_task.id);
+  select * into v_task from baton.tasks t where t.id = v_task.id;
   return v_task;
 end;
 $$;
