@@ -24,20 +24,21 @@ end;
 $$;
 comment on function baton.create_owner(text) is $$Creates an owner (a tenant). Admin only.$$;
 
-/* Friendly checks of free text, before the CHECK constraints (which stay as the backstop). */
+/* Friendly checks of free text, before the CHECK constraints (which stay as the backstop).
+   `what` is lower case ("the goal"); only its first letter is capitalised (initcap would give "The Goal"). */
 create function baton_private.assert_text(what text, value text, min_chars integer, max_bytes integer) returns void
 language plpgsql immutable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
   if value is null and min_chars > 0 then
-    raise exception '% is required.', initcap(what) using errcode = 'BTINV';
+    raise exception '% is required.', upper(left(what, 1)) || substr(what, 2) using errcode = 'BTINV';
   end if;
   if value is not null and length(btrim(value)) < min_chars then
-    raise exception '% must not be empty.', initcap(what) using errcode = 'BTINV';
+    raise exception '% must not be empty.', upper(left(what, 1)) || substr(what, 2) using errcode = 'BTINV';
   end if;
   if value is not null and octet_length(value) > max_bytes then
-    raise exception '% is % bytes; the limit is % bytes.', initcap(what), octet_length(value), max_bytes
+    raise exception '% is % bytes; the limit is % bytes.', upper(left(what, 1)) || substr(what, 2), octet_length(value), max_bytes
       using errcode = 'BTINV', hint = 'Shorten it, or keep the long text in the repository and refer to it.';
   end if;
 end;
@@ -51,7 +52,7 @@ as $$
 begin
   perform baton_private.assert_text(what, value, 1, 100000);
   if length(value) > 200 then
-    raise exception '% is % characters; the limit is 200.', initcap(what), length(value) using errcode = 'BTINV';
+    raise exception '% is % characters; the limit is 200.', upper(left(what, 1)) || substr(what, 2), length(value) using errcode = 'BTINV';
   end if;
 end;
 $$;
@@ -65,13 +66,26 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_directive baton.directives;
+  v_message text;
 begin
   if not d.status = any (allowed) then
-    raise exception 'Directive % is %, so it cannot be %; only % directives can.',
-      d.id, d.status, verb, array_to_string(allowed, ' or ')
-      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed);
+    v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
+      -- "draft or paused", "draft, active, paused or idle"
+      case when cardinality(allowed) = 1 then allowed[1]
+           else array_to_string(allowed[1:cardinality(allowed) - 1], ', ') || ' or ' || allowed[cardinality(allowed)] end);
+    -- RAISE refuses a null option, so the hint needs its own branch.
+    if d.status = 'archived' then
+      raise exception using message = v_message, errcode = 'BTSTS',
+        detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed),
+        hint = 'Archiving is final; create a new directive instead.';
+    end if;
+    raise exception using message = v_message, errcode = 'BTSTS',
+      detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed);
   end if;
-  update baton.directives x set status = to_status where x.id = d.id returning * into v_directive;
+  update baton.directives x set status = to_status where x.id = d.id;
+  -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
+  -- to do goes idle at once), and the caller must get the row as it is.
+  select * into v_directive from baton.directives x where x.id = d.id;
   return v_directive;
 end;
 $$;

@@ -148,7 +148,9 @@ begin
   select coalesce(max(s.order_index), -1) into v_base_order from baton.directive_steps s where s.directive_id = v_directive.id;
   select array_agg(row(
       e.ord, gen_random_uuid(), e.v ->> 'key', btrim(e.v ->> 'name'), e.v ->> 'description', e.v ->> 'taskPlan',
-      coalesce(array(select distinct x from jsonb_array_elements_text(e.v -> 'dependsOn') x), '{}'),
+      -- "dependsOn": null means none (jsonb_array_elements_text would reject the JSON null).
+      coalesce(array(select distinct x from jsonb_array_elements_text(
+        case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' end) x), '{}'),
       coalesce((e.v ->> 'orderIndex')::integer, v_base_order + e.ord::integer)
     )::baton_private.batch_entry order by e.ord)
     into v_entries
@@ -265,34 +267,40 @@ $$;
 comment on function baton.add_step(uuid, text, text, text, uuid[], integer) is
   $$Adds one step that depends on existing steps of the same directive. Returns the new step (its id is what later dependsOn entries use).$$;
 
-/* Raises BTCYC with the path if `step_id` depending on `depends_on` would close a cycle. */
+/*
+ * Raises BTCYC with the path if `step_id` depending on `depends_on` would close a cycle.
+ * It walks up from the new dependencies and keeps, for each step reached, one step that led to it;
+ * the walk is a plain query (no temp table), so the function can stay `stable` and needs no TEMP
+ * privilege. Cost: the ancestors of the new dependencies.
+ */
 create function baton_private.assert_no_cycle(step_id uuid, depends_on uuid[]) returns void
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+  v_parents jsonb;
   v_path uuid[];
   v_current uuid := step_id;
   v_parent uuid;
 begin
-  -- Walk the ancestors of the new dependencies; (id, parent) pairs are bounded by the edges.
-  create temp table if not exists baton_cycle_walk (id uuid, parent uuid) on commit drop;
-  truncate baton_cycle_walk;
-  insert into baton_cycle_walk
+  -- Every step reached -> one step it was reached from (null for the new dependencies themselves).
+  -- (id, parent) pairs are bounded by the edges; the walk does not go on past step_id.
   with recursive up (id, parent) as (
-    select d, null::uuid from unnest(depends_on) d
+    select d, null::uuid from unnest(assert_no_cycle.depends_on) d
     union
     select e.depends_on_step_id, up.id from up join baton.step_dependencies e on e.step_id = up.id
      where up.id <> assert_no_cycle.step_id
   )
-  select * from up;
-  if not exists (select 1 from baton_cycle_walk w where w.id = step_id) then
+  select jsonb_object_agg(w.id, w.parent) into v_parents
+    from (select distinct on (u.id) u.id, u.parent from up u order by u.id, u.parent nulls first) w;
+  if v_parents is null or not v_parents ? assert_no_cycle.step_id::text then
     return;
   end if;
-  -- Follow parent links back from the step to one of the new dependencies.
-  v_path := array[step_id];
+  -- Follow the links back from the step to one of the new dependencies. The existing graph is a DAG,
+  -- so this ends.
+  v_path := array[assert_no_cycle.step_id];
   loop
-    select w.parent into v_parent from baton_cycle_walk w where w.id = v_current order by w.parent nulls first limit 1;
+    v_parent := (v_parents ->> v_current::text)::uuid;
     exit when v_parent is null;
     v_path := v_path || v_parent;
     v_current := v_parent;
@@ -300,7 +308,8 @@ begin
   -- v_path is step <- ... <- new dependency; print it as step -> dependency -> ... -> step.
   raise exception 'That dependency would create a cycle: % (each depends on the next).',
     (select string_agg(coalesce(s.name, p.id::text) || ' (' || left(p.id::text, 8) || ')', ' → ' order by p.n)
-       from unnest(array[step_id] || (select array_agg(x order by n desc) from unnest(v_path) with ordinality v(x, n))) with ordinality p(id, n)
+       from unnest(array[assert_no_cycle.step_id] || (select array_agg(x order by n desc) from unnest(v_path) with ordinality v(x, n)))
+            with ordinality p(id, n)
        left join baton.directive_steps s on s.id = p.id)
     using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
 end;
@@ -414,7 +423,9 @@ begin
     raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
       array_to_string(allowed, ', ')
       using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, allowed),
-            hint = case when v_step.status in ('failed', 'blocked') then 'Use retry-step to run it again.' end;
+            -- Never null: RAISE refuses a null option.
+            hint = case when v_step.status in ('failed', 'blocked') then 'Use retry-step to run it again.'
+                        else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
   end if;
   update baton.directive_steps s set status = to_status where s.id = v_step.id returning * into v_step;
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));

@@ -1,0 +1,114 @@
+/*
+ * Shared setup for the state-machine tests in test/sql: a started directive with a DAG, tasks brought
+ * to a given status, and snapshots of what a rejected call must not have written. Not a test file
+ * itself (no `.test.ts`), so the runner does not pick it up.
+ */
+import assert from "node:assert/strict";
+import type { ClientBase, PoolClient } from "pg";
+import { addSteps, createDirective, createOwner, createTask, type Directive, type Step, type StepSpec, type Task } from "../helpers/fixtures";
+
+export type Setup = { owner: string; d: Directive; s: Record<string, Step> };
+
+/** An owner, a directive with the given steps, started unless `start: false`. */
+export async function setup(c: ClientBase, steps: StepSpec[], opts: { start?: boolean; owner?: string; goal?: string } = {}): Promise<Setup> {
+  const owner = opts.owner ?? (await createOwner(c));
+  const d = await createDirective(c, owner, { goal: opts.goal });
+  const s = steps.length > 0 ? await addSteps(c, d.id, steps) : {};
+  if (opts.start ?? true) await c.query("select baton.start_directive($1)", [d.id]);
+  return { owner, d, s };
+}
+
+/** A chain of steps named by `names`, each depending on the one before. */
+export function chain(...names: string[]): StepSpec[] {
+  return names.map((name, i) => ({ key: name, name, dependsOn: i === 0 ? [] : [names[i - 1]!] }));
+}
+
+/** A daemon of the owner. There is no SQL function for registration yet, so it is inserted as a DBA would. */
+export async function createDaemon(c: ClientBase, ownerId: string, name = "laptop"): Promise<string> {
+  return (await c.query<{ id: string }>("insert into baton.daemons (owner_id, name) values ($1, $2) returning id", [ownerId, name])).rows[0]!.id;
+}
+
+/**
+ * Assigns a pending task to a daemon (pending -> starting), standing in for the dispatcher: a direct
+ * UPDATE, which the task guard trigger checks exactly like a function's.
+ */
+export async function assign(c: ClientBase, taskId: string, daemonId: string): Promise<Task> {
+  return (await c.query<Task>("update baton.tasks set daemon_id = $2, status = 'starting' where id = $1 returning *", [taskId, daemonId])).rows[0]!;
+}
+
+/** Creates the step's next task, assigns it to a (new) daemon and reports it running. */
+export async function startStep(c: ClientBase, stepId: string, daemonId?: string): Promise<Task> {
+  const t = await createTask(c, stepId);
+  const ownerId = (await c.query<{ owner_id: string }>("select owner_id from baton.tasks where id = $1", [t.id])).rows[0]!.owner_id;
+  await assign(c, t.id, daemonId ?? (await createDaemon(c, ownerId)));
+  return (await c.query<Task>("select * from baton.report_task_status($1, 'running')", [t.id])).rows[0]!;
+}
+
+export async function task(c: ClientBase, id: string): Promise<Task & { error: string | null; finished_at: Date | null }> {
+  return (await c.query("select * from baton.tasks where id = $1", [id])).rows[0];
+}
+
+/** Number of graphile-worker jobs, optionally of one task identifier and/or one key. */
+export async function jobCount(c: ClientBase, identifier?: string, key?: string): Promise<number> {
+  const r = await c.query<{ n: number }>(
+    "select count(*)::int as n from graphile_worker.jobs where ($1::text is null or task_identifier = $1) and ($2::text is null or key = $2)",
+    [identifier ?? null, key ?? null],
+  );
+  return r.rows[0]!.n;
+}
+
+/** Row counts of everything a DAG change writes, to prove a rejected call wrote nothing. */
+export async function dagCounts(c: ClientBase): Promise<Record<string, number>> {
+  const r = await c.query(`select (select count(*) from baton.directive_steps)::int as steps,
+                                  (select count(*) from baton.step_dependencies)::int as dependencies,
+                                  (select count(*) from baton.events)::int as events,
+                                  (select count(*) from baton.tasks)::int as tasks,
+                                  (select count(*) from graphile_worker.jobs)::int as jobs`);
+  return r.rows[0];
+}
+
+/**
+ * Runs a call inside a savepoint (so the test's transaction survives its error) and checks that the
+ * call wrote nothing; then passes its outcome on. Use as `assertDbError(writesNothing(c, () => ...), code, message)`.
+ */
+export async function writesNothing(c: PoolClient, call: () => Promise<unknown>): Promise<unknown> {
+  const before = await dagCounts(c);
+  try {
+    return await inSavepointNamed(c, call);
+  } catch (err) {
+    assert.deepEqual(await dagCounts(c), before, "a rejected call must write nothing");
+    throw err;
+  }
+}
+
+/** Like helpers' inSavepoint, under its own name so it nests with the caller's savepoints. */
+async function inSavepointNamed<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
+  await c.query("savepoint reject_check");
+  try {
+    const result = await fn();
+    await c.query("release savepoint reject_check");
+    return result;
+  } catch (err) {
+    await c.query("rollback to savepoint reject_check");
+    throw err;
+  }
+}
+
+/** Runs fn and rolls back what it did, so one test can try several transitions from the same state. */
+export async function andUndo<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
+  await c.query("savepoint undo");
+  try {
+    return await fn();
+  } finally {
+    await c.query("rollback to savepoint undo");
+  }
+}
+
+/** Events of one subject, oldest first. */
+export async function eventsOf(c: ClientBase, subjectId: string): Promise<{ kind: string; from_status: string | null; to_status: string | null; detail: Record<string, unknown> | null }[]> {
+  return (await c.query("select kind, from_status, to_status, detail from baton.events where subject_id = $1 order by id", [subjectId])).rows;
+}
+
+export async function q<T = Record<string, unknown>>(c: ClientBase, sql: string, params: unknown[] = []): Promise<T> {
+  return (await c.query(sql, params)).rows[0] as T;
+}
