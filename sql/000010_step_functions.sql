@@ -479,25 +479,28 @@ declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
   v_failed uuid;
 begin
-  if v_step.status = 'failed' then
-    perform baton_private.retry_failed_step(v_step.id);
-  elsif v_step.status = 'blocked' then
-    -- Retrying a blocked step retries the failed steps it waits on.
-    for v_failed in
-      with recursive up (id) as (
-        select d.depends_on_step_id from baton.step_dependencies d where d.step_id = v_step.id
-        union
-        select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and s.status = 'blocked'
-          join baton.step_dependencies d on d.step_id = up.id
-      )
-      select s.id from up join baton.directive_steps s on s.id = up.id where s.status = 'failed' order by s.id
-    loop
-      perform baton_private.retry_failed_step(v_failed);
-    end loop;
-    perform baton_private.refresh_step(v_step.id);
-  else
+  if v_step.status not in ('failed', 'blocked') then
     raise exception 'Step % is %, so it cannot be retried; only failed or blocked steps can.', v_step.id, v_step.status
       using errcode = 'BTSTS', detail = format('from=%s to=ready allowed={failed,blocked}', v_step.status);
+  end if;
+  -- The failed steps it waits on are retried too, found through blocked *and* failed steps: a step
+  -- failed by hand while blocked still waits on the failure above it, and retrying only the nearest
+  -- one would leave the step blocked.
+  for v_failed in
+    with recursive up (id) as (
+      select d.depends_on_step_id from baton.step_dependencies d where d.step_id = v_step.id
+      union
+      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and s.status in ('blocked', 'failed')
+        join baton.step_dependencies d on d.step_id = up.id
+    )
+    select s.id from up join baton.directive_steps s on s.id = up.id where s.status = 'failed' order by s.id
+  loop
+    perform baton_private.retry_failed_step(v_failed);
+  end loop;
+  if v_step.status = 'failed' then
+    perform baton_private.retry_failed_step(v_step.id);
+  else
+    perform baton_private.refresh_step(v_step.id);
   end if;
   perform baton_private.reactivate(v_step.directive_id);
   select * into v_step from baton.directive_steps s where s.id = v_step.id;
@@ -505,4 +508,4 @@ begin
 end;
 $$;
 comment on function baton.retry_step(uuid) is
-  $$Runs a failed step again with a fresh round of attempts (or, for a blocked step, the failed steps it waits on); blocked dependents are unblocked and an idle directive becomes active.$$;
+  $$Runs a failed step again with a fresh round of attempts, together with the failed steps it waits on (for a blocked step, only those); blocked dependents are unblocked and an idle directive becomes active.$$;

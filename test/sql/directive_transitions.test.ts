@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { PoolClient } from "pg";
 import { assertDbError, useTestDatabase, withRootDb } from "../helpers/db";
 import { createDirective, createOwner, createTask, directive, runStep } from "../helpers/fixtures";
-import { andUndo, createDaemon, eventsOf, jobCount, q, setup, startStep, task, writesNothing } from "./support";
+import { andUndo, eventsOf, jobCount, q, setup, startStep, task, writesNothing } from "./support";
 
 const db = useTestDatabase();
 
@@ -162,9 +162,9 @@ describe("archive_directive", () => {
 
   it("cancels pending tasks and interrupts running ones, and dispatches nothing more", () =>
     withRootDb(db, async (c) => {
-      const { owner, d, s } = await setup(c, [{ name: "a" }, { name: "b" }]);
+      const { d, s } = await setup(c, [{ name: "a" }, { name: "b" }]);
       const pending = await createTask(c, s.a!.id);
-      const running = await startStep(c, s.b!.id, await createDaemon(c, owner));
+      const running = await startStep(c, s.b!.id);
       const jobsBefore = await jobCount(c, "dispatch_step");
       await call(c, "archive_directive", d.id);
       assert.deepEqual(

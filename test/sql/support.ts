@@ -23,25 +23,28 @@ export function chain(...names: string[]): StepSpec[] {
   return names.map((name, i) => ({ key: name, name, dependsOn: i === 0 ? [] : [names[i - 1]!] }));
 }
 
-/** A daemon of the owner. There is no SQL function for registration yet, so it is inserted as a DBA would. */
-export async function createDaemon(c: ClientBase, ownerId: string, name = "laptop"): Promise<string> {
-  return (await c.query<{ id: string }>("insert into baton.daemons (owner_id, name) values ($1, $2) returning id", [ownerId, name])).rows[0]!.id;
+/** A connected daemon of the owner (register_daemon), by default with room for 10 tasks. */
+export async function createDaemon(c: ClientBase, ownerId: string, opts: { name?: string; maxTasks?: number } = {}): Promise<string> {
+  const r = await c.query<{ id: string }>("select id from baton.register_daemon(name => $1, max_tasks => $2, owner_id => $3)", [
+    opts.name ?? "laptop",
+    opts.maxTasks ?? 10,
+    ownerId,
+  ]);
+  return r.rows[0]!.id;
 }
 
 /**
- * Assigns a pending task to a daemon (pending -> starting), standing in for the dispatcher: a direct
- * UPDATE, which the task guard trigger checks exactly like a function's.
+ * Creates the step's next task and reports it running. The task goes to a connected daemon of the
+ * owner (one is registered if the owner has none), as the dispatcher would do it.
  */
-export async function assign(c: ClientBase, taskId: string, daemonId: string): Promise<Task> {
-  return (await c.query<Task>("update baton.tasks set daemon_id = $2, status = 'starting' where id = $1 returning *", [taskId, daemonId])).rows[0]!;
-}
-
-/** Creates the step's next task, assigns it to a (new) daemon and reports it running. */
-export async function startStep(c: ClientBase, stepId: string, daemonId?: string): Promise<Task> {
-  const t = await createTask(c, stepId);
-  const ownerId = (await c.query<{ owner_id: string }>("select owner_id from baton.tasks where id = $1", [t.id])).rows[0]!.owner_id;
-  await assign(c, t.id, daemonId ?? (await createDaemon(c, ownerId)));
-  return (await c.query<Task>("select * from baton.report_task_status($1, 'running')", [t.id])).rows[0]!;
+export async function startStep(c: ClientBase, stepId: string): Promise<Task> {
+  const { owner_id: ownerId } = await q<{ owner_id: string }>(c, "select owner_id from baton.directive_steps where id = $1", [stepId]);
+  const { n } = await q<{ n: number }>(c, "select count(*)::int as n from baton.daemons where owner_id = $1 and status = 'connected'", [ownerId]);
+  if (n === 0) await createDaemon(c, ownerId);
+  let t = await createTask(c, stepId);
+  if (t.status === "pending") t = await q<Task>(c, "select * from baton.assign_task($1)", [t.id]);
+  assert.equal(t.status, "starting", "the task should have gone to a daemon");
+  return q<Task>(c, "select * from baton.report_task_status($1, 'running')", [t.id]);
 }
 
 export async function task(c: ClientBase, id: string): Promise<Task & { error: string | null; finished_at: Date | null }> {
