@@ -268,11 +268,17 @@ as $$
 $$;
 comment on function baton_private.maybe_idle(uuid) is $$Moves an active directive to idle when nothing is left to run or plan.$$;
 
-/* idle -> active when new work appears (steps added, a retry, a goal update). */
+/*
+ * idle -> active when new work appears (steps added, a retry, a re-wiring, a goal update). Only when
+ * there is work: a step that can run or wait (open) or a goal to plan. Otherwise the directive would
+ * flap idle -> active -> idle (e.g. new steps that are all blocked), with events and NOTIFYs for nothing.
+ */
 create function baton_private.reactivate(directive_id uuid) returns void
 language sql volatile
 set search_path = pg_catalog, pg_temp
 as $$
-  update baton.directives d set status = 'active' where d.id = reactivate.directive_id and d.status = 'idle';
+  update baton.directives d set status = 'active'
+   where d.id = reactivate.directive_id and d.status = 'idle'
+     and (d.open_steps > 0 or d.planned_revision is distinct from d.goal_revision);
 $$;
-comment on function baton_private.reactivate(uuid) is $$Moves an idle directive back to active.$$;
+comment on function baton_private.reactivate(uuid) is $$Moves an idle directive back to active when it has an open step or a goal to plan.$$;

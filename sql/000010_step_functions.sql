@@ -353,6 +353,8 @@ begin
   perform baton_private.refresh_step(v_step.id);
   perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'dependencies_changed',
     null, null, jsonb_build_object('depends_on', to_jsonb(v_deps)));
+  -- A blocked step freed in an idle directive must run: wake the directive up.
+  perform baton_private.reactivate(v_step.directive_id);
   select * into v_step from baton.directive_steps s where s.id = v_step.id;
   return v_step;
 end;
@@ -405,6 +407,8 @@ begin
   end loop;
   perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
     v_step.status, null, jsonb_build_object('name', v_step.name));
+  -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
+  perform baton_private.reactivate(v_step.directive_id);
   return v_step;
 end;
 $$;

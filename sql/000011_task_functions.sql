@@ -219,9 +219,15 @@ begin
     select * into v_task from baton.tasks t where t.id = v_directive.orchestrator_task_id;
     return v_task;
   end if;
+  if v_directive.status <> 'active' then
+    raise exception 'Directive % is %, so it cannot be planned now; only active directives are planned.', v_directive.id, v_directive.status
+      using errcode = 'BTSTS',
+            hint = case v_directive.status when 'archived' then 'Archiving is final; create a new directive instead.'
+                                           when 'idle' then 'Update its goal to re-plan it.'
+                                           else 'Start or resume it with `baton directive start`; it is planned then.' end;
+  end if;
   if not baton_private.needs_planning(v_directive) then
-    raise exception 'Directive % does not need planning: it is % and its goal revision % is %.', v_directive.id, v_directive.status,
-      v_directive.goal_revision, case when v_directive.planned_revision = v_directive.goal_revision then 'already planned' else 'not active' end
+    raise exception 'Directive % does not need planning: goal revision % is already planned.', v_directive.id, v_directive.goal_revision
       using errcode = 'BTSTS', hint = 'Update its goal to re-plan it.';
   end if;
   perform baton_private.assert_text('the prompt', prompt, 0, 1048576);

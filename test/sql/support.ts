@@ -60,6 +60,20 @@ export async function jobCount(c: ClientBase, identifier?: string, key?: string)
   return r.rows[0]!.n;
 }
 
+/**
+ * Jobs with their payloads. graphile_worker.jobs (the view) leaves the payload out, so this joins
+ * the view to the table behind it. (test/helpers/fixtures.ts `jobs` selects payload from the view,
+ * which fails on graphile-worker 0.18.)
+ */
+export async function jobsWithPayload(c: ClientBase, identifier?: string): Promise<{ task_identifier: string; key: string | null; payload: Record<string, unknown> }[]> {
+  const r = await c.query(
+    `select j.task_identifier, j.key, p.payload from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+      where ($1::text is null or j.task_identifier = $1) order by j.id`,
+    [identifier ?? null],
+  );
+  return r.rows;
+}
+
 /** Row counts of everything a DAG change writes, to prove a rejected call wrote nothing. */
 export async function dagCounts(c: ClientBase): Promise<Record<string, number>> {
   const r = await c.query(`select (select count(*) from baton.directive_steps)::int as steps,
