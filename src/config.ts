@@ -15,6 +15,7 @@ const EnvSchema = z.object({
   BATON_WORKER: z.enum(["on", "off"]).default("on"),
   BATON_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   BATON_DAEMON_LEASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
+  BATON_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   BATON_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 
@@ -27,6 +28,7 @@ export type Config = {
   workerConcurrency: number;
   daemonLeaseSeconds: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  jwtSecret: string | undefined;
 };
 
 export class ConfigError extends Error {}
@@ -47,5 +49,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.BATON_WORKER_CONCURRENCY,
     daemonLeaseSeconds: e.BATON_DAEMON_LEASE_SECONDS,
     logLevel: e.BATON_LOG_LEVEL,
+    jwtSecret: e.BATON_JWT_SECRET,
   };
 }

@@ -2,7 +2,14 @@
  * `baton server`: wiring only, in order: database, pool, migrations, settings, local owner, worker,
  * HTTP routes; and one shutdown list run in reverse.
  */
+import fs from "node:fs";
 import http from "node:http";
+import path from "node:path";
+import { postgraphile } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/node";
+import { makePreset } from "./api/preset";
+import { signJwt } from "./auth/jwt";
+import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
 import { openDatabase } from "./db/connect";
 import { migrate } from "./db/migrate";
@@ -42,23 +49,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       shutdown.push({ name: "worker", run: () => runner.stop() });
     }
 
+    const jwtSecret = loadJwtSecret(config.dataDir, config.jwtSecret);
+    const { preset, pgService } = makePreset({ pool, jwtSecret, logger });
+    const pgl = postgraphile(preset);
+    shutdown.push({ name: "postgraphile", run: async () => { await pgl.release(); await pgService.release?.(); } });
+    const serv = pgl.createServ(grafserv);
+    await pgl.getSchema(); // schema errors surface at boot, not at the first request
+    const graphqlHandler = serv.createHandler();
+    const upgradeHandler = await serv.getUpgradeHandler();
+
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://localhost");
-      if (url.pathname === "/healthz") {
-        pool
-          .query("select 1")
-          .then(() => {
-            res.writeHead(200, { "content-type": "application/json" });
-            res.end(JSON.stringify({ status: "ok" }));
-          })
-          .catch((err: Error) => {
-            res.writeHead(503, { "content-type": "application/json" });
-            res.end(JSON.stringify({ status: "unavailable", error: err.message }));
-          });
-        return;
-      }
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: `No route ${url.pathname}. Try /healthz.` }));
+      if (url.pathname === "/healthz") return void healthz(pool, res);
+      graphqlHandler(req, res, () => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: `No route ${url.pathname}. Baton serves /graphql, /graphiql, /healthz and /metrics.` }));
+      });
+    });
+    server.on("upgrade", (req, socket, head) => {
+      if (upgradeHandler && new URL(req.url ?? "/", "http://localhost").pathname === "/graphql") upgradeHandler(req, socket, head);
+      else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -68,7 +78,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    logger.info("baton server listening", { url });
+    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: signJwt({ role: "baton_user", owner_id: owner.id, aud: "baton", iss: "baton" }, jwtSecret) });
+    logger.info("baton server listening", { url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
     return { url, databaseUrl: db.url, close };
   } catch (err) {
     await close();
@@ -82,4 +93,25 @@ async function ensureLocalOwner(pool: import("pg").Pool): Promise<{ id: string; 
   if (existing.rows[0]) return { id: existing.rows[0].id, created: false };
   const created = await pool.query<{ id: string }>("select id from baton.create_owner('local')");
   return { id: created.rows[0]!.id, created: true };
+}
+
+function healthz(pool: import("pg").Pool, res: http.ServerResponse): void {
+  pool
+    .query("select 1")
+    .then(() => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: "ok" }));
+    })
+    .catch((err: Error) => {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: "unavailable", error: err.message }));
+    });
+}
+
+/** The local owner's credentials, for the CLI and daemons on this machine (mode 0600). */
+function writeCredentials(dataDir: string, credentials: { api_url: string; owner_id: string; token: string }): void {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, "credentials.json");
+  fs.writeFileSync(file, JSON.stringify(credentials, null, 2) + "\n", { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
 }

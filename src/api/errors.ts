@@ -1,0 +1,54 @@
+/*
+ * What clients see of errors. PostGraphile masks database errors by default; Baton's own BT… errors
+ * carry messages written for users, so they pass through with extensions.code. Everything else is
+ * masked to a generic message with an id that is logged beside the real error.
+ */
+import { randomBytes } from "node:crypto";
+import { GraphQLError } from "postgraphile/graphql";
+import { BATON_ERROR_CODES } from "../db/errors";
+import type { Logger } from "../logger";
+
+const SAFE_PG_CODES: Record<string, string> = {
+  "22P02": "A value has the wrong format (for example an id that is not a UUID).",
+  "22001": "A value is too long.",
+  "23514": "A value breaks one of Baton's rules; check lengths and allowed values.",
+  "42501": "Permission denied: your token's role may not do that.",
+  "22021": "The input contains bytes that are not valid UTF-8.",
+  "22P05": "The input contains a character PostgreSQL cannot store (such as a NUL byte).",
+  "54000": "The input is too large.",
+};
+
+export function makeMaskError(logger: Logger) {
+  return function maskError(error: GraphQLError): GraphQLError {
+    const original = error.originalError as (Error & { code?: string; hint?: string; statusCode?: number }) | undefined;
+    if (!original) return error; // validation and parse errors: already about the query
+    const code = original.code;
+    if (code && code in BATON_ERROR_CODES) {
+      return new GraphQLError(original.message + (original.hint ? ` ${original.hint}` : ""), {
+        nodes: error.nodes,
+        source: error.source,
+        positions: error.positions,
+        path: error.path,
+        originalError: original,
+        extensions: { ...error.extensions, code },
+      });
+    }
+    if (code && code in SAFE_PG_CODES) {
+      return new GraphQLError(SAFE_PG_CODES[code]!, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code } });
+    }
+    if (original.name === "TokenError" || original.statusCode === 401) {
+      return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: "UNAUTHENTICATED" } });
+    }
+    if (original.name === "SafeError" || /does not exist or is not yours/.test(original.message)) {
+      return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code: "BTNFD" } });
+    }
+    const id = randomBytes(6).toString("hex");
+    logger.error("request failed", { error_id: id, error: original.message, code });
+    return new GraphQLError(`An unexpected error occurred (error id ${id}); the server log has the details.`, {
+      nodes: error.nodes,
+      path: error.path,
+      positions: error.positions,
+      extensions: { code: "INTERNAL", errorId: id },
+    });
+  };
+}

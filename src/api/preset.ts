@@ -1,0 +1,52 @@
+/*
+ * The PostGraphile preset: the `baton` schema with amber and simplified inflection, our
+ * subscriptions, JWT signing for baton.jwt_token, and per-request settings from the caller's token.
+ */
+import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import type { Pool } from "pg";
+import { makePgService } from "postgraphile/adaptors/pg";
+import type {} from "postgraphile/grafserv/node";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import { bearerToken, parseToken, pgSettingsFor } from "../auth/claims";
+import { TokenError } from "../auth/jwt";
+import type { Logger } from "../logger";
+import { makeMaskError } from "./errors";
+import { BatonSubscriptionsPlugin } from "./subscriptions";
+
+export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger }) {
+  // Introspect as baton_api (every API role at once), so ungranted internals stay out of the API.
+  const pgService = makePgService({ pool: opts.pool, schemas: ["baton"], pubsub: true, pgSettingsForIntrospection: { role: "baton_api" } });
+  const preset = {
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
+    plugins: [BatonSubscriptionsPlugin],
+    pgServices: [pgService],
+    gather: { pgJwtTypes: "baton.jwt_token", installWatchFixtures: false },
+    schema: {
+      pgJwtSecret: opts.jwtSecret,
+      pgJwtSignOptions: { algorithm: "HS256", issuer: "baton" },
+      dontSwallowErrors: true,
+    },
+    grafserv: {
+      graphqlPath: "/graphql",
+      graphiqlPath: "/graphiql",
+      graphiql: true,
+      websockets: true,
+      maskError: makeMaskError(opts.logger),
+    },
+    grafast: {
+      explain: false,
+      context(requestContext: Partial<Grafast.RequestContext>) {
+        const raw = requestContext.ws?.normalizedConnectionParams?.authorization ?? requestContext.node?.req?.headers?.authorization;
+        const token = bearerToken(Array.isArray(raw) ? raw[0] : raw);
+        if (!token) return { pgSettings: pgSettingsFor(undefined) };
+        try {
+          return { pgSettings: pgSettingsFor(parseToken(token, opts.jwtSecret)) };
+        } catch (err) {
+          if (err instanceof TokenError) throw Object.assign(err, { statusCode: 401 });
+          throw err;
+        }
+      },
+    },
+  } satisfies GraphileConfig.Preset;
+  return { preset, pgService };
+}
