@@ -26,18 +26,37 @@ set search_path = pg_catalog, pg_temp
 as $$ select daemon_lease from baton_private.settings $$;
 comment on function baton_private.daemon_lease() is $$The heartbeat lease of daemons.$$;
 
-/* Signals that a daemon of this owner may have room: one run of dispatch_pending is queued. */
+/*
+ * Signals that a daemon of this owner may have room: one run of dispatch_pending is queued (job key
+ * per owner, `replace`: a signal during a run queues one more run).
+ *
+ * Who signals unconditionally and who may check first. A new task that finds no room (its
+ * assign_task counted a slot that another transaction was freeing, or did not yet see a daemon being
+ * registered) queues dispatch_task, which runs after it commits. The side that makes room must then
+ * queue a run that starts after *its* commit, whether or not it sees a waiting task: the waiting task
+ * may not be committed yet. Checking `exists (pending task)` first loses that wakeup (the task then
+ * waits for the minute's reconcile). So freeing a slot, registering and reconnecting signal
+ * unconditionally; only the periodic heartbeat of a daemon that was already available checks first.
+ */
+create function baton_private.enqueue_dispatch_pending(owner_id uuid) returns void
+language sql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+$$;
+comment on function baton_private.enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons.$$;
+
 create function baton_private.maybe_enqueue_dispatch_pending(owner_id uuid) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
   if exists (select 1 from baton.tasks t where t.owner_id = maybe_enqueue_dispatch_pending.owner_id and t.status = 'pending') then
-    perform baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+    perform baton_private.enqueue_dispatch_pending(owner_id);
   end if;
 end;
 $$;
-comment on function baton_private.maybe_enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner that has tasks waiting for a daemon.$$;
+comment on function baton_private.maybe_enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner that has tasks waiting for a daemon (only where a task committed later cannot be missed: see enqueue_dispatch_pending).$$;
 
 create function baton.register_daemon(name text, hostname text default null, max_tasks integer default 1, owner_id uuid default null)
 returns baton.daemons
@@ -55,7 +74,8 @@ begin
   insert into baton.daemons (owner_id, name, hostname, max_tasks)
   values (v_owner, btrim(name), left(hostname, 255), max_tasks)
   returning * into v_daemon;
-  perform baton_private.maybe_enqueue_dispatch_pending(v_owner);
+  -- Unconditional: a task created concurrently cannot see this daemon before it commits.
+  perform baton_private.enqueue_dispatch_pending(v_owner);
   return v_daemon;
 end;
 $$;
@@ -86,11 +106,14 @@ declare
   v_daemon baton.daemons;
   v_task record;
   v_active uuid[] := coalesce(active_task_ids, '{}');
+  v_was_available boolean;
 begin
   select * into v_daemon from baton.daemons d where d.id = heartbeat.daemon_id;
   if not found then
     raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
   end if;
+  -- Whether dispatchers could pick this daemon before this heartbeat (assign_task's test).
+  v_was_available := v_daemon.status = 'connected' and v_daemon.last_heartbeat_at >= now() - baton_private.daemon_lease();
   -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. A task only
   -- just assigned (starting, within the lease) may not have been spawned yet, so it is spared.
   for v_task in
@@ -115,8 +138,14 @@ begin
          connected_at = case when d.status = 'disconnected' then now() else d.connected_at end
    where d.id = v_daemon.id
   returning * into v_daemon;
+  -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
+  -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
   if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and t.status in ('starting', 'running')) < v_daemon.max_tasks then
-    perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+    if v_was_available then
+      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+    else
+      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id);
+    end if;
   end if;
   return v_daemon;
 end;
@@ -168,18 +197,27 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+  v_expired uuid[];
+  v_task record;
   v_id uuid;
-  v_count integer := 0;
 begin
-  for v_id in
-    select d.id from baton.daemons d
-     where d.status = 'connected' and d.last_heartbeat_at < now() - baton_private.daemon_lease()
-     order by d.id
+  select coalesce(array_agg(d.id order by d.id), '{}') into v_expired from baton.daemons d
+   where d.status = 'connected' and d.last_heartbeat_at < now() - baton_private.daemon_lease();
+  -- PHASE 1: the live tasks of every expired daemon, in directive order across all of them, so this
+  -- transaction takes directive locks in one ascending order (as heartbeat does) and cannot deadlock
+  -- with it. An expired daemon gets no new task meanwhile: assign_task skips daemons past the lease.
+  for v_task in
+    select t.id from baton.tasks t
+     where t.daemon_id = any (v_expired) and t.status in ('starting', 'running')
+     order by t.directive_id, t.id
   loop
-    perform baton_private.disconnect(v_id, 'The daemon stopped heartbeating (its lease expired).');
-    v_count := v_count + 1;
+    perform baton_private.interrupt_task(v_task.id, 'The daemon stopped heartbeating (its lease expired).');
   end loop;
-  return v_count;
+  -- PHASE 2: the daemons themselves, in id order (a late heartbeat reconnects a daemon).
+  foreach v_id in array v_expired loop
+    perform baton_private.disconnect(v_id, 'The daemon stopped heartbeating (its lease expired).');
+  end loop;
+  return cardinality(v_expired);
 end;
 $$;
 comment on function baton.expire_daemons() is $$Disconnects every daemon whose heartbeat is older than the lease and interrupts its tasks. Returns how many.$$;
@@ -238,17 +276,21 @@ $$;
 comment on function baton.assign_task(uuid) is
   $$Assigns a pending task to a connected daemon of its owner with room (preferring one this step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.$$;
 
-/* When a daemon frees a slot, tasks of its owner waiting for a daemon get a dispatch run. */
+/*
+ * When a daemon frees a slot, its owner gets a dispatch run, unconditionally: a task that waits for
+ * this very slot may be committed only after this transaction's check would have run (see
+ * enqueue_dispatch_pending).
+ */
 create function baton_private.tg_tasks__slot_freed() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+  perform baton_private.enqueue_dispatch_pending(new.owner_id);
   return null;
 end;
 $$;
-comment on function baton_private.tg_tasks__slot_freed() is $$Queues dispatch_pending when a task leaves a daemon and others wait.$$;
+comment on function baton_private.tg_tasks__slot_freed() is $$Queues dispatch_pending when a task leaves a daemon, so a task waiting for room gets it.$$;
 
 create trigger _900_slot_freed after update of status on baton.tasks
   for each row when (old.status in ('starting', 'running') and new.status not in ('starting', 'running'))

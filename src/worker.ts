@@ -6,7 +6,8 @@ import type { Pool } from "pg";
 import type { Logger } from "./logger";
 import { buildTaskList, CRONTAB } from "./tasks";
 
-export async function startWorker(pool: Pool, opts: { concurrency: number; logger: Logger }): Promise<Runner> {
+/** `cron: false` runs without the crontab (the minute's reconcile): tests of the event path use it. */
+export async function startWorker(pool: Pool, opts: { concurrency: number; logger: Logger; cron?: boolean }): Promise<Runner> {
   const { run, Logger: WorkerLogger } = await import("graphile-worker");
   const logger = opts.logger.child({ component: "worker" });
   const workerLogger = new WorkerLogger((scope) => (level, message, meta) => {
@@ -19,9 +20,14 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     pgPool: pool,
     concurrency: opts.concurrency,
     noHandleSignals: true,
+    // Job completions go through graphile-worker's batcher (delay 0: no added latency), because only
+    // batched completions are awaited by runner.stop(). Unbatched, a job finishing during shutdown has
+    // its completion fired and forgotten; pool.end() then drops it, and the job stays locked for 4
+    // hours, its job key blocking a re-enqueue (unsafe_dedupe) of that step's dispatch.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     pollInterval: 1000,
     taskList: buildTaskList({ logger }),
-    crontab: CRONTAB,
+    ...(opts.cron === false ? { parsedCronItems: [] } : { crontab: CRONTAB }),
     logger: workerLogger,
   });
 }

@@ -72,8 +72,10 @@ export async function runStep(c: ClientBase, stepId: string, outcome: "completed
 }
 
 export async function jobs(c: ClientBase, identifier?: string): Promise<{ task_identifier: string; key: string | null; payload: Record<string, unknown> }[]> {
+  // graphile_worker.jobs (the public view) has no payload column; it is read from the private table.
   const r = await c.query(
-    "select task_identifier, key, payload from graphile_worker.jobs where ($1::text is null or task_identifier = $1) order by id",
+    `select j.task_identifier, j.key, p.payload from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+      where ($1::text is null or j.task_identifier = $1) order by j.id`,
     [identifier ?? null],
   );
   return r.rows;

@@ -1,26 +1,73 @@
 /*
  * A real graphile-worker runner with Baton's task list, on a test database.
+ *
+ * Without the crontab by default: the minute's reconcile would hide a lost event (a test that passes
+ * only because a cron tick happened to fall inside it proves nothing about the event path). Pass
+ * `cron: true` for the production crontab.
  */
-import { after } from "node:test";
+import { after, before } from "node:test";
 import type { Runner } from "graphile-worker";
 import { createLogger, silentLogger } from "../../src/logger";
 import { createPool } from "../../src/db/pool";
 import { startWorker } from "../../src/worker";
 import type { TestDb } from "./db";
+import { waitFor } from "./wait";
 
-export async function startTestWorker(db: TestDb, opts: { concurrency?: number } = {}): Promise<Runner> {
+type WorkerOptions = { concurrency?: number; cron?: boolean };
+
+/** Starts a runner; its `stop` also ends its pool and may be called twice. */
+export async function createTestWorker(db: TestDb, opts: WorkerOptions = {}): Promise<Runner> {
   const logger = process.env.BATON_TEST_LOG ? createLogger("debug") : silentLogger;
   const pool = createPool(db.url, logger, (opts.concurrency ?? 4) + 4);
-  const runner = await startWorker(pool, { concurrency: opts.concurrency ?? 4, logger });
+  const runner = await startWorker(pool, { concurrency: opts.concurrency ?? 4, logger, cron: opts.cron ?? false });
   let stopped = false;
   const stopRunner = runner.stop.bind(runner);
-  const stop = async () => {
+  runner.stop = async () => {
     if (stopped) return;
     stopped = true;
     await stopRunner().catch(() => undefined);
     await pool.end().catch(() => undefined);
   };
-  after(stop);
-  runner.stop = stop;
   return runner;
+}
+
+/** Inside a test: a runner stopped when the test ends. */
+export async function startTestWorker(db: TestDb, opts: WorkerOptions = {}): Promise<Runner> {
+  const runner = await createTestWorker(db, opts);
+  after(() => runner.stop());
+  return runner;
+}
+
+/** At the top of a file or suite: one runner for all its tests. */
+export function useTestWorker(db: TestDb, opts: WorkerOptions = {}): void {
+  let runner: Runner | undefined;
+  before(async () => {
+    runner = await createTestWorker(db, opts);
+  });
+  after(async () => runner?.stop());
+}
+
+/**
+ * Waits until no graphile-worker job is queued or running, so everything the event path started is
+ * over. A job that failed (it would be retried later) makes the wait fail with its error.
+ */
+export async function waitForQuietQueue(db: TestDb): Promise<void> {
+  let last: unknown[] = [];
+  await waitFor(
+    async () => {
+      const r = await db.pool.query<{ task_identifier: string; key: string | null; last_error: string | null; locked_by: string | null; run_at: Date }>(
+        "select task_identifier, key, last_error, locked_by, run_at from graphile_worker.jobs order by id",
+      );
+      last = r.rows;
+      const failed = r.rows.find((j) => j.last_error !== null);
+      if (failed) throw new Error(`job ${failed.task_identifier} failed: ${failed.last_error}`);
+      return r.rowCount === 0;
+    },
+    { what: "the job queue to drain" },
+  ).catch(async (err: Error) => {
+    const activity = await db.pool.query(
+      "select pid, state, wait_event_type, wait_event, left(query, 200) as query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
+    );
+    throw new Error(`${err.message}; jobs left: ${JSON.stringify(last)}; sessions: ${JSON.stringify(activity.rows)}`);
+  });
 }
