@@ -72,8 +72,8 @@ describe("retry_step", () => {
       const { d, s } = await setup(c, chain("a", "b", "c"));
       await runStep(c, s.a!.id, "failed");
       await runStep(c, s.a!.id, "failed");
-      const r = (await call(c, "retry_step", s.c!.id)).rows[0];
-      assert.ok(r);
+      const r = await q<{ id: string; status: string }>(c, "select * from baton.retry_step($1)", [s.c!.id]);
+      assert.deepEqual({ id: r.id, status: r.status }, { id: s.c!.id, status: "pending" }, "returns the retried step as it is now");
       assert.deepEqual(await statuses(c, d.id), { a: "ready", b: "pending", c: "pending" });
       assert.equal((await attempts(c, s.a!.id)).attempts, 0);
     }));
