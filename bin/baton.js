@@ -7,5 +7,6 @@ require("ts-node").register({
   project: path.join(__dirname, "..", "tsconfig.json"),
   transpileOnly: true,
 });
+process.env.GRAPHILE_ENV = process.env.GRAPHILE_ENV || "production"; // silences the mode banner
 require("../src/shim");
 require("../src/cli/main").main(process.argv.slice(2));

@@ -297,11 +297,13 @@ create function baton.tasks_agent_token(t baton.tasks) returns baton.jwt_token
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select row('baton_agent', t.owner_id, null, t.directive_id, t.id,
+  select row('baton_agent', r.owner_id, null, r.directive_id, r.id,
              extract(epoch from now() + interval '7 days')::bigint, 'baton')::baton.jwt_token
-   where t.status in ('pending', 'starting', 'running')
+    from baton.tasks r  -- the stored row, not the argument, decides
+   where r.id = t.id
+     and r.status in ('pending', 'starting', 'running')
      and (baton_private.current_api_role() = 'admin'
-          or (baton_private.current_api_role() = 'baton_daemon' and t.daemon_id = baton_private.current_daemon_id()));
+          or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
 $$;
 comment on function baton.tasks_agent_token(baton.tasks) is
   $$The token the daemon gives the agent process as BATON_TOKEN: it can read this task's directive and add, remove and re-wire its steps, and stops working when the task ends. Only the task's daemon gets it.$$;

@@ -19,6 +19,9 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
   const preset = {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
     plugins: [BatonSubscriptionsPlugin],
+    // Every column can be filtered and ordered on, not only indexed ones: tables are per-owner and small
+    // enough, and clients (the CLI among them) need conditions such as tasks by daemon and status.
+    disablePlugins: ["PgIndexBehaviorsPlugin"],
     pgServices: [pgService],
     gather: { pgJwtTypes: "baton.jwt_token", installWatchFixtures: false },
     schema: {

@@ -10,9 +10,25 @@ import { migrate } from "../db/migrate";
 import { createPool } from "../db/pool";
 import { startServer } from "../server";
 import { startWorker } from "../worker";
+import { GraphQLRequestError } from "../client/graphql";
+import { UsageError } from "./context";
+import { register as daemonRun } from "./commands/daemon-run";
+import { register as directiveCreate } from "./commands/directive-create";
+import { register as directiveEvents } from "./commands/directive-events";
+import { register as directiveGraph } from "./commands/directive-graph";
+import { register as directiveList } from "./commands/directive-list";
+import { register as directiveStatus } from "./commands/directive-status";
+import { register as directiveTransition } from "./commands/directive-transition";
+import { register as directiveUpdateGoal } from "./commands/directive-update-goal";
+import { register as directiveWatch } from "./commands/directive-watch";
+import { register as ownerCreate } from "./commands/owner-create";
+import { register as stepAdd } from "./commands/step-add";
+import { register as stepBatchAdd } from "./commands/step-batch-add";
+import { register as stepOverride } from "./commands/step-override";
+import { register as stepRemove } from "./commands/step-remove";
+import { register as stepSetDeps } from "./commands/step-set-deps";
+import { register as tokenCreate } from "./commands/token-create";
 import { createLogger } from "../logger";
-
-export class UsageError extends Error {}
 
 export function buildProgram(): Command {
   const program = new Command("baton")
@@ -78,6 +94,20 @@ export function buildProgram(): Command {
       process.once("SIGTERM", () => void stop());
     });
 
+  const directive = program.command("directive").description("Create, steer and watch directives and their steps.");
+  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents]) {
+    add(directive);
+  }
+  ownerCreate(program.command("owner").description("Manage owners (admin: uses the database directly)."));
+  tokenCreate(program.command("token").description("Mint tokens (admin: uses the database directly)."));
+  daemonRun(program.command("daemon").description("Run a daemon that executes tasks with a coding agent."));
+
+  // Every (sub)command exits 2 on a usage error instead of exiting the process itself.
+  const configure = (cmd: Command) => {
+    cmd.exitOverride().showHelpAfterError("(run with --help for usage)");
+    cmd.commands.forEach(configure);
+  };
+  configure(program);
   return program;
 }
 
@@ -88,6 +118,10 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    if (err instanceof GraphQLRequestError) {
+      process.stderr.write(`baton: ${err.message}\n`);
+      process.exit(1);
     }
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`baton: ${err.message}\n`);

@@ -1,0 +1,40 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
+import { DIRECTIVE_FIELDS, type DirectiveRow } from "../fragments";
+
+type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean };
+
+/** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
+export function normalizeRepo(repo: string | undefined, cwd = process.cwd()): string | undefined {
+  if (!repo) return undefined;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/\s]+@[^:\s]+:/.test(repo)) return repo; // URL or scp-like
+  const abs = path.resolve(cwd, repo);
+  if (!fs.existsSync(abs)) throw new UsageError(`The repository ${repo} does not exist (resolved to ${abs}); give a git URL or the path of a local repository.`);
+  return abs;
+}
+
+export function register(directive: Command): void {
+  addCommonOptions(
+    directive
+      .command("create")
+      .description("Create a directive: a goal for agents to plan and carry out.")
+      .requiredOption("--title <title>", "a short title (1-200 characters)")
+      .requiredOption("--goal <goal>", "what you want done, in prose")
+      .option("--repo <url-or-path>", "the git repository the agents work on")
+      .option("--base-branch <branch>", "the branch root steps start from", "main")
+      .option("--start", "start it at once (plan and dispatch)")
+      .addHelpText("after", `\nExample:\n  baton directive create --title "Add login" --goal "Users can log in with email" --repo . --start`),
+  ).action(async (opts: Options) => {
+    const repo = normalizeRepo(opts.repo);
+    const data = await apiClient(opts).request<{ createDirective: { result: DirectiveRow } }>(
+      `mutation($title: String!, $goal: String!, $repo: String, $baseBranch: String, $start: Boolean) {
+        createDirective(input: { title: $title, goal: $goal, repo: $repo, baseBranch: $baseBranch, start: $start }) { result { ${DIRECTIVE_FIELDS} } }
+      }`,
+      { title: opts.title, goal: opts.goal, repo: repo ?? null, baseBranch: opts.baseBranch ?? "main", start: Boolean(opts.start) },
+    );
+    const d = data.createDirective.result;
+    output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
+  });
+}

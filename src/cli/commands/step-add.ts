@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { addCommonOptions, apiClient, directiveIdFrom, output, parseIdList, UsageError, type CommonOptions } from "../context";
+
+type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string };
+
+export function register(directive: Command): void {
+  addCommonOptions(
+    directive
+      .command("add-step")
+      .argument("<name>", "the step's name (1-200 characters)")
+      .description("Add one step; prints its id, which later --depends-on values use.")
+      .option("--description <text>", "what the step is for")
+      .option("--task-plan <text>", "self-contained instructions for the executing agent")
+      .option("--depends-on <ids>", "comma-separated ids of steps it waits for")
+      .option("--order-index <n>", "display and dispatch order among ready steps")
+      .addHelpText("after", `\nExample:\n  A=$(baton directive add-step "Add the users table" --task-plan "Create migration 002...")\n  baton directive add-step "Expose users over the API" --depends-on "$A"`),
+    { directive: true },
+  ).action(async (name: string, opts: Options) => {
+    const dependsOn = opts.dependsOn ? parseIdList(opts.dependsOn, "Each --depends-on id") : null;
+    let orderIndex: number | null = null;
+    if (opts.orderIndex !== undefined) {
+      orderIndex = Number(opts.orderIndex);
+      if (!Number.isInteger(orderIndex)) throw new UsageError(`--order-index must be an integer (got "${opts.orderIndex}").`);
+    }
+    const data = await apiClient(opts).request<{ addStep: { result: { rowId: string; status: string; name: string } } }>(
+      `mutation($d: UUID!, $name: String!, $description: String, $plan: String, $deps: [UUID], $order: Int) {
+        addStep(input: { directiveId: $d, name: $name, description: $description, taskPlan: $plan, dependsOn: $deps, orderIndex: $order }) { result { rowId name status } }
+      }`,
+      { d: directiveIdFrom(opts), name, description: opts.description ?? null, plan: opts.taskPlan ?? null, deps: dependsOn, order: orderIndex },
+    );
+    const s = data.addStep.result;
+    output(opts, s, s.rowId);
+  });
+}

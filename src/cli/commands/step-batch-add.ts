@@ -1,0 +1,71 @@
+import fs from "node:fs";
+import type { Command } from "commander";
+import { z } from "zod";
+import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
+
+/* The contract's batch entry; the server checks again (keys, ids, cycles) and rejects the batch whole. */
+const Entry = z
+  .object({
+    key: z.string().min(1).optional(),
+    name: z.string(),
+    description: z.string().nullish(),
+    taskPlan: z.string().nullish(),
+    dependsOn: z.array(z.string()).nullish(),
+    orderIndex: z.number().int().nullish(),
+  })
+  .strict();
+const Batch = z.array(Entry).min(1, "the batch is empty; give at least one step");
+
+export function parseBatch(text: string): z.infer<typeof Batch> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`The steps are not valid JSON (${(err as Error).message}); give an array like [{"key": "a", "name": "First step"}].`);
+  }
+  const parsed = Batch.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? `entry ${Number(issue.path[0]) + 1}${issue.path.length > 1 ? `, field "${issue.path.slice(1).join(".")}"` : ""}: ` : "";
+    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?}.`);
+  }
+  return parsed.data;
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError("Give the steps with --json JSON, --file PATH, or on stdin.");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function register(directive: Command): void {
+  addCommonOptions(
+    directive
+      .command("batch-add-steps")
+      .description("Add steps atomically from a JSON array; prints the new ids in input order. dependsOn entries are step ids or keys of this batch.")
+      .option("--json [steps]", "the steps as JSON (without a value: read stdin and print JSON)")
+      .option("--file <path>", "read the steps from a file")
+      .addHelpText(
+        "after",
+        `\nExamples:\n  baton directive batch-add-steps --json '[{"key":"db","name":"Schema"},{"name":"API","dependsOn":["db"]}]'\n  baton directive batch-add-steps --file plan.json\n  cat plan.json | baton directive batch-add-steps`,
+      ),
+    { directive: true, json: false },
+  ).action(async (opts: CommonOptions & { file?: string }) => {
+    const inline = typeof opts.json === "string" ? opts.json : undefined;
+    if (inline !== undefined && opts.file) throw new UsageError("Give the steps either with --json or with --file, not both.");
+    let text: string;
+    if (inline !== undefined) text = inline;
+    else if (opts.file) {
+      if (!fs.existsSync(opts.file)) throw new UsageError(`The file ${opts.file} does not exist.`);
+      text = fs.readFileSync(opts.file, "utf8");
+    } else text = await readStdin();
+    const steps = parseBatch(text);
+    const data = await apiClient(opts).request<{ batchAddSteps: { result: { rowId: string; name: string; status: string }[] } }>(
+      `mutation($d: UUID!, $steps: JSON!) { batchAddSteps(input: { directiveId: $d, steps: $steps }) { result { rowId name status } } }`,
+      { d: directiveIdFrom(opts), steps },
+    );
+    const rows = data.batchAddSteps.result;
+    output(opts, rows, rows.map((r) => r.rowId).join("\n"));
+  });
+}

@@ -1,0 +1,55 @@
+/*
+ * The live view of `baton directive watch`: a pure function of a snapshot and the time.
+ */
+import type { DirectiveSnapshot } from "../commands/directive-status";
+
+const COLOR: Record<string, string> = {
+  pending: "\x1b[90m", ready: "\x1b[34m", running: "\x1b[33m", completed: "\x1b[32m", failed: "\x1b[31m", skipped: "\x1b[35m", blocked: "\x1b[91m",
+};
+const RESET = "\x1b[0m";
+
+export type WatchOutcome = "running" | "succeeded" | "failed";
+
+/** Idle with every step completed or skipped: succeeded; idle (or archived) with failed or blocked steps: failed. */
+export function outcome(d: DirectiveSnapshot): WatchOutcome {
+  const bad = d.directiveSteps.nodes.some((s) => s.status === "failed" || s.status === "blocked");
+  if (d.status === "archived") return "failed";
+  if (d.status !== "idle") return "running";
+  return bad ? "failed" : "succeeded";
+}
+
+export function settledCount(d: DirectiveSnapshot): number {
+  return d.directiveSteps.nodes.filter((s) => ["completed", "skipped", "failed", "blocked"].includes(s.status)).length;
+}
+
+function elapsed(since: string | null, now: number): string {
+  if (!since) return "";
+  const s = Math.max(0, Math.round((now - Date.parse(since)) / 1000));
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<string, string[]>, width = 80): string {
+  const total = d.directiveSteps.nodes.length;
+  const settled = settledCount(d);
+  const barWidth = Math.max(10, Math.min(40, width - 30));
+  const filled = total ? Math.round((settled / total) * barWidth) : 0;
+  const lines = [
+    `\x1b[1m${d.title}\x1b[0m  ${d.status}`,
+    `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${settled}/${total} settled`,
+    "",
+  ];
+  for (const s of d.directiveSteps.nodes) {
+    lines.push(`  ${COLOR[s.status] ?? ""}${s.status.padEnd(9)}${RESET} g${s.generation}  ${s.name}`);
+  }
+  const live = d.tasks.nodes.filter((t) => ["pending", "starting", "running"].includes(t.status));
+  if (live.length) {
+    lines.push("", "Running:");
+    const names = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s.name]));
+    for (const t of live) {
+      const what = t.kind === "planning" ? "planning" : names.get(t.stepId ?? "") ?? t.stepId;
+      lines.push(`  ${what}  on ${t.daemon?.name ?? "(waiting for a daemon)"}  ${elapsed(t.startedAt ?? t.createdAt, now)}`);
+      for (const l of outputTail.get(t.rowId) ?? []) lines.push(`    \x1b[90m${l.slice(0, width - 6)}${RESET}`);
+    }
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,100 @@
+/*
+ * A small GraphQL client for the CLI and the daemon: HTTP for queries and mutations, graphql-ws for
+ * subscriptions. Errors become one GraphQLRequestError with the server's message and code, so callers
+ * print one clear line.
+ */
+import { createClient, type Client as WsClient } from "graphql-ws";
+import WebSocket from "ws";
+
+export class GraphQLRequestError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly kind: "graphql" | "network" | "auth",
+  ) {
+    super(message);
+  }
+}
+
+type GraphQLResponse<T> = { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
+
+export class GraphQLClient {
+  constructor(
+    readonly url: string,
+    readonly token: string | undefined,
+  ) {}
+
+  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch (err) {
+      throw new GraphQLRequestError(`Cannot reach the Baton API at ${this.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}). Is \`baton server\` running?`, undefined, "network");
+    }
+    let body: GraphQLResponse<T>;
+    try {
+      body = (await res.json()) as GraphQLResponse<T>;
+    } catch {
+      throw new GraphQLRequestError(`The Baton API at ${this.url} answered HTTP ${res.status} without JSON.`, undefined, "network");
+    }
+    if (body.errors?.length) {
+      const e = body.errors[0]!;
+      const code = e.extensions?.code;
+      throw new GraphQLRequestError(e.message, code, code === "UNAUTHENTICATED" || res.status === 401 ? "auth" : "graphql");
+    }
+    if (!body.data) throw new GraphQLRequestError(`The Baton API answered HTTP ${res.status} with no data.`, undefined, "network");
+    return body.data;
+  }
+
+  /** A graphql-ws client on the same URL (ws:// or wss://), authenticated through connectionParams. */
+  websocket(opts: { onConnected?: () => void; onClosed?: () => void } = {}): WsClient {
+    return createClient({
+      url: this.url.replace(/^http/, "ws"),
+      webSocketImpl: WebSocket,
+      connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      retryAttempts: Infinity,
+      shouldRetry: () => true,
+      retryWait: async (retries) => new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** Math.min(retries, 6)) * (0.5 + Math.random() / 2))),
+      keepAlive: 10_000,
+      on: { connected: () => opts.onConnected?.(), closed: () => opts.onClosed?.() },
+    });
+  }
+}
+
+/** Runs a subscription until `onData` returns "stop", the server completes it, or it errors. */
+export function subscribe<T>(ws: WsClient, query: string, variables: Record<string, unknown>, onData: (data: T) => void | "stop" | Promise<void | "stop">): { done: Promise<void>; cancel: () => void } {
+  let cancel = () => undefined as void;
+  const done = new Promise<void>((resolve, reject) => {
+    cancel = ws.subscribe<T>(
+      { query, variables },
+      {
+        next: (msg) => {
+          if (msg.errors?.length) {
+            const e = msg.errors[0] as { message: string; extensions?: { code?: string } };
+            reject(new GraphQLRequestError(e.message, e.extensions?.code, "graphql"));
+            return;
+          }
+          Promise.resolve(onData(msg.data as T)).then((r) => {
+            if (r === "stop") {
+              cancel();
+              resolve();
+            }
+          }, reject);
+        },
+        error: (err) => reject(err instanceof Error ? err : new GraphQLRequestError(describeWsError(err), undefined, "network")),
+        complete: () => resolve(),
+      },
+    );
+  });
+  return { done, cancel: () => cancel() };
+}
+
+function describeWsError(err: unknown): string {
+  if (Array.isArray(err)) return (err[0] as { message?: string })?.message ?? "subscription failed";
+  const e = err as { reason?: string; code?: number; message?: string };
+  return e?.reason || e?.message || `the websocket closed (code ${e?.code ?? "unknown"})`;
+}

@@ -1,0 +1,89 @@
+/*
+ * One agent process, following the agent protocol: `sh -c CMD` in the workspace, the prompt on stdin
+ * and in BATON_PROMPT_FILE, the task's ids and agent token in the environment. Exit 0 means
+ * completed, non-zero failed (the tail of stderr is the error), stopped by us means interrupted.
+ * The process runs in its own process group so an interrupt reaches its children too: SIGTERM, then
+ * SIGKILL after the grace period.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+export type AgentResult = { outcome: "completed" | "failed" | "interrupted"; exitCode: number | null; signal: string | null; errorTail: string };
+
+export type AgentOptions = {
+  command: string;
+  cwd: string;
+  prompt: string;
+  env: Record<string, string>;
+  promptDir: string;
+  graceMs: number;
+  onOutput: (stream: "stdout" | "stderr", text: string) => void;
+};
+
+const ERROR_TAIL_BYTES = 4000;
+
+export class AgentProcess {
+  private interruptedBy: string | null = null;
+  private readonly child;
+  readonly result: Promise<AgentResult>;
+
+  constructor(opts: AgentOptions) {
+    fs.mkdirSync(opts.promptDir, { recursive: true });
+    const promptFile = path.join(opts.promptDir, "prompt.md");
+    fs.writeFileSync(promptFile, opts.prompt);
+    this.child = spawn("sh", ["-c", opts.command], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env, BATON_PROMPT_FILE: promptFile },
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
+    let stderrTail = "";
+    this.child.stdout.setEncoding("utf8").on("data", (text: string) => opts.onOutput("stdout", text));
+    this.child.stderr.setEncoding("utf8").on("data", (text: string) => {
+      stderrTail = (stderrTail + text).slice(-ERROR_TAIL_BYTES);
+      opts.onOutput("stderr", text);
+    });
+    this.child.stdin.on("error", () => undefined); // an agent that ignores stdin closes it early
+    this.child.stdin.end(opts.prompt);
+    this.result = new Promise((resolve) => {
+      this.child.on("error", (err) => resolve({ outcome: "failed", exitCode: null, signal: null, errorTail: `Could not start the agent: ${err.message}` }));
+      this.child.on("close", (code, signal) => {
+        clearTimeout(this.killTimer);
+        if (this.interruptedBy) {
+          resolve({ outcome: "interrupted", exitCode: code, signal, errorTail: `Interrupted (${this.interruptedBy}).` });
+        } else if (code === 0) {
+          resolve({ outcome: "completed", exitCode: 0, signal: null, errorTail: "" });
+        } else {
+          const why = signal ? `The agent was killed by ${signal}` : `The agent exited with status ${code}`;
+          resolve({ outcome: "failed", exitCode: code, signal, errorTail: stderrTail.trim() ? `${why}:\n${stderrTail.trim()}` : `${why}.` });
+        }
+      });
+    });
+    this.graceMs = opts.graceMs;
+  }
+
+  private graceMs: number;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** SIGTERM to the process group, then SIGKILL after the grace period. */
+  interrupt(reason: string): void {
+    if (this.interruptedBy || this.child.exitCode !== null) return;
+    this.interruptedBy = reason;
+    this.signal("SIGTERM");
+    this.killTimer = setTimeout(() => this.signal("SIGKILL"), this.graceMs);
+    this.killTimer.unref();
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    try {
+      if (this.child.pid) process.kill(-this.child.pid, sig);
+    } catch {
+      this.child.kill(sig);
+    }
+  }
+}

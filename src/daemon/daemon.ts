@@ -1,0 +1,281 @@
+/*
+ * The reference daemon: registers, listens for commands on the daemonCommands subscription, runs up to
+ * maxTasks agent processes in workspaces, reports every status change, streams output, and heartbeats
+ * every 10 s with the tasks it runs.
+ *
+ * It survives server and database restarts: the websocket reconnects with backoff and resubscribes,
+ * and each (re)subscription is followed by a re-sync that picks up tasks assigned while it was away.
+ * A task is never run twice: it is started only from `starting`, and the `running` report carries the
+ * version the daemon saw, so a duplicate spawn (notification plus re-sync) loses the race and stops.
+ */
+import os from "node:os";
+import path from "node:path";
+import fs from "node:fs";
+import { z } from "zod";
+import { GraphQLClient, GraphQLRequestError, subscribe } from "../client/graphql";
+import type { Logger } from "../logger";
+import { AgentProcess } from "./agent-process";
+import { OutputSink } from "./output-sink";
+import { prepareWorkspace, WorkspaceError, type WorkspaceInfo } from "./workspace";
+
+export type DaemonOptions = {
+  apiUrl: string;
+  token: string;
+  agentCommand: string;
+  maxTasks: number;
+  workDir: string;
+  name: string;
+  heartbeatMs?: number;
+  graceMs?: number;
+  batonBin: string;
+  logger: Logger;
+};
+
+const Command = z.object({ type: z.enum(["spawn_task", "interrupt_task"]), taskId: z.string() });
+
+const TaskSchema = z.object({
+  rowId: z.string(),
+  kind: z.enum(["planning", "execution"]),
+  status: z.string(),
+  version: z.number(),
+  prompt: z.string().nullable(),
+  directiveId: z.string(),
+  stepId: z.string().nullable(),
+  daemonId: z.string().nullable(),
+  agentToken: z.string().nullable(),
+  workspace: z
+    .object({
+      repo: z.string().nullable(),
+      base_branch: z.string(),
+      directive_title: z.string(),
+      step_name: z.string().nullable(),
+      dependencies: z.array(z.object({ step_id: z.string(), name: z.string(), status: z.string(), branch: z.string().nullable(), commit_sha: z.string().nullable() })),
+    })
+    .nullable(),
+});
+type Task = z.infer<typeof TaskSchema>;
+const TASK_QUERY = `query($id: UUID!) { task(rowId: $id) { rowId kind status version prompt directiveId stepId daemonId agentToken workspace } }`;
+
+type Running = { agent?: AgentProcess; interrupted?: string };
+
+export class Daemon {
+  private daemonId = "";
+  private api!: GraphQLClient;
+  private readonly running = new Map<string, Running>();
+  private readonly seen = new Set<string>();
+  private stopping = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private ws: ReturnType<GraphQLClient["websocket"]> | undefined;
+  private idle: Promise<void> = Promise.resolve();
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.logger = opts.logger.child({ component: "daemon" });
+  }
+
+  get id(): string {
+    return this.daemonId;
+  }
+
+  /** Registers (or, given a daemon token, adopts its daemon) and starts listening. */
+  async start(): Promise<void> {
+    const user = new GraphQLClient(this.opts.apiUrl, this.opts.token);
+    const me = await user.request<{ currentIdentity: { role: string; daemon_id?: string } }>("{ currentIdentity }");
+    let daemonToken = this.opts.token;
+    if (me.currentIdentity.role === "baton_daemon" && me.currentIdentity.daemon_id) {
+      this.daemonId = me.currentIdentity.daemon_id;
+    } else if (me.currentIdentity.role === "baton_user") {
+      const reg = await user.request<{ registerDaemon: { result: { rowId: string } } }>(
+        `mutation($name: String!, $host: String, $max: Int) { registerDaemon(input: { name: $name, hostname: $host, maxTasks: $max }) { result { rowId } } }`,
+        { name: this.opts.name, host: os.hostname(), max: this.opts.maxTasks },
+      );
+      this.daemonId = reg.registerDaemon.result.rowId;
+      daemonToken = (await user.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: this.daemonId })).daemonToken;
+    } else {
+      throw new Error(`A daemon needs a user token (to register) or a daemon token; this token's role is ${me.currentIdentity.role}.`);
+    }
+    this.api = new GraphQLClient(this.opts.apiUrl, daemonToken);
+    this.writeShim();
+    this.logger.info("daemon registered", { daemon_id: this.daemonId, name: this.opts.name, max_tasks: this.opts.maxTasks });
+    this.ws = this.api.websocket({ onConnected: () => this.logger.debug("websocket connected") });
+    void this.listen();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs ?? 10_000);
+    await this.heartbeat();
+  }
+
+  /** Subscribes; after every (re)subscription, re-syncs; resubscribes when the stream ends. */
+  private async listen(): Promise<void> {
+    let backoff = 250;
+    while (!this.stopping) {
+      const sub = subscribe<{ daemonCommands: unknown }>(
+        this.ws!,
+        `subscription($d: UUID!) { daemonCommands(daemonId: $d) { type taskId } }`,
+        { d: this.daemonId },
+        (data) => {
+          backoff = 250;
+          const cmd = Command.safeParse(data.daemonCommands);
+          if (!cmd.success) return this.logger.warn("ignoring a malformed command", { command: data.daemonCommands });
+          if (cmd.data.type === "spawn_task") this.spawn(cmd.data.taskId);
+          else this.interrupt(cmd.data.taskId, "the server asked to stop it");
+        },
+      );
+      // Give the subscription a moment to be established, then pick up what was assigned meanwhile.
+      setTimeout(() => void this.resync(), 300);
+      await sub.done.catch((err: Error) => this.logger.warn("command subscription ended", { error: err.message }));
+      if (this.stopping) break;
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 10_000);
+    }
+  }
+
+  /** Tasks assigned to this daemon that it is not running yet (missed notifications). */
+  private async resync(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const data = await this.api.request<{ tasks: { nodes: { rowId: string }[] } }>(
+        `query($d: UUID!) { tasks(condition: { daemonId: $d, status: "starting" }) { nodes { rowId } } }`,
+        { d: this.daemonId },
+      );
+      for (const t of data.tasks.nodes) this.spawn(t.rowId);
+    } catch (err) {
+      this.logger.warn("re-sync failed", { error: (err as Error).message });
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.api.request(`mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { clientMutationId } }`, {
+        d: this.daemonId,
+        ids: [...this.running.keys()],
+      });
+    } catch (err) {
+      this.logger.warn("heartbeat failed", { error: (err as Error).message });
+    }
+  }
+
+  private spawn(taskId: string): void {
+    if (this.stopping || this.running.has(taskId) || this.seen.has(taskId)) return;
+    if (this.running.size >= this.opts.maxTasks) {
+      this.logger.warn("refusing a task beyond max_tasks", { task_id: taskId });
+      return;
+    }
+    this.seen.add(taskId);
+    const entry: Running = {};
+    this.running.set(taskId, entry);
+    const run = this.runTask(taskId, entry)
+      .catch((err: Error) => this.logger.error("task run failed", { task_id: taskId, error: err.message }))
+      .finally(() => {
+        this.running.delete(taskId);
+        void this.heartbeat(); // a slot is free: tell the server now rather than in 10 s
+      });
+    this.idle = Promise.all([this.idle, run]).then(() => undefined);
+  }
+
+  private interrupt(taskId: string, reason: string): void {
+    const entry = this.running.get(taskId);
+    if (!entry) return;
+    entry.interrupted = reason;
+    entry.agent?.interrupt(reason);
+  }
+
+  private async report(taskId: string, status: string, extra: { expectedVersion?: number; error?: string; branch?: string | null; commit?: string | null } = {}): Promise<boolean> {
+    try {
+      await this.api.request(
+        `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
+          reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`,
+        { t: taskId, s: status, v: extra.expectedVersion ?? null, e: extra.error ?? null, b: extra.branch ?? null, c: extra.commit ?? null },
+      );
+      return true;
+    } catch (err) {
+      const e = err as GraphQLRequestError;
+      this.logger.warn("report rejected", { task_id: taskId, status, error: e.message, code: e.code });
+      return false;
+    }
+  }
+
+  private async runTask(taskId: string, entry: Running): Promise<void> {
+    const log = this.logger.child({ task_id: taskId });
+    const data = await this.api.request<{ task: unknown }>(TASK_QUERY, { id: taskId });
+    const parsed = TaskSchema.safeParse(data.task);
+    if (!parsed.success) return log.warn("task not readable; skipped", { issue: parsed.error.issues[0]?.message });
+    const task: Task = parsed.data;
+    if (task.status !== "starting") return; // already running elsewhere in this process, or over
+    // The version fence: of two spawns of one task, only one moves it from `starting`.
+    if (!(await this.report(taskId, "running", { expectedVersion: task.version }))) return;
+    log.info("task started", { kind: task.kind, step_id: task.stepId, directive_id: task.directiveId });
+    const sink = new OutputSink(this.api, taskId, log);
+    let workspace;
+    try {
+      workspace = await prepareWorkspace(this.opts.workDir, { id: task.rowId, kind: task.kind, directiveId: task.directiveId, stepId: task.stepId }, task.workspace as WorkspaceInfo);
+    } catch (err) {
+      const message = err instanceof WorkspaceError ? err.message : `Could not prepare the workspace: ${(err as Error).message}`;
+      await this.report(taskId, entry.interrupted ? "interrupted" : "failed", { error: message });
+      return;
+    }
+    try {
+      if (entry.interrupted) {
+        await this.report(taskId, "interrupted", { error: `Interrupted before the agent started (${entry.interrupted}).` });
+        return;
+      }
+      const agent = new AgentProcess({
+        command: this.opts.agentCommand,
+        cwd: workspace.dir,
+        prompt: task.prompt ?? "",
+        promptDir: path.join(this.opts.workDir, "prompts", taskId),
+        graceMs: this.opts.graceMs ?? 10_000,
+        env: {
+          BATON_API_URL: this.opts.apiUrl,
+          BATON_TOKEN: task.agentToken ?? "",
+          BATON_TASK_ID: task.rowId,
+          BATON_DIRECTIVE_ID: task.directiveId,
+          BATON_TASK_KIND: task.kind,
+          ...(task.stepId ? { BATON_STEP_ID: task.stepId } : {}),
+          PATH: `${path.join(this.opts.workDir, "bin")}${path.delimiter}${process.env.PATH ?? ""}`,
+        },
+        onOutput: (stream, text) => sink.write(stream, text),
+      });
+      entry.agent = agent;
+      if (entry.interrupted) agent.interrupt(entry.interrupted);
+      const result = await agent.result;
+      await sink.flush();
+      if (result.outcome === "completed") {
+        let finished: { branch: string | null; commit: string | null };
+        try {
+          finished = await workspace.finish(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`);
+        } catch (err) {
+          await this.report(taskId, "failed", { error: `The agent succeeded but its work could not be saved: ${(err as Error).message}` });
+          return;
+        }
+        await this.report(taskId, "completed", { branch: finished.branch, commit: finished.commit });
+        log.info("task completed", { branch: finished.branch, commit: finished.commit });
+      } else {
+        await this.report(taskId, result.outcome, { error: result.errorTail, branch: workspace.branch });
+        log.info(`task ${result.outcome}`, { exit_code: result.exitCode, signal: result.signal });
+      }
+    } finally {
+      await workspace.dispose().catch(() => undefined);
+      fs.rmSync(path.join(this.opts.workDir, "prompts", taskId), { recursive: true, force: true });
+    }
+  }
+
+  /** `baton` on the agent's PATH runs this installation's CLI. */
+  private writeShim(): void {
+    const bin = path.join(this.opts.workDir, "bin");
+    fs.mkdirSync(bin, { recursive: true });
+    const shim = path.join(bin, "baton");
+    fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${this.opts.batonBin}" "$@"\n`, { mode: 0o755 });
+  }
+
+  /** Stops taking tasks, interrupts the running ones, reports them, disconnects. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.heartbeatTimer);
+    for (const id of this.running.keys()) this.interrupt(id, "the daemon is shutting down");
+    await this.idle;
+    await this.api?.request(`mutation($d: UUID!) { disconnectDaemon(input: { daemonId: $d }) { clientMutationId } }`, { d: this.daemonId }).catch(() => undefined);
+    await this.ws?.dispose();
+    this.logger.info("daemon stopped", { daemon_id: this.daemonId });
+  }
+}

@@ -1,0 +1,128 @@
+/*
+ * Task workspaces. A directive with a repository gets one clone per repository under the work dir;
+ * each execution task gets a git worktree on its own branch, started from the base branch (no
+ * dependencies), from its dependency's final commit (one), or from the first dependency with the
+ * others merged in (several; a conflict fails the task and names the files). After the agent exits 0,
+ * what it left uncommitted is committed, the branch is pushed back to the repository so other daemons
+ * and dependents can use it, and the worktree is removed (branches are kept). A planning task gets a
+ * detached checkout of the base branch. Without a repository, a task gets an empty directory.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { taskBranch } from "./branch";
+import { git, GitError, withRepoLock } from "./git";
+
+export type Dependency = { step_id: string; name: string; status: string; branch: string | null; commit_sha: string | null };
+export type WorkspaceInfo = { repo: string | null; base_branch: string; directive_title: string; step_name: string | null; dependencies: Dependency[] };
+export type TaskRef = { id: string; kind: "planning" | "execution"; directiveId: string; stepId: string | null };
+
+export class WorkspaceError extends Error {}
+
+export type Workspace = {
+  dir: string;
+  branch: string | null;
+  /** After a successful run: commit leftovers, push, and return the final commit (null without a repository). */
+  finish(message: string): Promise<{ branch: string | null; commit: string | null }>;
+  /** Remove the worktree or directory (the branch stays). */
+  dispose(): Promise<void>;
+};
+
+function repoDir(workDir: string, repo: string): string {
+  const name = path.basename(repo.replace(/\.git$/, "").replace(/\/+$/, "")).replace(/[^A-Za-z0-9._-]/g, "_") || "repo";
+  return path.join(workDir, "repos", `${name}-${createHash("sha1").update(repo).digest("hex").slice(0, 10)}`);
+}
+
+async function ensureClone(workDir: string, repo: string): Promise<string> {
+  const dir = repoDir(workDir, repo);
+  if (!fs.existsSync(path.join(dir, ".git"))) {
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      await git(path.dirname(dir), ["clone", "--no-checkout", "--quiet", repo, dir]);
+    } catch (err) {
+      throw new WorkspaceError(`Could not clone ${repo}: ${(err as GitError).stderr?.trim() || (err as Error).message}`);
+    }
+  }
+  await git(dir, ["fetch", "--quiet", "--prune", "origin"]);
+  await git(dir, ["worktree", "prune"]);
+  return dir;
+}
+
+async function resolveBase(dir: string, base: string, repo: string): Promise<string> {
+  const ref = `refs/remotes/origin/${base}`;
+  const { code, stdout } = await git(dir, ["rev-parse", "--verify", "--quiet", ref], { allowFail: true });
+  if (code !== 0 || !stdout) throw new WorkspaceError(`The base branch "${base}" does not exist in ${repo}; create it or set the directive's --base-branch.`);
+  return stdout;
+}
+
+async function hasCommit(dir: string, sha: string): Promise<boolean> {
+  const { code } = await git(dir, ["cat-file", "-e", `${sha}^{commit}`], { allowFail: true });
+  return code === 0;
+}
+
+export async function prepareWorkspace(workDir: string, task: TaskRef, info: WorkspaceInfo): Promise<Workspace> {
+  const taskDir = path.join(workDir, "worktrees", task.id);
+  if (!info.repo) {
+    fs.rmSync(taskDir, { recursive: true, force: true });
+    fs.mkdirSync(taskDir, { recursive: true });
+    return {
+      dir: taskDir,
+      branch: null,
+      finish: async () => ({ branch: null, commit: null }),
+      dispose: async () => fs.rmSync(taskDir, { recursive: true, force: true }),
+    };
+  }
+  const repo = info.repo;
+  const clone = await withRepoLock(repoDir(workDir, repo), () => ensureClone(workDir, repo));
+  const branch = task.kind === "execution" && task.stepId ? taskBranch(task.directiveId, task.stepId, info.step_name ?? "step") : null;
+  await withRepoLock(clone, async () => {
+    await git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true });
+    fs.rmSync(taskDir, { recursive: true, force: true });
+    const base = await resolveBase(clone, info.base_branch, repo);
+    if (!branch) {
+      await git(clone, ["worktree", "add", "--detach", "--quiet", taskDir, base]);
+      return;
+    }
+    const commits = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ ...d, commit_sha: d.commit_sha! }));
+    for (const d of commits) {
+      if (!(await hasCommit(clone, d.commit_sha))) {
+        throw new WorkspaceError(`The commit ${d.commit_sha} of dependency "${d.name}" is not in ${repo}; it was not pushed there by the daemon that made it.`);
+      }
+    }
+    const start = commits[0]?.commit_sha ?? base;
+    await git(clone, ["worktree", "add", "--quiet", "-B", branch, taskDir, start]);
+  });
+  // Several dependencies: merge the others into the first (outside the repository lock: only this worktree is touched).
+  if (branch) {
+    const others = info.dependencies.filter((d) => d.commit_sha).slice(1);
+    for (const d of others) {
+      const merged = await git(taskDir, ["merge", "--no-edit", "--quiet", "-m", `Merge "${d.name}" (${d.commit_sha!.slice(0, 10)})`, d.commit_sha!], { allowFail: true });
+      if (merged.code !== 0) {
+        const conflicted = (await git(taskDir, ["diff", "--name-only", "--diff-filter=U"], { allowFail: true })).stdout.split("\n").filter(Boolean);
+        await git(taskDir, ["merge", "--abort"], { allowFail: true });
+        await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));
+        throw new WorkspaceError(
+          `Merge conflict while merging dependency "${d.name}" (${d.commit_sha!.slice(0, 10)}) into ${branch}: conflicting files: ${conflicted.join(", ") || "(unknown)"}.`,
+        );
+      }
+    }
+  }
+  return {
+    dir: taskDir,
+    branch,
+    async finish(message: string) {
+      if (!branch) return { branch: null, commit: null };
+      await git(taskDir, ["add", "-A"]);
+      const status = await git(taskDir, ["status", "--porcelain"]);
+      if (status.stdout) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", message]);
+      const commit = (await git(taskDir, ["rev-parse", "HEAD"])).stdout;
+      await withRepoLock(clone, () => git(clone, ["push", "--quiet", "--force", "origin", `${commit}:refs/heads/${branch}`]));
+      return { branch, commit };
+    },
+    async dispose() {
+      await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));
+      fs.rmSync(taskDir, { recursive: true, force: true });
+    },
+  };
+}
