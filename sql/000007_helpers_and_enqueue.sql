@@ -98,11 +98,13 @@ comment on function baton_private.resolve_owner(uuid) is $$The owner the caller 
 /*
  * The one bridge into graphile-worker. SECURITY DEFINER because API roles have no rights on the
  * graphile_worker schema (STACK.md); the search_path is fixed so it cannot be hijacked.
- * `unsafe_dedupe` makes a job key idempotent even while that job runs: (step, attempt) can never have
- * two dispatch jobs. Keys for "work may have appeared" signals use `replace`, so one more run is
- * queued when the signal arrives while a previous run is in progress.
+ * Job keys use `replace`: a key that is queued is updated in place (one job), a key whose job is
+ * running gets one more job, and a key whose job failed for good is revived. (`unsafe_dedupe` would
+ * leave such a key blocked forever, and the reconcile sweep could never re-enqueue it.) A duplicate
+ * run is harmless: every task is idempotent, and the database's unique indexes allow one task per
+ * step attempt and one live planner per directive.
  */
-create function baton_private.enqueue(task_identifier text, payload json, job_key text, job_key_mode text default 'unsafe_dedupe')
+create function baton_private.enqueue(task_identifier text, payload json, job_key text, job_key_mode text default 'replace')
 returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp

@@ -28,7 +28,7 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     // Job completions go through graphile-worker's batcher (delay 0: no added latency), because only
     // batched completions are awaited by runner.stop(). Unbatched, a job finishing during shutdown has
     // its completion fired and forgotten; pool.end() then drops it, and the job stays locked for 4
-    // hours, its job key blocking a re-enqueue (unsafe_dedupe) of that step's dispatch.
+    // hours, its job key holding back a re-enqueue of that step's dispatch until then.
     preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     pollInterval: 1000,
     taskList: buildTaskList({ logger }),
