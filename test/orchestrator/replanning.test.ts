@@ -27,7 +27,7 @@ async function plannerDaemon(owner: string, plans: Record<number, Planner>): Pro
         if (!plan) throw new Error(`no plan for generation ${task.generation}`);
         await plan(task, self);
       }
-      return "completed";
+      return "completed" as const;
     },
   });
   after(() => daemon.stop());
