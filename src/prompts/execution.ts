@@ -14,8 +14,10 @@ export type ExecutionInput = {
   description: string | null;
   taskPlan: string | null;
   dependencies: DependencyOutput[];
+  /** The attempt within the current round (retry-step starts a new round at 1). */
   attempt: number;
   maxAttempts: number;
+  /** The error of the step's previous attempt if it failed or was interrupted, else null. */
   previousError: string | null;
 };
 
@@ -35,11 +37,12 @@ export function buildExecutionPrompt(input: ExecutionInput): string {
       : input.dependencies
           .map((d) => `- ${d.name} (${d.status}${d.branch ? `, branch ${d.branch}` : ""}${d.commitSha ? `, commit ${d.commitSha}` : ""})`)
           .join("\n") + (input.repo ? "\nYour worktree already contains their commits." : "");
+  // After a failure: attempt n of the current round, or a round restarted by hand (retry-step).
   const retry =
-    input.attempt > 1
+    input.attempt > 1 || input.previousError !== null
       ? [
           ``,
-          `# This is attempt ${input.attempt} of ${input.maxAttempts}`,
+          input.attempt > 1 ? `# This is attempt ${input.attempt} of ${input.maxAttempts}` : `# This step runs again after it failed`,
           `The previous attempt failed with:`,
           "```",
           (input.previousError ?? "(no error was recorded)").slice(-4000),

@@ -28,7 +28,9 @@ export type ReplanInput = PlanInput & { previousGoal: string | null; steps: Exis
 
 function header(input: PlanInput): string {
   return [
-    `You are the planner of a Baton directive. Break the goal into steps that coding agents will carry out, one agent per step, each in its own git worktree.`,
+    `You are the planner of a Baton directive. Break the goal into steps that coding agents will carry out, one agent per step, ${
+      input.repo ? "each in its own git worktree" : "each in its own working directory"
+    }.`,
     ``,
     `# Directive`,
     `- Id: ${input.directiveId} (already set in BATON_DIRECTIVE_ID)`,
@@ -51,29 +53,31 @@ function commands(): string {
     `]'`,
     "```",
     "",
-    `Or one at a time; \`add-step\` prints the new step's id, which later \`--depends-on\` values use:`,
+    `Or one at a time; \`add-step\` prints the new step's id, which later \`--depends-on\` values use (comma-separated for several):`,
     "",
     "```sh",
-    `baton directive add-step "Add the users table" --description "Why" --task-plan "Self-contained instructions..."`,
-    `baton directive add-step "Expose users over the API" --task-plan "..." --depends-on "<id printed above>"`,
+    `SCHEMA=$(baton directive add-step "Add the users table" --description "Why this step exists" --task-plan "Self-contained instructions...")`,
+    `baton directive add-step "Expose users over the API" --task-plan "..." --depends-on "$SCHEMA"`,
     "```",
     "",
     `A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error says why; fix the input and run it again.`,
   ].join("\n");
 }
 
-function rules(): string {
+function rules(input: PlanInput): string {
   return [
     `# Rules`,
     `- Every taskPlan must be self-contained: the agent that executes a step has no access to this prompt, the goal's discussion, or the other steps' plans. Name files, interfaces, commands and acceptance checks explicitly.`,
-    `- Prefer a linear chain of steps unless the pieces of work are truly independent. Dependencies also carry the git work forward: a step starts from the branch of its dependency, and a step with several dependencies starts from a merge of their branches, which can conflict.`,
+    input.repo
+      ? `- Prefer a linear chain of steps unless the pieces of work are truly independent. Dependencies also carry the git work forward: a step starts from the branch of its dependency, and a step with several dependencies starts from a merge of their branches, which can conflict.`
+      : `- Prefer a linear chain of steps unless the pieces of work are truly independent: a step starts only when every step it depends on has completed.`,
     `- Keep steps small enough for one agent session, and large enough to be worth a separate commit.`,
     `- Do not do the work yourself: your job ends when the steps are added. Exit 0 when done; exit non-zero if you could not plan.`,
   ].join("\n");
 }
 
 export function buildPlanningPrompt(input: PlanInput): string {
-  return [header(input), ``, `# Goal`, input.goal, ``, commands(), ``, rules(), ``].join("\n");
+  return [header(input), ``, `# Goal`, input.goal, ``, commands(), ``, rules(input), ``].join("\n");
 }
 
 function describeStep(s: ExistingStep): string {
@@ -112,7 +116,7 @@ export function buildReplanningPrompt(input: ReplanInput): string {
     `- Build on completed work by listing completed step ids in "dependsOn" (the new step then starts from their commits).`,
     `- Re-wire a waiting step: \`baton directive set-deps STEP_ID "ID1,ID2"\`.`,
     ``,
-    rules(),
+    rules(input),
     ``,
   ].join("\n");
 }

@@ -30,7 +30,8 @@ export const dispatchStep = defineTask(
     await withClient(async (c) => {
       const r = await c.query<StepRow>(
         `select s.id, s.name, s.description, s.task_plan, s.status, s.total_attempts, s.attempts, s.max_attempts,
-                d.status as directive_status, d.title, d.goal, d.repo, prev.error as previous_error
+                d.status as directive_status, d.title, d.goal, d.repo,
+                case when prev.status in ('failed', 'interrupted') then coalesce(prev.error, '(no error was recorded)') end as previous_error
            from baton.directive_steps s
            join baton.directives d on d.id = s.directive_id
            left join baton.tasks prev on prev.id = s.current_task_id
@@ -59,7 +60,8 @@ export const dispatchStep = defineTask(
         dependencies: deps.rows,
         attempt: s.attempts + 1,
         maxAttempts: s.max_attempts,
-        previousError: s.attempts > 0 ? s.previous_error : null,
+        // Also after retry-step (a new round, attempts back to 0): the agent should know what failed.
+        previousError: s.previous_error,
       });
       const t = await c.query<{ id: string; daemon_id: string | null }>(
         "select id, daemon_id from baton.create_execution_task($1, $2, $3)",
