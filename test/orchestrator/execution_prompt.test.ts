@@ -22,10 +22,10 @@ describe("the execution prompt of a dispatched step", () => {
       behaviour: async (task, self) => {
         if (task.attempt === 1 && task.prompt?.includes("# Your step: build")) {
           await self.report(task.id, "failed", "cc: error: missing semicolon");
-          return "hold";
+          return "hold" as const;
         }
         await self.query("select baton.report_task_status(task_id => $1, status => 'completed', branch => 'baton/x', commit_sha => 'abc123', daemon_id => $2)", [task.id, self.id]);
-        return "hold";
+        return "hold" as const;
       },
     });
     after(() => daemon.stop());
