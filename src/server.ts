@@ -7,6 +7,7 @@ import http from "node:http";
 import path from "node:path";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/node";
+import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { makePreset } from "./api/preset";
 import { signJwt } from "./auth/jwt";
 import { loadJwtSecret } from "./auth/secret";
@@ -15,6 +16,7 @@ import { openDatabase } from "./db/connect";
 import { migrate } from "./db/migrate";
 import { createPool } from "./db/pool";
 import type { Logger } from "./logger";
+import { createMetrics } from "./metrics";
 import { startWorker } from "./worker";
 
 export type RunningServer = { url: string; databaseUrl: string; close: () => Promise<void> };
@@ -58,23 +60,45 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const graphqlHandler = serv.createHandler();
     const upgradeHandler = await serv.getUpgradeHandler();
 
+    const metrics = createMetrics(pool, logger);
     const server = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://localhost");
+      metrics.http.track(req, res);
       if (url.pathname === "/healthz") return void healthz(pool, res);
+      if (url.pathname === "/metrics") return void metrics.handle(res);
+      if (url.pathname === "/graphql") {
+        const problem = tokenProblem(req, jwtSecret);
+        if (problem) return void sendUnauthorized(res, problem);
+      }
       graphqlHandler(req, res, () => {
         res.writeHead(404, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: `No route ${url.pathname}. Baton serves /graphql, /graphiql, /healthz and /metrics.` }));
       });
     });
+    // Upgraded sockets (graphql-ws) are not closed by server.close(): track them so shutdown ends them.
+    const upgraded = new Set<import("node:stream").Duplex>();
     server.on("upgrade", (req, socket, head) => {
-      if (upgradeHandler && new URL(req.url ?? "/", "http://localhost").pathname === "/graphql") upgradeHandler(req, socket, head);
-      else socket.destroy();
+      const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+      if (upgradeHandler && pathname === "/graphql") {
+        metrics.http.trackUpgrade(pathname);
+        upgraded.add(socket);
+        socket.once("close", () => upgraded.delete(socket));
+        upgradeHandler(req, socket, head);
+      } else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(config.port, config.host, resolve);
     });
-    shutdown.push({ name: "http", run: () => new Promise((resolve) => server.close(resolve)) });
+    shutdown.push({
+      name: "http",
+      run: () =>
+        new Promise((resolve) => {
+          server.close(resolve);
+          server.closeAllConnections();
+          for (const socket of upgraded) socket.destroy();
+        }),
+    });
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;

@@ -12,7 +12,7 @@ const SAFE_PG_CODES: Record<string, string> = {
   "22P02": "A value has the wrong format (for example an id that is not a UUID).",
   "22001": "A value is too long.",
   "23514": "A value breaks one of Baton's rules; check lengths and allowed values.",
-  "42501": "Permission denied: your token's role may not do that.",
+  "42501": "Permission denied: your token's role may not do that (without a token you are anonymous and may only check health; send `Authorization: Bearer <token>`).",
   "22021": "The input contains bytes that are not valid UTF-8.",
   "22P05": "The input contains a character PostgreSQL cannot store (such as a NUL byte).",
   "54000": "The input is too large.",

@@ -40,10 +40,9 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
       explain: false,
       context(requestContext: Partial<Grafast.RequestContext>) {
         const raw = requestContext.ws?.normalizedConnectionParams?.authorization ?? requestContext.node?.req?.headers?.authorization;
-        const token = bearerToken(Array.isArray(raw) ? raw[0] : raw);
-        if (!token) return { pgSettings: pgSettingsFor(undefined) };
         try {
-          return { pgSettings: pgSettingsFor(parseToken(token, opts.jwtSecret)) };
+          const token = bearerToken(Array.isArray(raw) ? raw[0] : raw);
+          return { pgSettings: pgSettingsFor(token ? parseToken(token, opts.jwtSecret) : undefined) };
         } catch (err) {
           if (err instanceof TokenError) throw Object.assign(err, { statusCode: 401 });
           throw err;

@@ -3,35 +3,41 @@
  *   daemonCommands(daemonId)      spawn_task / interrupt_task with the task re-fetched through RLS;
  *   directiveEvents(directiveId)  every event of each notifying transaction, with its row.
  * Before listening, the subscribed daemon or directive must be visible to the caller through RLS:
- * NOTIFY channels are global, so this check is what keeps one owner from hearing another's ids.
- * PgSubscriber does not reconnect after PostgreSQL restarts; clients resubscribe (see README).
+ * NOTIFY channels are global, so this check is what keeps one owner from hearing another's ids. The
+ * payloads carry ids only, and everything a subscriber reads with them goes through RLS again.
+ * PgSubscriber does not reconnect after PostgreSQL restarts; clients resubscribe (docs/api.md).
  */
 import { jsonParse } from "postgraphile/@dataplan/json";
-import { context, lambda, listen } from "postgraphile/grafast";
+import { context, lambda, listen, object, type FieldArgs, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 
-type WithPgClient = (settings: unknown, fn: (client: { query: (q: { text: string; values: unknown[] }) => Promise<{ rows: readonly unknown[] }> }) => Promise<unknown>) => Promise<unknown>;
+type QueryClient = { query: (q: { text: string; values: unknown[] }) => Promise<{ rows: readonly unknown[] }> };
+type WithPgClient = (settings: unknown, fn: (client: QueryClient) => Promise<{ rows: readonly unknown[] }>) => Promise<{ rows: readonly unknown[] }>;
 
-/** A step yielding the channel name once the caller is shown to see the row. */
-function visibleTopic(table: "daemons" | "directives", $id: ReturnType<typeof lambda>, channel: (id: string) => string, what: string) {
+/** Raised when the subscribed row is not visible; maskError passes it with code BTNFD. */
+export class NotVisibleError extends Error {
+  override name = "SafeError";
+  readonly code = "BTNFD";
+}
+
+/** A step yielding the channel name once the caller is shown, through RLS, to see the row. */
+function visibleTopic(table: "daemons" | "directives", $id: Step, channel: (id: string) => string, what: string): Step<string> {
   const $withPgClient = context().get("withPgClient");
   const $pgSettings = context().get("pgSettings");
-  return lambda(
-    [$id, $withPgClient, $pgSettings],
-    async ([id, withPgClient, pgSettings]) => {
-      const rows = (await (withPgClient as unknown as WithPgClient)(pgSettings, (client) =>
-        client.query({ text: `select 1 from baton.${table} where id = $1`, values: [id] }),
-      )) as { rows: readonly unknown[] };
-      if (rows.rows.length === 0) {
-        throw new Error(`${what} ${String(id)} does not exist or is not yours; you can only subscribe to your own.`);
-      }
-      return channel(String(id));
-    },
-  );
+  return lambda([$id, $withPgClient, $pgSettings], async ([id, withPgClient, pgSettings]) => {
+    const result = await (withPgClient as unknown as WithPgClient)(pgSettings, (client) =>
+      client.query({ text: `select 1 from baton.${table} where id = $1`, values: [id] }),
+    );
+    if (result.rows.length === 0) {
+      throw new NotVisibleError(`${what} ${String(id)} does not exist or is not yours; you can only subscribe to your own.`);
+    }
+    return channel(String(id));
+  });
 }
 
 export const BatonSubscriptionsPlugin = extendSchema((build) => {
-  const { tasks, transaction_events } = build.input.pgRegistry.pgResources as Record<string, any>;
+  const resources = build.input.pgRegistry.pgResources as Record<string, any>;
+  const { tasks, transaction_events } = resources;
   if (!tasks || !transaction_events) throw new Error("BatonSubscriptionsPlugin: the tasks table or transaction_events function is not in the schema.");
   return {
     typeDefs: gql`
@@ -40,46 +46,45 @@ export const BatonSubscriptionsPlugin = extendSchema((build) => {
         """spawn_task or interrupt_task."""
         type: String!
         taskId: UUID!
-        """The task, as the subscriber may see it (null if it may not)."""
+        """The task, as the subscriber may see it (null if it may not). Its agentToken goes to the agent as BATON_TOKEN."""
         task: Task
       }
 
-      """Everything one transaction changed in a directive."""
+      """Everything one transaction recorded for a directive."""
       type DirectiveEventsPayload {
         """The first event of the transaction."""
         firstEventId: BigInt!
         """The kind of the first event."""
         kind: String!
-        """Every event the transaction recorded for this directive, in order."""
+        """Every event the transaction recorded for this directive that you may see, in order."""
         events: [Event!]!
       }
 
       extend type Subscription {
-        """Commands for one daemon (yours, or your own daemon's token). Resubscribe after a server or database restart."""
+        """Commands for one daemon (with your own token, or the daemon's). Resubscribe after a server or database restart."""
         daemonCommands(daemonId: UUID!): DaemonCommand
-        """Every event of one of your directives, a transaction at a time. Resubscribe after a server or database restart."""
+        """Every event of one directive you may see, a transaction at a time. Resubscribe after a server or database restart."""
         directiveEvents(directiveId: UUID!): DirectiveEventsPayload
       }
     `,
     plans: {
       Subscription: {
         daemonCommands: {
-          subscribePlan(_$root: unknown, args: any) {
-            const $topic = visibleTopic("daemons", args.get("daemonId"), (id) => `baton:daemon:${id}`, "Daemon");
+          subscribePlan(_$root: Step, args: FieldArgs) {
+            const $topic = visibleTopic("daemons", args.getRaw("daemonId"), (id) => `baton:daemon:${id}`, "Daemon");
             return listen(context().get("pgSubscriber") as any, $topic, jsonParse);
           },
-          plan($event: any) {
+          plan($event: Step) {
             return $event;
           },
         },
         directiveEvents: {
-          subscribePlan(_$root: unknown, args: any) {
-            const $topic = visibleTopic("directives", args.get("directiveId"), (id) => `baton:directive:${id}`, "Directive");
-            const $stream = listen(context().get("pgSubscriber") as any, $topic, jsonParse);
-            return $stream;
+          subscribePlan(_$root: Step, args: FieldArgs) {
+            const $topic = visibleTopic("directives", args.getRaw("directiveId"), (id) => `baton:directive:${id}`, "Directive");
+            return listen(context().get("pgSubscriber") as any, $topic, jsonParse);
           },
-          plan($event: any, args: any) {
-            return lambda([$event, args.get("directiveId")], ([event, directiveId]) => ({ ...(event as object), directive_id: directiveId }));
+          plan($event: any, args: FieldArgs) {
+            return object({ event_id: $event.get("event_id"), kind: $event.get("kind"), directive_id: args.getRaw("directiveId") });
           },
         },
       },
@@ -102,7 +107,11 @@ export const BatonSubscriptionsPlugin = extendSchema((build) => {
           return $event.get("kind");
         },
         events($event: any) {
-          return transaction_events.execute([{ step: $event.get("directive_id") }, { step: $event.get("event_id") }]);
+          const [directiveId, firstEventId] = transaction_events.parameters as { codec: unknown }[];
+          return transaction_events.execute([
+            { step: $event.get("directive_id"), pgCodec: directiveId!.codec },
+            { step: $event.get("event_id"), pgCodec: firstEventId!.codec },
+          ]);
         },
       },
     },

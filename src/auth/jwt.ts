@@ -6,7 +6,11 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 
-export class TokenError extends Error {}
+/** A token that is missing its parts, forged, expired or not for Baton. `extensions` reaches GraphQL clients as-is. */
+export class TokenError extends Error {
+  override name = "TokenError";
+  readonly extensions = { code: "UNAUTHENTICATED" };
+}
 
 const b64url = (buf: Buffer | string) => Buffer.from(buf).toString("base64url");
 

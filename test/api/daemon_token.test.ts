@@ -1,0 +1,125 @@
+/*
+ * A daemon token acts for its own daemon only: it heartbeats, reads, reports on and writes the output
+ * of its own tasks, and cannot do any of it for another daemon (of the same owner or another), nor
+ * anything an owner does.
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { gql, gqlError, subscribe, token, useTestServer, wsClient } from "../helpers/api";
+import { useTestDatabase } from "../helpers/db";
+
+const db = useTestDatabase();
+
+describe("a daemon token", () => {
+  const server = useTestServer(db, { worker: false });
+  let mine: { daemonId: string; token: string; taskId: string };
+  let sibling: { daemonId: string; taskId: string }; // the same owner's other daemon
+  let foreignDaemonId: string; // another owner's daemon
+
+  before(async () => {
+    const owner = server.credentials.owner_id;
+    const register = async (name: string) =>
+      (await db.pool.query<{ id: string }>("select id from baton.register_daemon($1, owner_id => $2)", [name, owner])).rows[0]!.id;
+    const d = (await db.pool.query<{ id: string }>("select id from baton.create_directive('D', 'goal', owner_id => $1)", [owner])).rows[0]!.id;
+    const steps = (await db.pool.query<{ id: string }>("select id from baton.batch_add_steps($1, '[{\"name\": \"s1\"}, {\"name\": \"s2\"}]') order by name", [d])).rows;
+    await db.pool.query("select baton.start_directive($1)", [d]);
+    // Each new task goes to the only daemon with room at that moment.
+    const siblingId = await register("sibling");
+    const siblingTask = (await db.pool.query<{ id: string; daemon_id: string }>("select id, daemon_id from baton.create_execution_task($1, 'p')", [steps[0]!.id])).rows[0]!;
+    assert.equal(siblingTask.daemon_id, siblingId);
+    const mineId = await register("mine");
+    const myTask = (await db.pool.query<{ id: string; daemon_id: string }>("select id, daemon_id from baton.create_execution_task($1, 'p')", [steps[1]!.id])).rows[0]!;
+    assert.equal(myTask.daemon_id, mineId);
+    const other = (await db.pool.query<{ id: string }>("select id from baton.create_owner('other')")).rows[0]!.id;
+    foreignDaemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('foreign', owner_id => $1)", [other])).rows[0]!.id;
+    const daemonToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: mineId }, server.credentials.token)).daemonToken;
+    mine = { daemonId: mineId, token: daemonToken, taskId: myTask.id };
+    sibling = { daemonId: siblingId, taskId: siblingTask.id };
+  });
+
+  it("heartbeats, reads, reports on and writes the output of its own task", async () => {
+    const data = await gql(
+      server,
+      `mutation ($d: UUID!, $t: UUID!) {
+        heartbeat(input: { daemonId: $d, activeTaskIds: [$t] }) { result { status } }
+        reportTaskStatus(input: { taskId: $t, status: "running" }) { result { status } }
+        appendTaskOutput(input: { taskId: $t, chunks: [{stream: "stdout", text: "hello"}] }) { result { lastSeq } }
+      }`,
+      { d: mine.daemonId, t: mine.taskId },
+      mine.token,
+    );
+    assert.equal(data.heartbeat.result.status, "connected");
+    assert.equal(data.reportTaskStatus.result.status, "running");
+    assert.equal(data.appendTaskOutput.result.lastSeq, 1);
+    const read = await gql(server, `{ tasks { nodes { rowId daemonId } } daemons { nodes { rowId } } }`, {}, mine.token);
+    assert.deepEqual(read.tasks.nodes, [{ rowId: mine.taskId, daemonId: mine.daemonId }]);
+    assert.deepEqual(read.daemons.nodes, [{ rowId: mine.daemonId }]);
+  });
+
+  it("renews its own token, and only its own", async () => {
+    const renewed = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: mine.daemonId }, mine.token)).daemonToken;
+    const claims = JSON.parse(Buffer.from(renewed.split(".")[1], "base64url").toString());
+    assert.equal(claims.daemon_id, mine.daemonId);
+    assert.ok(claims.exp * 1000 > Date.now() + 300 * 86400_000, "a daemon token lasts about a year");
+    const err = await gqlError(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: sibling.daemonId }, mine.token);
+    assert.equal(err.extensions?.code, "BTNFD");
+  });
+
+  it("cannot heartbeat or disconnect another daemon (BTDNY)", async () => {
+    for (const other of [sibling.daemonId, foreignDaemonId]) {
+      const hb = await gqlError(server, `mutation ($d: UUID!) { heartbeat(input: { daemonId: $d }) { result { status } } }`, { d: other }, mine.token);
+      assert.equal(hb.extensions?.code, "BTDNY");
+      assert.equal(hb.message, `This daemon token is for daemon ${mine.daemonId}, so it cannot act for daemon ${other}.`);
+      const dc = await gqlError(server, `mutation ($d: UUID!) { disconnectDaemon(input: { daemonId: $d }) { result { status } } }`, { d: other }, mine.token);
+      assert.equal(dc.extensions?.code, "BTDNY");
+    }
+  });
+
+  it("cannot report on or write the output of another daemon's task", async () => {
+    const report = await gqlError(server, `mutation ($t: UUID!) { reportTaskStatus(input: { taskId: $t, status: "failed" }) { result { status } } }`, { t: sibling.taskId }, mine.token);
+    assert.equal(report.extensions?.code, "BTDNY");
+    assert.match(report.message, new RegExp(`^Task ${sibling.taskId} is assigned to daemon ${sibling.daemonId}, not to daemon ${mine.daemonId}`));
+    const posing = await gqlError(
+      server,
+      `mutation ($t: UUID!, $d: UUID!) { reportTaskStatus(input: { taskId: $t, status: "failed", daemonId: $d }) { result { status } } }`,
+      { t: sibling.taskId, d: sibling.daemonId },
+      mine.token,
+    );
+    assert.equal(posing.extensions?.code, "BTDNY");
+    assert.match(posing.message, /cannot report as daemon/);
+    const output = await gqlError(server, `mutation ($t: UUID!) { appendTaskOutput(input: { taskId: $t, chunks: [{stream: "stdout", text: "x"}] }) { result { lastSeq } } }`, { t: sibling.taskId }, mine.token);
+    assert.equal(output.extensions?.code, "BTDNY");
+    assert.equal(output.message, `Task ${sibling.taskId} is not assigned to this daemon (${mine.daemonId}), so it cannot write its output. A daemon writes the output of the tasks it was given (daemonCommands) only.`);
+    const read = await gql(server, `query ($t: UUID!) { task(rowId: $t) { rowId } }`, { t: sibling.taskId }, mine.token);
+    assert.equal(read.task, null);
+    const r = await db.pool.query("select status, (select count(*)::int from baton.task_output o where o.task_id = t.id) as chunks from baton.tasks t where id = $1", [sibling.taskId]);
+    assert.deepEqual(r.rows[0], { status: "starting", chunks: 0 });
+  });
+
+  it("cannot subscribe to another daemon's commands", async () => {
+    const sub = subscribe(wsClient(server, mine.token), `subscription ($d: UUID!) { daemonCommands(daemonId: $d) { type } }`, { d: sibling.daemonId });
+    const errors = (await sub.error()) as { message: string; extensions?: { code?: string } }[];
+    assert.equal(errors[0]!.extensions?.code, "BTNFD");
+    assert.equal(errors[0]!.message, `Daemon ${sibling.daemonId} does not exist or is not yours; you can only subscribe to your own.`);
+  });
+
+  it("cannot do what an owner or an agent does (permission denied)", async () => {
+    for (const query of [
+      `mutation { createDirective(input: { title: "t", goal: "g" }) { result { rowId } } }`,
+      `mutation { registerDaemon(input: { name: "more" }) { result { rowId } } }`,
+      `mutation { batchAddSteps(input: { directiveId: "00000000-0000-0000-0000-000000000000", steps: [] }) { clientMutationId } }`,
+    ]) {
+      const err = await gqlError(server, query, {}, mine.token);
+      assert.equal(err.extensions?.code, "42501", query);
+      assert.match(err.message, /^Permission denied: your token's role may not do that/);
+    }
+  });
+
+  it("is rejected when it claims the daemon role without a daemon id", async () => {
+    const forged = token(server, { role: "baton_daemon", owner_id: server.credentials.owner_id });
+    const err = await gqlError(server, `{ currentIdentity }`, {}, forged);
+    assert.equal(err.status, 401);
+    assert.equal(err.extensions?.code, "UNAUTHENTICATED");
+    assert.match(err.message, /claims are not valid for Baton/);
+  });
+});
