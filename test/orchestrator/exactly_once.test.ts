@@ -127,7 +127,7 @@ describe("exactly once with three dispatchers", () => {
       layered("l", 10, 10),
     ];
     assert.equal(specs.flat().length, 300);
-    const directives = [];
+    const directives: { id: string; steps: Record<string, string> }[] = [];
     for (const [i, steps] of specs.entries()) {
       const d = await createDirective(db, owner, { title: `batch ${i}`, steps, start: false });
       Object.values(d.steps).forEach((id, n) => n % 9 === 4 && failFirst.add(id));
