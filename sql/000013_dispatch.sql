@@ -192,6 +192,12 @@ end;
 $$;
 comment on function baton.disconnect_daemon(uuid) is $$Disconnects a daemon on purpose (it is shutting down); its live tasks are interrupted and retried elsewhere.$$;
 
+/*
+ * The liveness sweep (the worker runs it every few seconds, reconcile every minute). Besides expiring
+ * daemons, it interrupts live tasks left on a daemon that is already disconnected: disconnect()
+ * interrupts what it sees, but an assign_task that locked the daemon row first (to count its load)
+ * commits its `starting` task after that look, and the daemon, gone, will never report on it.
+ */
 create function baton.expire_daemons() returns integer
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
@@ -203,15 +209,18 @@ declare
 begin
   select coalesce(array_agg(d.id order by d.id), '{}') into v_expired from baton.daemons d
    where d.status = 'connected' and d.last_heartbeat_at < now() - baton_private.daemon_lease();
-  -- PHASE 1: the live tasks of every expired daemon, in directive order across all of them, so this
-  -- transaction takes directive locks in one ascending order (as heartbeat does) and cannot deadlock
-  -- with it. An expired daemon gets no new task meanwhile: assign_task skips daemons past the lease.
+  -- PHASE 1: the live tasks of every expired or disconnected daemon, in directive order across all of
+  -- them, so this transaction takes directive locks in one ascending order (as heartbeat does) and
+  -- cannot deadlock with it. An expired daemon gets no new task meanwhile: assign_task skips daemons
+  -- past the lease and disconnected ones.
   for v_task in
-    select t.id from baton.tasks t
-     where t.daemon_id = any (v_expired) and t.status in ('starting', 'running')
+    select t.id, d.status = 'disconnected' as orphan from baton.tasks t join baton.daemons d on d.id = t.daemon_id
+     where t.status in ('starting', 'running') and (d.id = any (v_expired) or d.status = 'disconnected')
      order by t.directive_id, t.id
   loop
-    perform baton_private.interrupt_task(v_task.id, 'The daemon stopped heartbeating (its lease expired).');
+    perform baton_private.interrupt_task(v_task.id, case when v_task.orphan
+      then 'The daemon had disconnected when this task was assigned to it.'
+      else 'The daemon stopped heartbeating (its lease expired).' end);
   end loop;
   -- PHASE 2: the daemons themselves, in id order (a late heartbeat reconnects a daemon).
   foreach v_id in array v_expired loop
@@ -220,7 +229,7 @@ begin
   return cardinality(v_expired);
 end;
 $$;
-comment on function baton.expire_daemons() is $$Disconnects every daemon whose heartbeat is older than the lease and interrupts its tasks. Returns how many.$$;
+comment on function baton.expire_daemons() is $$Disconnects every daemon whose heartbeat is older than the lease and interrupts its tasks (and any task still live on a daemon already disconnected). Returns how many daemons it disconnected.$$;
 
 /*
  * Assigns a pending task to the best daemon: connected and within its lease, of the task's owner,

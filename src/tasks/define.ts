@@ -33,3 +33,12 @@ export function defineTask<S extends z.ZodType>(
     await body(parsed.data, { withClient, logger: logger.child(parsed.data as Record<string, unknown>), helpers });
   };
 }
+
+/**
+ * Whether err is a database error with this errcode. A task that re-checked state and then lost a
+ * race (the directive was paused, the step completed by hand) gets BTSTS from the SQL function; the
+ * work is no longer relevant, so it returns quietly instead of failing and being retried.
+ */
+export function isDbError(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { buildExecutionPrompt, type DependencyOutput } from "../prompts/execution";
-import { defineTask } from "./define";
+import { defineTask, isDbError } from "./define";
 
 type StepRow = {
   id: string;
@@ -63,10 +63,18 @@ export const dispatchStep = defineTask(
         // Also after retry-step (a new round, attempts back to 0): the agent should know what failed.
         previousError: s.previous_error,
       });
-      const t = await c.query<{ id: string; daemon_id: string | null }>(
-        "select id, daemon_id from baton.create_execution_task($1, $2, $3)",
-        [step_id, prompt, attempt],
-      );
+      let t;
+      try {
+        t = await c.query<{ id: string; daemon_id: string | null }>("select id, daemon_id from baton.create_execution_task($1, $2, $3)", [
+          step_id,
+          prompt,
+          attempt,
+        ]);
+      } catch (err) {
+        // Paused, or the step left `ready`, since the read above: whoever changes that re-enqueues.
+        if (isDbError(err, "BTSTS")) return logger.debug("the step is no longer dispatchable", { error: (err as Error).message });
+        throw err;
+      }
       logger.info("execution task created", { task_id: t.rows[0]?.id, daemon_id: t.rows[0]?.daemon_id, attempt });
     });
   },

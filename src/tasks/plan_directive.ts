@@ -1,7 +1,8 @@
 /*
  * plan_directive and replan_directive: build the planning prompt and create the planning task (which
- * is assigned to a daemon in the same transaction when one has room). Both return quietly when the
- * directive no longer needs planning, so duplicates and stale jobs are harmless.
+ * is assigned to a daemon in the same transaction when one has room), with the directive locked from
+ * the first read. Both return quietly when the directive no longer needs planning, so duplicates and
+ * stale jobs are harmless.
  */
 import type { PoolClient } from "pg";
 import { z } from "zod";
@@ -48,23 +49,37 @@ const Payload = z.object({ directive_id: z.uuid(), goal_revision: z.number().int
 
 export const planDirective = defineTask(Payload, async ({ directive_id }, { withClient, logger }) => {
   await withClient(async (c) => {
-    const d = await loadDirective(c, directive_id);
-    if (!d || !d.needs_planning) return;
-    const input = { directiveId: d.id, title: d.title, goal: d.goal, repo: d.repo, baseBranch: d.base_branch, generation: d.next_generation };
-    const prompt =
-      d.planned_revision === null
-        ? buildPlanningPrompt(input)
-        : buildReplanningPrompt({ ...input, previousGoal: d.previous_goal, steps: await loadSteps(c, d.id) });
-    const t = await c.query<{ id: string; daemon_id: string | null; generation: number }>(
-      "select id, daemon_id, generation from baton.create_planning_task($1, $2)",
-      [d.id, prompt],
-    );
-    const task = t.rows[0]!;
-    logger.info(d.planned_revision === null ? "planning task created" : "re-planning task created", {
-      task_id: task.id,
-      daemon_id: task.daemon_id,
-      generation: task.generation,
-    });
+    // One transaction with the directive locked first (lock order: directive first): the goal and the
+    // revision the prompt is built from are the ones create_planning_task records, even if the goal
+    // is updated meanwhile (update_goal waits, then asks for another plan).
+    await c.query("begin");
+    try {
+      await c.query("select 1 from baton.directives where id = $1 for update", [directive_id]);
+      const d = await loadDirective(c, directive_id);
+      if (!d || !d.needs_planning) {
+        await c.query("commit");
+        return;
+      }
+      const input = { directiveId: d.id, title: d.title, goal: d.goal, repo: d.repo, baseBranch: d.base_branch, generation: d.next_generation };
+      const prompt =
+        d.planned_revision === null
+          ? buildPlanningPrompt(input)
+          : buildReplanningPrompt({ ...input, previousGoal: d.previous_goal, steps: await loadSteps(c, d.id) });
+      const t = await c.query<{ id: string; daemon_id: string | null; generation: number }>(
+        "select id, daemon_id, generation from baton.create_planning_task($1, $2)",
+        [d.id, prompt],
+      );
+      await c.query("commit");
+      const task = t.rows[0]!;
+      logger.info(d.planned_revision === null ? "planning task created" : "re-planning task created", {
+        task_id: task.id,
+        daemon_id: task.daemon_id,
+        generation: task.generation,
+      });
+    } catch (err) {
+      await c.query("rollback").catch(() => undefined);
+      throw err;
+    }
   });
 });
 

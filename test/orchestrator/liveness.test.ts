@@ -160,3 +160,37 @@ describe("daemon liveness", () => {
     assert.deepEqual(daemon.errors, []);
   });
 });
+
+describe("daemon liveness, without a worker (step by step on real connections)", () => {
+  it("interrupts, at the next sweep, a task assigned to a daemon while it was being disconnected", async () => {
+    const owner = await createOwner(db, "orphan");
+    const daemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('leaving', owner_id => $1)", [owner])).rows[0]!.id;
+    const d = await createDirective(db, owner, { steps: independentSteps(1) });
+    const assigner = await db.pool.connect();
+    const leaver = await db.pool.connect();
+    after(() => {
+      assigner.release();
+      leaver.release();
+    });
+
+    // A dispatcher creates the task and assigns it: it holds the daemon row while it counts its load.
+    await assigner.query("begin");
+    const task = (await assigner.query<{ id: string; status: string }>("select id, status from baton.create_execution_task($1, 'p')", [d.steps.s1])).rows[0]!;
+    assert.equal(task.status, "starting");
+    // Meanwhile the daemon disconnects: it interrupts the tasks it can see (none yet), then waits for the row.
+    const leaverPid = (await leaver.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]!.pid;
+    const disconnecting = leaver.query("select baton.disconnect_daemon($1)", [daemonId]);
+    await waitFor(async () => (await db.pool.query("select wait_event_type from pg_stat_activity where pid = $1", [leaverPid])).rows[0]?.wait_event_type === "Lock", {
+      what: "the disconnect to wait for the daemon row",
+    });
+    await assigner.query("commit");
+    await disconnecting;
+
+    assert.equal(await daemonStatus(daemonId), "disconnected");
+    assert.equal((await tasksOf(db, { stepId: d.steps.s1 }))[0]!.status, "starting");
+    assert.equal(await expireDaemons(), 0);
+    const [orphan] = await tasksOf(db, { stepId: d.steps.s1 });
+    assert.deepEqual([orphan!.status, orphan!.error], ["interrupted", "The daemon had disconnected when this task was assigned to it."]);
+    assert.equal(await stepStatus(db, d.steps.s1!), "ready");
+  });
+});

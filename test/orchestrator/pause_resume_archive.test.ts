@@ -7,7 +7,7 @@ import { assertDbError, useTestDatabase } from "../helpers/db";
 import { FakeDaemon } from "../helpers/fake-daemon";
 import { createDirective, createOwner, directiveStatus, independentSteps, stepStatus, tasksOf } from "../helpers/orchestrator";
 import { waitFor } from "../helpers/wait";
-import { useTestWorker, waitForQuietQueue } from "../helpers/worker";
+import { startTestWorker, useTestWorker, waitForQuietQueue } from "../helpers/worker";
 
 const db = useTestDatabase();
 
@@ -107,5 +107,39 @@ describe("pause, resume and archive", () => {
     assert.equal(daemon.spawned.length, 1);
     // The agent's late report is refused.
     await assertDbError(daemon.report(running, "completed"), "BTSTL", /already interrupted .* late "completed" report was ignored/);
+  });
+});
+
+describe("pause, with the worker started by the test", () => {
+  /*
+   * dispatch_step reads the step (ready, directive active), builds the prompt, then creates the task.
+   * A pause in between makes create_execution_task refuse (BTSTS); the job must end quietly, not fail
+   * and be retried, and resuming dispatches the step.
+   */
+  it("drops a step's dispatch quietly when the directive is paused while the job runs, and dispatches it on resume", async () => {
+    const owner = await createOwner(db, "pause-race");
+    const daemon = await FakeDaemon.start(db, { ownerId: owner });
+    after(() => daemon.stop());
+    const d = await createDirective(db, owner, { steps: independentSteps(1) });
+    const holder = await db.pool.connect();
+    after(() => holder.release());
+    await holder.query("begin");
+    await holder.query("select 1 from baton.directives where id = $1 for update", [d.id]);
+    await startTestWorker(db);
+    await waitFor(
+      async () =>
+        (await db.pool.query("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%create_execution_task%'")).rowCount! > 0,
+      { what: "the dispatch job to wait for the directive" },
+    );
+    await holder.query("select baton.pause_directive($1)", [d.id]);
+    await holder.query("commit");
+
+    await waitForQuietQueue(db);
+    assert.deepEqual(await tasksOf(db, { directiveId: d.id }), []);
+    assert.equal(await stepStatus(db, d.steps.s1!), "ready");
+
+    await db.pool.query("select baton.start_directive($1)", [d.id]);
+    await waitFor(async () => (await directiveStatus(db, d.id)) === "idle", { what: "idle after the resume" });
+    assert.deepEqual(daemon.errors, []);
   });
 });

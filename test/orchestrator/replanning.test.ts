@@ -10,7 +10,7 @@ import { FakeDaemon, type SpawnedTask } from "../helpers/fake-daemon";
 import { jobs } from "../helpers/fixtures";
 import { createDirective, createOwner, directiveStatus, tasksOf } from "../helpers/orchestrator";
 import { waitFor } from "../helpers/wait";
-import { useTestWorker, waitForQuietQueue } from "../helpers/worker";
+import { startTestWorker, useTestWorker, waitForQuietQueue } from "../helpers/worker";
 
 const db = useTestDatabase();
 
@@ -174,5 +174,39 @@ describe("re-planning", () => {
     const deps = await db.pool.query("select step_id, depends_on_step_id from baton.step_dependencies where directive_id = $1", [d.id]);
     assert.deepEqual(deps.rows, [{ step_id: steps[1]!.id, depends_on_step_id: steps[0]!.id }]);
     assert.deepEqual(daemon.errors, []);
+  });
+});
+
+describe("re-planning, with the worker started by the test", () => {
+  /*
+   * The planning job reads the goal, builds the prompt, then creates the task, which records the goal
+   * revision. A goal update in between would give the planner the old goal under the new revision,
+   * and the new goal would never be planned. Replayed here: the job runs while a transaction holds the
+   * directive, which then changes the goal and commits.
+   */
+  it("builds the planning prompt from the goal revision the planning task records, even when the goal changes as the job runs", async () => {
+    const owner = await createOwner(db, "goal-race");
+    const d = await createDirective(db, owner, { goal: "First goal", start: false });
+    await db.pool.query("select baton.update_goal($1, 'Second goal')", [d.id]);
+    await db.pool.query("select baton.start_directive($1)", [d.id]);
+    const holder = await db.pool.connect();
+    after(() => holder.release());
+    await holder.query("begin");
+    await holder.query("select 1 from baton.directives where id = $1 for update", [d.id]);
+    await startTestWorker(db);
+    await waitFor(
+      async () =>
+        (await db.pool.query("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%baton%'")).rowCount! > 0,
+      { what: "the planning job to wait for the directive" },
+    );
+    await holder.query("select baton.update_goal($1, 'Third goal')", [d.id]);
+    await holder.query("commit");
+
+    await waitFor(async () => (await tasksOf(db, { directiveId: d.id })).length > 0, { what: "the planning task" });
+    await waitForQuietQueue(db);
+    const tasks = await db.pool.query<{ goal_revision: number; prompt: string }>("select goal_revision, prompt from baton.tasks where directive_id = $1", [d.id]);
+    assert.equal(tasks.rowCount, 1);
+    assert.equal(tasks.rows[0]!.goal_revision, 3);
+    assert.ok(tasks.rows[0]!.prompt.includes("# Goal\nThird goal\n"));
   });
 });
