@@ -22,6 +22,11 @@ export function makeMaskError(logger: Logger) {
   return function maskError(error: GraphQLError): GraphQLError {
     const original = error.originalError as (Error & { code?: string; hint?: string; statusCode?: number }) | undefined;
     if (!original) return error; // validation and parse errors: already about the query
+    // A scalar refusing a value (a UUID that is not one, ...): graphql-js's message names the variable
+    // or argument and quotes the scalar's reason, so it is about the query, not the server.
+    if (/^(Variable "\$[^"]+" got invalid value|Expected value of type )/.test(error.message)) {
+      return new GraphQLError(error.message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions: { code: "BAD_USER_INPUT" } });
+    }
     const code = original.code;
     if (code && code in BATON_ERROR_CODES) {
       return new GraphQLError(original.message + (original.hint ? ` ${original.hint}` : ""), {

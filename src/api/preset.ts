@@ -34,6 +34,9 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
       graphiqlPath: "/graphiql",
       graphiql: true,
       websockets: true,
+      // grafserv's default is 100,000 bytes, below what the SQL accepts (a 100 KiB goal, a 256 KiB
+      // output batch, a large plan). 4 MiB leaves room for JSON escaping; the SQL enforces the real limits.
+      maxRequestLength: 4 * 1024 * 1024,
       maskError: makeMaskError(opts.logger),
     },
     grafast: {

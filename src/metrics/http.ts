@@ -9,7 +9,7 @@ const ROUTES = new Set(["/graphql", "/graphiql", "/healthz", "/metrics"]);
 
 export function routeOf(pathname: string): string {
   if (ROUTES.has(pathname)) return pathname;
-  if (pathname.startsWith("/graphiql")) return "/graphiql"; // Ruru's own assets
+  if (pathname.startsWith("/ruru-static/")) return "/ruru-static"; // Ruru's scripts and styles
   return "other";
 }
 

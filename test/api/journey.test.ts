@@ -151,6 +151,14 @@ describe("an owner's journey through GraphQL", () => {
     assert.ok(output.includes("stdout:did d\n"));
     assert.equal(received.at(-1)?.toStatus, "idle");
 
+    // Each execution task's ready_at is when its step became ready (the directive was already active).
+    const readyAt = await db.pool.query<{ ok: boolean; n: number }>(
+      `select bool_and(t.ready_at = s.ready_at and t.ready_at <= t.assigned_at) as ok, count(*)::int as n
+         from baton.tasks t join baton.directive_steps s on s.id = t.step_id where t.directive_id = $1`,
+      [directive.rowId],
+    );
+    assert.deepEqual(readyAt.rows[0], { ok: true, n: 4 });
+
     // The owner reads a task's output back per task.
     const readBack = await gql(
       server,
