@@ -28,10 +28,17 @@ export const dispatchStep = defineTask(
   z.object({ step_id: z.uuid(), attempt: z.number().int().min(1) }),
   async ({ step_id, attempt }, { withClient, logger }) => {
     await withClient(async (c) => {
-      const r = await c.query<StepRow>(
+      // One round trip for everything the prompt needs (this job is on every hop of the DAG).
+      const r = await c.query<StepRow & { dependencies: DependencyOutput[] }>(
         `select s.id, s.name, s.description, s.task_plan, s.status, s.total_attempts, s.attempts, s.max_attempts,
                 d.status as directive_status, d.title, d.goal, d.repo,
-                case when prev.status in ('failed', 'interrupted') then coalesce(prev.error, '(no error was recorded)') end as previous_error
+                case when prev.status in ('failed', 'interrupted') then coalesce(prev.error, '(no error was recorded)') end as previous_error,
+                coalesce((select json_agg(json_build_object('id', p.id, 'name', p.name, 'status', p.status, 'branch', t.branch, 'commitSha', t.commit_sha)
+                                          order by p.order_index, p.created_at, p.id)
+                            from baton.step_dependencies sd
+                            join baton.directive_steps p on p.id = sd.depends_on_step_id
+                            left join baton.tasks t on t.id = p.current_task_id
+                           where sd.step_id = s.id), '[]') as dependencies
            from baton.directive_steps s
            join baton.directives d on d.id = s.directive_id
            left join baton.tasks prev on prev.id = s.current_task_id
@@ -40,15 +47,6 @@ export const dispatchStep = defineTask(
       );
       const s = r.rows[0];
       if (!s || s.status !== "ready" || s.directive_status !== "active" || s.total_attempts >= attempt) return;
-      const deps = await c.query<DependencyOutput>(
-        `select p.id, p.name, p.status, t.branch, t.commit_sha as "commitSha"
-           from baton.step_dependencies d
-           join baton.directive_steps p on p.id = d.depends_on_step_id
-           left join baton.tasks t on t.id = p.current_task_id
-          where d.step_id = $1
-          order by p.order_index, p.created_at, p.id`,
-        [step_id],
-      );
       const prompt = buildExecutionPrompt({
         directiveTitle: s.title,
         goal: s.goal,
@@ -57,7 +55,7 @@ export const dispatchStep = defineTask(
         stepName: s.name,
         description: s.description,
         taskPlan: s.task_plan,
-        dependencies: deps.rows,
+        dependencies: s.dependencies,
         attempt: s.attempts + 1,
         maxAttempts: s.max_attempts,
         // Also after retry-step (a new round, attempts back to 0): the agent should know what failed.
