@@ -56,6 +56,17 @@ describe("a daemon token", () => {
     assert.deepEqual(read.daemons.nodes, [{ rowId: mine.daemonId }]);
   });
 
+  it("finds the tasks assigned to it and not yet spawned, as a daemon does after reconnecting", async () => {
+    const query = `query ($d: UUID!) { tasks(condition: { daemonId: $d, status: "starting" }) { nodes { rowId } } }`;
+    const own = await gql(server, query, { d: mine.daemonId }, mine.token);
+    const expected = await db.pool.query("select id as \"rowId\" from baton.tasks where daemon_id = $1 and status = 'starting'", [mine.daemonId]);
+    assert.deepEqual(own.tasks.nodes, expected.rows);
+    const sibling_ = await gql(server, query, { d: sibling.daemonId }, mine.token);
+    assert.deepEqual(sibling_.tasks.nodes, [], "another daemon's starting task stays invisible");
+    const asOwner = await gql(server, query, { d: sibling.daemonId }, server.credentials.token);
+    assert.deepEqual(asOwner.tasks.nodes, [{ rowId: sibling.taskId }]);
+  });
+
   it("renews its own token, and only its own", async () => {
     const renewed = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: mine.daemonId }, mine.token)).daemonToken;
     const claims = JSON.parse(Buffer.from(renewed.split(".")[1], "base64url").toString());
