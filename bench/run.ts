@@ -10,11 +10,21 @@ import path from "node:path";
 import { startEmbeddedPostgres } from "../src/db/embedded";
 import { silentLogger } from "../src/logger";
 import { createContext, type BenchContext, type Figure } from "./context";
+import { round } from "./stats";
+import { chainScenario } from "./scenarios/chain";
+import { fanoutScenario } from "./scenarios/fanout";
 import { hopScenario } from "./scenarios/hop";
+import { manyScenario } from "./scenarios/many";
+import { scaleOutScenario } from "./scenarios/scale-out";
 import { sizeScenario } from "./scenarios/size";
+import { killAllWorkers } from "./worker-process";
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   hop: hopScenario,
+  chain: chainScenario,
+  fanout: fanoutScenario,
+  many: manyScenario,
+  "scale-out": scaleOutScenario,
   size: sizeScenario,
 };
 
@@ -40,15 +50,37 @@ export async function main(argv: string[]): Promise<void> {
     embedded = await startEmbeddedPostgres(fs.mkdtempSync(path.join(os.tmpdir(), "baton-bench-")), silentLogger, { persistent: false, database: "postgres" });
     adminUrl = embedded.adminUrl;
   }
+  // Interrupted: no child worker and no embedded PostgreSQL outlives the bench.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      killAllWorkers();
+      void Promise.race([embedded?.stop(), new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(130));
+    });
+  }
   const figures: Figure[] = [];
   const ctx = createContext(adminUrl, quick, figures);
   const started = new Date();
+  const t0 = Date.now();
+  const loadBefore = os.loadavg()[0]!;
+  const failed: { scenario: string; error: string }[] = [];
   try {
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
       if (only.length && !only.includes(name)) continue;
-      await scenario(ctx);
+      const s0 = Date.now();
+      try {
+        await scenario(ctx);
+      } catch (err) {
+        // One broken scenario does not hide the others' figures; the run still exits 1.
+        const error = err instanceof Error ? err.message : String(err);
+        failed.push({ scenario: name, error });
+        process.stderr.write(`${name} FAILED: ${error}\n`);
+      } finally {
+        killAllWorkers();
+      }
+      ctx.log(`  (${name}: ${((Date.now() - s0) / 1000).toFixed(1)} s)`);
     }
   } finally {
+    killAllWorkers();
     await ctx.cleanup();
     await embedded?.stop();
   }
@@ -56,8 +88,13 @@ export async function main(argv: string[]): Promise<void> {
   const dir = path.join(__dirname, "results");
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
-  const machine = { node: process.version, cpus: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30) };
-  fs.writeFileSync(file, JSON.stringify({ started: started.toISOString(), quick, machine, figures }, null, 2));
+  // The load average says how much else ran on the machine: figures of a busy run are not comparable.
+  const load = { before: round(loadBefore), after: round(os.loadavg()[0]!) };
+  const machine = { node: process.version, cpus: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30), load_average_1m: load };
+  const seconds = Math.round((Date.now() - t0) / 1000);
+  fs.writeFileSync(file, JSON.stringify({ started: started.toISOString(), quick, seconds, machine, figures, failed }, null, 2));
+  for (const f of failed) process.stdout.write(`\n${f.scenario} FAILED: ${f.error}`);
+  process.stdout.write(`\n${quick ? "Quick run" : "Full run"} took ${seconds} s; 1-minute load average ${load.before} before, ${load.after} after (${machine.cpus} CPUs).`);
   process.stdout.write(`\nWritten to ${path.relative(process.cwd(), file)}\n`);
-  process.exit(0);
+  process.exit(failed.length ? 1 : 0);
 }

@@ -10,7 +10,8 @@ export function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+/** Milliseconds since the epoch with sub-millisecond resolution, monotonic within the process: comparable with the database's timestamps on the same machine. */
+export const nowMs = () => performance.timeOrigin + performance.now();
 
 export function round(n: number, digits = 2): number {
   const f = 10 ** digits;
