@@ -15,6 +15,17 @@ describe("a daemon token", () => {
   let mine: { daemonId: string; token: string; taskId: string };
   let sibling: { daemonId: string; taskId: string }; // the same owner's other daemon
   let foreignDaemonId: string; // another owner's daemon
+  let otherOwner: string;
+
+  /** A task of the other owner, assigned to its daemon. */
+  async function foreignTask(): Promise<string> {
+    const d = (await db.pool.query<{ id: string }>("select id from baton.create_directive('F', 'goal', owner_id => $1)", [otherOwner])).rows[0]!.id;
+    const s = (await db.pool.query<{ id: string }>("select id from baton.batch_add_steps($1, '[{\"name\": \"f\"}]')", [d])).rows[0]!.id;
+    await db.pool.query("select baton.start_directive($1)", [d]);
+    const t = (await db.pool.query<{ id: string; daemon_id: string }>("select id, daemon_id from baton.create_execution_task($1, 'p')", [s])).rows[0]!;
+    assert.equal(t.daemon_id, foreignDaemonId);
+    return t.id;
+  }
 
   before(async () => {
     const owner = server.credentials.owner_id;
@@ -30,8 +41,8 @@ describe("a daemon token", () => {
     const mineId = await register("mine");
     const myTask = (await db.pool.query<{ id: string; daemon_id: string }>("select id, daemon_id from baton.create_execution_task($1, 'p')", [steps[1]!.id])).rows[0]!;
     assert.equal(myTask.daemon_id, mineId);
-    const other = (await db.pool.query<{ id: string }>("select id from baton.create_owner('other')")).rows[0]!.id;
-    foreignDaemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('foreign', owner_id => $1)", [other])).rows[0]!.id;
+    otherOwner = (await db.pool.query<{ id: string }>("select id from baton.create_owner('other')")).rows[0]!.id;
+    foreignDaemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('foreign', owner_id => $1)", [otherOwner])).rows[0]!.id;
     const daemonToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: mineId }, server.credentials.token)).daemonToken;
     mine = { daemonId: mineId, token: daemonToken, taskId: myTask.id };
     sibling = { daemonId: siblingId, taskId: siblingTask.id };
@@ -86,10 +97,13 @@ describe("a daemon token", () => {
     }
   });
 
-  it("cannot report on or write the output of another daemon's task", async () => {
-    const report = await gqlError(server, `mutation ($t: UUID!) { reportTaskStatus(input: { taskId: $t, status: "failed" }) { result { status } } }`, { t: sibling.taskId }, mine.token);
-    assert.equal(report.extensions?.code, "BTDNY");
-    assert.match(report.message, new RegExp(`^Task ${sibling.taskId} is assigned to daemon ${sibling.daemonId}, not to daemon ${mine.daemonId}`));
+  it("cannot report on or write the output of another daemon's task, and learns nothing about it", async () => {
+    const foreignTaskId = await foreignTask();
+    for (const t of [sibling.taskId, foreignTaskId, "00000000-0000-0000-0000-000000000000"]) {
+      const report = await gqlError(server, `mutation ($t: UUID!) { reportTaskStatus(input: { taskId: $t, status: "failed" }) { result { status } } }`, { t }, mine.token);
+      assert.equal(report.extensions?.code, "BTDNY");
+      assert.equal(report.message, `Task ${t} is not assigned to this daemon (${mine.daemonId}), so it cannot report on it. A daemon reports on the tasks it was given (daemonCommands) only.`);
+    }
     const posing = await gqlError(
       server,
       `mutation ($t: UUID!, $d: UUID!) { reportTaskStatus(input: { taskId: $t, status: "failed", daemonId: $d }) { result { status } } }`,
@@ -103,8 +117,8 @@ describe("a daemon token", () => {
     assert.equal(output.message, `Task ${sibling.taskId} is not assigned to this daemon (${mine.daemonId}), so it cannot write its output. A daemon writes the output of the tasks it was given (daemonCommands) only.`);
     const read = await gql(server, `query ($t: UUID!) { task(rowId: $t) { rowId } }`, { t: sibling.taskId }, mine.token);
     assert.equal(read.task, null);
-    const r = await db.pool.query("select status, (select count(*)::int from baton.task_output o where o.task_id = t.id) as chunks from baton.tasks t where id = $1", [sibling.taskId]);
-    assert.deepEqual(r.rows[0], { status: "starting", chunks: 0 });
+    const r = await db.pool.query("select status, (select count(*)::int from baton.task_output o where o.task_id = t.id) as chunks from baton.tasks t where id = any($1)", [[sibling.taskId, foreignTaskId]]);
+    assert.deepEqual(r.rows, [{ status: "starting", chunks: 0 }, { status: "starting", chunks: 0 }]);
   });
 
   it("cannot subscribe to another daemon's commands", async () => {
