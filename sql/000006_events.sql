@@ -28,7 +28,7 @@ create index events_subject_idx on baton.events (subject_id, id);
 
 comment on table baton.events is $$@behavior -insert -update -delete
 Append-only history: one row for every status change of a directive, step, task or daemon, and for other notable changes (goal updated, dependencies changed, step removed).$$;
-comment on column baton.events.id is $$Increasing event id; read events after the last id you saw.$$;
+comment on column baton.events.id is $$Event id, increasing in the order events were recorded (not the order their transactions committed: de-duplicate by id rather than reading "after the last id").$$;
 comment on column baton.events.owner_id is $$The owner of the subject.$$;
 comment on column baton.events.directive_id is $$The directive concerned (null for daemon events).$$;
 comment on column baton.events.subject_type is $$What changed: directive, step, task or daemon.$$;

@@ -1,6 +1,8 @@
 /*
  * Batches an agent's output and appends it to the task through the API: at most every flushMs, or
  * sooner when maxBytes are waiting. Output is best effort: a failed append is logged, never fatal.
+ * Once the server says the task's output reached its cap (`truncated`), the rest is not sent.
+ * NUL bytes are dropped: PostgreSQL text cannot hold them, and one would fail the whole batch.
  */
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
@@ -12,6 +14,7 @@ export class OutputSink {
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private truncated = false;
 
   constructor(
     private readonly api: GraphQLClient,
@@ -21,7 +24,10 @@ export class OutputSink {
     private readonly maxBytes = 64 * 1024,
   ) {}
 
-  write(stream: Chunk["stream"], text: string): void {
+  write(stream: Chunk["stream"], raw: string): void {
+    if (this.truncated) return;
+    const text = raw.includes("\0") ? raw.replace(/\0/g, "") : raw;
+    if (!text) return;
     const last = this.pending[this.pending.length - 1];
     if (last && last.stream === stream) last.text += text;
     else this.pending.push({ stream, text });
@@ -39,9 +45,14 @@ export class OutputSink {
     if (chunks.length === 0) return this.flushing;
     this.flushing = this.flushing.then(() =>
       this.api
-        .request(`mutation($t: UUID!, $c: JSON!) { appendTaskOutput(input: { taskId: $t, chunks: $c }) { clientMutationId } }`, { t: this.taskId, c: chunks })
+        .request<{ appendTaskOutput: { result: { truncated: boolean } | null } }>(
+          `mutation($t: UUID!, $c: JSON!) { appendTaskOutput(input: { taskId: $t, chunks: $c }) { result { truncated } } }`,
+          { t: this.taskId, c: chunks },
+        )
         .then(
-          () => undefined,
+          (r) => {
+            if (r.appendTaskOutput.result?.truncated) this.truncated = true;
+          },
           (err: Error) => this.logger.warn("could not append task output", { task_id: this.taskId, error: err.message }),
         ),
     );

@@ -24,11 +24,13 @@ export function register(directive: Command): void {
     const id = directiveIdFrom(opts);
     const client = apiClient(opts);
     const print = (e: EventRow) => process.stdout.write((opts.json ? JSON.stringify(e) : formatEvent(e)) + "\n");
-    let lastId = 0;
+    // Ids are not a commit order (a transaction that started earlier can commit later), so events
+    // are de-duplicated by id rather than read "after the last id".
+    const printed = new Set<string>();
     const ws = opts.follow ? client.websocket() : undefined;
     const seen = (e: EventRow) => {
-      if (Number(e.rowId) <= lastId) return;
-      lastId = Number(e.rowId);
+      if (printed.has(e.rowId)) return;
+      printed.add(e.rowId);
       print(e);
     };
     // Subscribe before reading history, so nothing falls between the two.
