@@ -1,0 +1,2759 @@
+-- Baton schema snapshot: regenerate with `npm run schema:dump`; test/schema.test.ts compares it.
+
+table baton.daemons (rls, forced)
+  comment: @behavior -insert -update -delete A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`.
+  id uuid not null default gen_random_uuid() -- The daemon's id; also the suffix of its NOTIFY channel.
+  owner_id uuid not null -- The owner this daemon works for. It only ever receives that owner's tasks.
+  name text not null -- A human-readable name, 1 to 200 characters.
+  hostname text -- The host the daemon runs on, as it reported it.
+  max_tasks integer not null default 1 -- How many tasks it runs at once (1 to 1000). Dispatch never assigns more.
+  status text not null default 'connected'::text -- `connected` while its heartbeat is within the lease, else `disconnected`.
+  last_heartbeat_at timestamp with time zone not null default now() -- When the daemon last heartbeated (or registered).
+  connected_at timestamp with time zone not null default now() -- When the daemon last registered or reconnected.
+  disconnected_at timestamp with time zone -- When it was marked disconnected; null while connected.
+  created_at timestamp with time zone not null default now() -- When the daemon first registered.
+  updated_at timestamp with time zone not null default now() -- When this row last changed.
+  constraint daemons_connected_at_not_null NOT NULL connected_at
+  constraint daemons_created_at_not_null NOT NULL created_at
+  constraint daemons_id_not_null NOT NULL id
+  constraint daemons_last_heartbeat_at_not_null NOT NULL last_heartbeat_at
+  constraint daemons_max_tasks_not_null NOT NULL max_tasks
+  constraint daemons_name_not_null NOT NULL name
+  constraint daemons_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint daemons_owner_id_not_null NOT NULL owner_id
+  constraint daemons_pkey PRIMARY KEY (id)
+  constraint daemons_status_not_null NOT NULL status
+  constraint daemons_updated_at_not_null NOT NULL updated_at
+  constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::text) = (disconnected_at IS NOT NULL)))
+  constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
+  constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
+  constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+  constraint status_is_valid CHECK ((status = ANY (ARRAY['connected'::text, 'disconnected'::text])))
+  CREATE INDEX daemons_connected_idx ON baton.daemons USING btree (owner_id, last_heartbeat_at) WHERE (status = 'connected'::text)
+  CREATE INDEX daemons_owner_id_idx ON baton.daemons USING btree (owner_id)
+  CREATE UNIQUE INDEX daemons_pkey ON baton.daemons USING btree (id)
+  CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (
+CASE baton_private.current_api_role()
+    WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
+    WHEN 'baton_daemon'::text THEN (id = baton_private.current_daemon_id())
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+view baton.directive_progress
+  comment: Progress per directive: steps by status, percent done (completed or skipped), running tasks and the last event.
+  directive_id uuid -- The directive.
+  owner_id uuid -- Its owner.
+  title text -- Its title.
+  status text -- Its status.
+  total_steps integer -- All steps.
+  pending_steps integer -- Steps waiting on dependencies.
+  ready_steps integer -- Steps ready to be dispatched.
+  running_steps integer -- Steps with a task running.
+  completed_steps integer -- Completed steps.
+  failed_steps integer -- Failed steps (attempts exhausted or failed by hand).
+  skipped_steps integer -- Skipped steps.
+  blocked_steps integer -- Steps blocked by a failed dependency.
+  percent_done numeric -- Completed and skipped steps as a percentage of all steps.
+  running_tasks integer -- Tasks starting or running.
+  last_event text -- The last event, e.g. `status_changed: step completed`.
+  last_event_at timestamp with time zone -- When the last event happened.
+  as SELECT d.id AS directive_id, d.owner_id, d.title, d.status, count(s.id)::integer AS total_steps, count(s.id) FILTER (WHERE s.status = 'pending'::text)::integer AS pending_steps, count(s.id) FILTER (WHERE s.status = 'ready'::text)::integer AS ready_steps, count(s.id) FILTER (WHERE s.status = 'running'::text)::integer AS running_steps, count(s.id) FILTER (WHERE s.status = 'completed'::text)::integer AS completed_steps, count(s.id) FILTER (WHERE s.status = 'failed'::text)::integer AS failed_steps, count(s.id) FILTER (WHERE s.status = 'skipped'::text)::integer AS skipped_steps, count(s.id) FILTER (WHERE s.status = 'blocked'::text)::integer AS blocked_steps, CASE WHEN count(s.id) = 0 THEN 0::numeric ELSE round(100.0 * count(s.id) FILTER (WHERE s.status = ANY (ARRAY['completed'::text, 'skipped'::text]))::numeric / count(s.id)::numeric, 1) END AS percent_done, ( SELECT count(*)::integer AS count FROM baton.tasks t WHERE t.directive_id = d.id AND (t.status = ANY (ARRAY['starting'::text, 'running'::text]))) AS running_tasks, ( SELECT e.kind || COALESCE(((': '::text || e.subject_type) || ' '::text) || e.to_status, ''::text) FROM baton.events e WHERE e.directive_id = d.id ORDER BY e.id DESC LIMIT 1) AS last_event, ( SELECT max(e.created_at) AS max FROM baton.events e WHERE e.directive_id = d.id) AS last_event_at FROM baton.directives d LEFT JOIN baton.directive_steps s ON s.directive_id = d.id GROUP BY d.id;
+  grant SELECT to baton_agent
+  grant SELECT to baton_user
+
+table baton.directive_steps (rls, forced)
+  comment: @behavior -insert -update -delete One unit of work in a directive's DAG. A step becomes ready when all of its dependencies are completed or skipped, is dispatched as a task to a daemon, and is attempted at most max_attempts times.
+  id uuid not null default gen_random_uuid() -- The step's id.
+  directive_id uuid not null -- The directive this step belongs to.
+  owner_id uuid not null -- The owner (copied from the directive for row-level security).
+  name text not null -- A short name, 1 to 200 characters.
+  description text -- What the step is for (at most 100 KB).
+  task_plan text -- Self-contained instructions for the executing agent, which has no planning context (at most 100 KB).
+  status text not null default 'pending'::text -- pending (waiting on dependencies), ready, running, completed, failed, skipped, or blocked (a dependency failed).
+  generation integer not null default 1 -- Which plan added the step: 1 for the first plan, n+1 for each re-plan.
+  order_index integer not null default 0 -- Display and dispatch order among steps that are ready at the same time (lower first).
+  remaining_deps integer not null default 0 -- How many dependencies are not yet completed or skipped. The step is ready when this reaches 0.
+  attempts integer not null default 0 -- Attempts in the current round. A failed or interrupted attempt below max_attempts makes the step ready again; retry_step starts a new round.
+  total_attempts integer not null default 0 -- Attempts ever made; numbers the step's tasks and never decreases.
+  max_attempts integer not null default 2 -- How many attempts a round may make (default 2).
+  current_task_id uuid -- The step's latest execution task.
+  created_at timestamp with time zone not null default now() -- When the step was added.
+  updated_at timestamp with time zone not null default now() -- When this row last changed.
+  ready_at timestamp with time zone -- When the step last became ready.
+  started_at timestamp with time zone -- When the step's latest attempt started running.
+  finished_at timestamp with time zone -- When the step last reached completed, failed or skipped.
+  constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
+  constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
+  constraint directive_steps_attempts_not_null NOT NULL attempts
+  constraint directive_steps_created_at_not_null NOT NULL created_at
+  constraint directive_steps_current_task_fkey FOREIGN KEY (current_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
+  constraint directive_steps_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint directive_steps_directive_id_not_null NOT NULL directive_id
+  constraint directive_steps_generation_not_null NOT NULL generation
+  constraint directive_steps_id_not_null NOT NULL id
+  constraint directive_steps_max_attempts_not_null NOT NULL max_attempts
+  constraint directive_steps_name_not_null NOT NULL name
+  constraint directive_steps_order_index_not_null NOT NULL order_index
+  constraint directive_steps_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint directive_steps_owner_id_not_null NOT NULL owner_id
+  constraint directive_steps_pkey PRIMARY KEY (id)
+  constraint directive_steps_remaining_deps_not_null NOT NULL remaining_deps
+  constraint directive_steps_status_not_null NOT NULL status
+  constraint directive_steps_total_attempts_not_null NOT NULL total_attempts
+  constraint directive_steps_updated_at_not_null NOT NULL updated_at
+  constraint generation_is_valid CHECK ((generation >= 1))
+  constraint max_attempts_is_valid CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
+  constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+  constraint ready_only_without_remaining_deps CHECK (((status <> ALL (ARRAY['ready'::text, 'running'::text, 'completed'::text])) OR (remaining_deps = 0)))
+  constraint remaining_deps_is_not_negative CHECK ((remaining_deps >= 0))
+  constraint status_is_valid CHECK ((status = ANY (ARRAY['pending'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'skipped'::text, 'blocked'::text])))
+  constraint task_plan_is_valid CHECK (((task_plan IS NULL) OR (octet_length(task_plan) <= 102400)))
+  CREATE INDEX directive_steps_current_task_idx ON baton.directive_steps USING btree (current_task_id)
+  CREATE INDEX directive_steps_directive_idx ON baton.directive_steps USING btree (directive_id, order_index, created_at)
+  CREATE INDEX directive_steps_owner_idx ON baton.directive_steps USING btree (owner_id)
+  CREATE UNIQUE INDEX directive_steps_pkey ON baton.directive_steps USING btree (id)
+  CREATE INDEX directive_steps_ready_idx ON baton.directive_steps USING btree (directive_id) WHERE (status = 'ready'::text)
+  CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__stamp_status()
+  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _800_count_open_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_delete()
+  CREATE TRIGGER _800_count_open_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_insert()
+  CREATE TRIGGER _800_count_open_update AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open()
+  CREATE TRIGGER _800_propagate AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__propagate()
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.directives (rls, forced)
+  comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; the directive goes idle when nothing is left to do, and is re-planned when its goal changes. Status: draft -> active (start) <-> paused; active -> idle automatically, idle -> active on a goal update, new steps or a retry; any -> archived.
+  id uuid not null default gen_random_uuid() -- The directive's id; also the suffix of its NOTIFY channel `baton:directive:<id>`.
+  owner_id uuid not null -- The owner of this directive.
+  title text not null -- A short title, 1 to 200 characters.
+  goal text not null -- What the user wants done, in prose (at most 100 KB). Changing it triggers a re-plan.
+  repo text -- The git repository the agents work on (a URL or a local path), or null for work without a repository.
+  base_branch text not null default 'main'::text -- The branch that root steps start from. Default `main`.
+  status text not null default 'draft'::text -- draft, active, paused, idle or archived.
+  goal_revision integer not null default 1 -- Counts goal edits, starting at 1.
+  planned_revision integer -- The goal revision the last successful plan was made for; null if never planned. The directive needs planning while this differs from goal_revision.
+  previous_goal text -- The goal before the last update, shown to the re-planning agent.
+  current_generation integer not null default 0 -- The generation of the last successful plan (0 before the first). Steps added by a re-plan get the next one.
+  orchestrator_task_id uuid -- The planning task in flight, if any. At most one per directive.
+  open_steps integer not null default 0 -- How many steps are pending, ready or running; maintained by triggers so idle detection is O(1).
+  created_at timestamp with time zone not null default now() -- When the directive was created.
+  updated_at timestamp with time zone not null default now() -- When this row last changed.
+  goal_updated_at timestamp with time zone not null default now() -- When the goal was last set.
+  started_at timestamp with time zone -- When the directive was first started.
+  idle_at timestamp with time zone -- When the directive last went idle.
+  archived_at timestamp with time zone -- When the directive was archived; null otherwise.
+  constraint archived_at_only_when_archived CHECK (((status = 'archived'::text) = (archived_at IS NOT NULL)))
+  constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
+  constraint directives_base_branch_not_null NOT NULL base_branch
+  constraint directives_created_at_not_null NOT NULL created_at
+  constraint directives_current_generation_not_null NOT NULL current_generation
+  constraint directives_goal_not_null NOT NULL goal
+  constraint directives_goal_revision_not_null NOT NULL goal_revision
+  constraint directives_goal_updated_at_not_null NOT NULL goal_updated_at
+  constraint directives_id_not_null NOT NULL id
+  constraint directives_open_steps_not_null NOT NULL open_steps
+  constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
+  constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint directives_owner_id_not_null NOT NULL owner_id
+  constraint directives_pkey PRIMARY KEY (id)
+  constraint directives_status_not_null NOT NULL status
+  constraint directives_title_not_null NOT NULL title
+  constraint directives_updated_at_not_null NOT NULL updated_at
+  constraint goal_is_valid CHECK (((length(btrim(goal)) >= 1) AND (octet_length(goal) <= 102400)))
+  constraint open_steps_is_not_negative CHECK ((open_steps >= 0))
+  constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
+  constraint previous_goal_is_valid CHECK (((previous_goal IS NULL) OR (octet_length(previous_goal) <= 102400)))
+  constraint repo_is_valid CHECK (((repo IS NULL) OR ((length(btrim(repo)) >= 1) AND (length(btrim(repo)) <= 2048))))
+  constraint status_is_valid CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'paused'::text, 'idle'::text, 'archived'::text])))
+  constraint title_is_valid CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
+  CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::text)
+  CREATE INDEX directives_orchestrator_task_idx ON baton.directives USING btree (orchestrator_task_id)
+  CREATE INDEX directives_owner_id_idx ON baton.directives USING btree (owner_id, created_at DESC)
+  CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
+  CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__stamp_status()
+  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (baton_private.can_see_directive(id, owner_id))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.events (rls, forced)
+  comment: @behavior -insert -update -delete Append-only history: one row for every status change of a directive, step, task or daemon, and for other notable changes (goal updated, dependencies changed, step removed).
+  id bigint not null -- Event id, increasing in the order events were recorded (not the order their transactions committed: de-duplicate by id rather than reading "after the last id").
+  owner_id uuid not null -- The owner of the subject.
+  directive_id uuid -- The directive concerned (null for daemon events).
+  subject_type text not null -- What changed: directive, step, task or daemon.
+  subject_id uuid not null -- The id of what changed.
+  kind text not null -- `created`, `status_changed`, `goal_updated`, `dependencies_changed`, `removed`, ...
+  from_status text -- The status before (null when created).
+  to_status text -- The status after.
+  detail jsonb -- Extra facts, e.g. the error of a failed task or the step's name.
+  actor text not null -- The database role that made the change (baton_user, baton_daemon, ... or the login for a DBA).
+  created_at timestamp with time zone not null default now() -- When it happened.
+  transaction_id bigint not null default ((pg_current_xact_id())::text)::bigint -- The transaction that recorded the event (pg_current_xact_id() as a number); one NOTIFY on `baton:directive:<id>` covers all events of a transaction.
+  constraint events_actor_not_null NOT NULL actor
+  constraint events_created_at_not_null NOT NULL created_at
+  constraint events_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint events_id_not_null NOT NULL id
+  constraint events_kind_not_null NOT NULL kind
+  constraint events_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint events_owner_id_not_null NOT NULL owner_id
+  constraint events_pkey PRIMARY KEY (id)
+  constraint events_subject_id_not_null NOT NULL subject_id
+  constraint events_subject_type_not_null NOT NULL subject_type
+  constraint events_transaction_id_not_null NOT NULL transaction_id
+  constraint kind_is_valid CHECK (((length(kind) >= 1) AND (length(kind) <= 64)))
+  constraint subject_type_is_valid CHECK ((subject_type = ANY (ARRAY['directive'::text, 'step'::text, 'task'::text, 'daemon'::text])))
+  CREATE INDEX events_directive_idx ON baton.events USING btree (directive_id, id)
+  CREATE INDEX events_owner_idx ON baton.events USING btree (owner_id, id)
+  CREATE UNIQUE INDEX events_pkey ON baton.events USING btree (id)
+  CREATE INDEX events_subject_idx ON baton.events USING btree (subject_id, id)
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using ((((baton_private.current_api_role() = 'baton_user'::text) AND (owner_id = baton_private.current_owner_id())) OR ((baton_private.current_api_role() = 'baton_agent'::text) AND (directive_id = baton_private.current_agent_directive_id()))))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.owners (rls, forced)
+  comment: @behavior -insert -update -delete A tenant of Baton: a person or team. Every directive, step, task, daemon and event belongs to exactly one owner.
+  id uuid not null default gen_random_uuid() -- The owner's id.
+  name text not null -- A human-readable name, 1 to 200 characters.
+  created_at timestamp with time zone not null default now() -- When the owner was created.
+  constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+  constraint owners_created_at_not_null NOT NULL created_at
+  constraint owners_id_not_null NOT NULL id
+  constraint owners_name_not_null NOT NULL name
+  constraint owners_pkey PRIMARY KEY (id)
+  CREATE UNIQUE INDEX owners_pkey ON baton.owners USING btree (id)
+  policy definer_all for * to postgres using (true)
+  policy select_own for r to public using (((id = baton_private.current_owner_id()) AND (baton_private.current_api_role() <> 'baton_anonymous'::text)))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.step_dependencies (rls, forced)
+  comment: @behavior -insert -update -delete An edge of the DAG: step_id waits for depends_on_step_id. Changed only through add_step, batch_add_steps, set_step_dependencies and remove_step, which reject cycles.
+  step_id uuid not null -- The waiting step.
+  depends_on_step_id uuid not null -- The step it waits for.
+  directive_id uuid not null -- The directive both steps belong to.
+  owner_id uuid not null -- The owner (for row-level security).
+  created_at timestamp with time zone not null default now() -- When the edge was added.
+  constraint not_self_dependent CHECK ((step_id <> depends_on_step_id))
+  constraint step_dependencies_created_at_not_null NOT NULL created_at
+  constraint step_dependencies_depends_on_step_id_fkey FOREIGN KEY (depends_on_step_id) REFERENCES baton.directive_steps(id) ON DELETE CASCADE
+  constraint step_dependencies_depends_on_step_id_not_null NOT NULL depends_on_step_id
+  constraint step_dependencies_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint step_dependencies_directive_id_not_null NOT NULL directive_id
+  constraint step_dependencies_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint step_dependencies_owner_id_not_null NOT NULL owner_id
+  constraint step_dependencies_pkey PRIMARY KEY (step_id, depends_on_step_id)
+  constraint step_dependencies_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE CASCADE
+  constraint step_dependencies_step_id_not_null NOT NULL step_id
+  CREATE INDEX step_dependencies_depends_on_idx ON baton.step_dependencies USING btree (depends_on_step_id)
+  CREATE INDEX step_dependencies_owner_idx ON baton.step_dependencies USING btree (owner_id)
+  CREATE UNIQUE INDEX step_dependencies_pkey ON baton.step_dependencies USING btree (step_id, depends_on_step_id)
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+view baton.step_waits
+  comment: For every pending or blocked step, each dependency it still waits for and that dependency's status.
+  step_id uuid -- The waiting step.
+  directive_id uuid -- Its directive.
+  owner_id uuid -- Its owner.
+  step_name text -- The waiting step's name.
+  step_status text -- pending or blocked.
+  waits_for_step_id uuid -- A dependency that is not completed or skipped.
+  waits_for_name text -- Its name.
+  waits_for_status text -- Its status (failed or blocked explains a blocked step).
+  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::text, 'blocked'::text])) AND (p.status <> ALL (ARRAY['completed'::text, 'skipped'::text]));
+  grant SELECT to baton_agent
+  grant SELECT to baton_user
+
+table baton.task_output (rls, forced)
+  comment: @behavior -insert -update -delete The output of a task's agent process, in chunks as its daemon sent them (stdout and stderr interleaved in arrival order). At most 1 MiB (1,048,576 bytes) of text per task; past that one `baton` chunk marks the truncation and later output is dropped. Written only through appendTaskOutput.
+  id bigint not null -- The chunk's id (increasing across all tasks).
+  task_id uuid not null -- The task whose agent wrote this output.
+  owner_id uuid not null -- The owner (copied from the task for row-level security).
+  directive_id uuid not null -- The task's directive (copied from the task for row-level security).
+  daemon_id uuid -- The daemon the task was assigned to when the chunk was written (copied for row-level security).
+  seq integer not null -- The chunk's position in the task's output: 1, 2, 3, ... Read chunks after the last seq you saw.
+  stream text not null -- `stdout` or `stderr` for the agent's own output; `baton` for the truncation marker Baton writes when the cap is reached.
+  text text not null -- The chunk's text (UTF-8, 1 byte to 256 KiB).
+  byte_offset integer not null -- How many bytes of stdout and stderr the task had written before this chunk (the marker does not count).
+  created_at timestamp with time zone not null default now() -- When the chunk was stored.
+  constraint byte_offset_is_valid CHECK (((byte_offset >= 0) AND (byte_offset <= 1048576)))
+  constraint output_fits_the_cap CHECK (((stream = 'baton'::text) OR ((byte_offset + octet_length(text)) <= 1048576)))
+  constraint seq_is_positive CHECK ((seq >= 1))
+  constraint stream_is_valid CHECK ((stream = ANY (ARRAY['stdout'::text, 'stderr'::text, 'baton'::text])))
+  constraint task_output_byte_offset_not_null NOT NULL byte_offset
+  constraint task_output_created_at_not_null NOT NULL created_at
+  constraint task_output_directive_id_not_null NOT NULL directive_id
+  constraint task_output_id_not_null NOT NULL id
+  constraint task_output_owner_id_not_null NOT NULL owner_id
+  constraint task_output_pkey PRIMARY KEY (id)
+  constraint task_output_seq_not_null NOT NULL seq
+  constraint task_output_stream_not_null NOT NULL stream
+  constraint task_output_task_id_fkey FOREIGN KEY (task_id) REFERENCES baton.tasks(id) ON DELETE CASCADE
+  constraint task_output_task_id_not_null NOT NULL task_id
+  constraint task_output_text_not_null NOT NULL text
+  constraint text_is_valid CHECK (((octet_length(text) >= 1) AND (octet_length(text) <= 262144)))
+  CREATE UNIQUE INDEX task_output_one_truncation_marker ON baton.task_output USING btree (task_id) WHERE (stream = 'baton'::text)
+  CREATE UNIQUE INDEX task_output_pkey ON baton.task_output USING btree (id)
+  CREATE UNIQUE INDEX task_output_task_seq_idx ON baton.task_output USING btree (task_id, seq)
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (
+CASE baton_private.current_api_role()
+    WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
+    WHEN 'baton_daemon'::text THEN (daemon_id = baton_private.current_daemon_id())
+    WHEN 'baton_agent'::text THEN (directive_id = baton_private.current_agent_directive_id())
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.tasks (rls, forced)
+  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`) or a planning run of a directive (kind `planning`). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; pending, starting or running -> cancelled. Terminal states are final.
+  id uuid not null default gen_random_uuid() -- The task's id.
+  owner_id uuid not null -- The owner (copied from the directive for row-level security).
+  directive_id uuid not null -- The directive the task works for.
+  step_id uuid -- The step this task attempts (execution tasks only).
+  kind text not null -- `planning` (plan or re-plan the directive) or `execution` (do one step).
+  status text not null default 'pending'::text -- @behavior +filterBy pending, starting, running, completed, failed, interrupted or cancelled.
+  version integer not null default 1 -- Bumped on every change. Reports may carry the version they saw; a stale one is rejected.
+  attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life.
+  generation integer -- For planning tasks: the generation number the plan's new steps get.
+  goal_revision integer -- For planning tasks: the goal revision being planned.
+  daemon_id uuid -- @behavior +filterBy The daemon the task is assigned to; null while pending.
+  prompt text -- The prompt given to the agent on stdin (at most 1 MB).
+  error text -- Why the task failed or was interrupted (the tail of the agent's stderr, or the server's reason).
+  branch text -- The git branch the task worked on, if the directive has a repository.
+  commit_sha text -- The final commit of the task's branch, recorded when it completed.
+  created_at timestamp with time zone not null default now() -- When the task was created.
+  updated_at timestamp with time zone not null default now() -- When this row last changed.
+  assigned_at timestamp with time zone -- When the task was assigned to a daemon.
+  started_at timestamp with time zone -- When the agent process started.
+  finished_at timestamp with time zone -- When the task reached a terminal state.
+  ready_at timestamp with time zone -- When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.
+  constraint daemon_when_assigned CHECK (((status <> ALL (ARRAY['starting'::text, 'running'::text])) OR (daemon_id IS NOT NULL)))
+  constraint error_is_valid CHECK (((error IS NULL) OR (octet_length(error) <= 65536)))
+  constraint execution_has_step CHECK (((kind = 'execution'::text) = (attempt IS NOT NULL)))
+  constraint finished_at_only_when_terminal CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])) = (finished_at IS NOT NULL)))
+  constraint kind_is_valid CHECK ((kind = ANY (ARRAY['planning'::text, 'execution'::text])))
+  constraint planning_has_generation CHECK (((kind = 'planning'::text) = ((generation IS NOT NULL) AND (goal_revision IS NOT NULL))))
+  constraint prompt_is_valid CHECK (((prompt IS NULL) OR (octet_length(prompt) <= 1048576)))
+  constraint status_is_valid CHECK ((status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text, 'completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])))
+  constraint tasks_created_at_not_null NOT NULL created_at
+  constraint tasks_daemon_id_fkey FOREIGN KEY (daemon_id) REFERENCES baton.daemons(id) ON DELETE SET NULL
+  constraint tasks_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint tasks_directive_id_not_null NOT NULL directive_id
+  constraint tasks_id_not_null NOT NULL id
+  constraint tasks_kind_not_null NOT NULL kind
+  constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint tasks_owner_id_not_null NOT NULL owner_id
+  constraint tasks_pkey PRIMARY KEY (id)
+  constraint tasks_status_not_null NOT NULL status
+  constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
+  constraint tasks_updated_at_not_null NOT NULL updated_at
+  constraint tasks_version_not_null NOT NULL version
+  CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::text, 'running'::text]))
+  CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
+  CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text])))
+  CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text])))
+  CREATE UNIQUE INDEX tasks_one_per_step_attempt ON baton.tasks USING btree (step_id, attempt) WHERE (kind = 'execution'::text)
+  CREATE INDEX tasks_owner_idx ON baton.tasks USING btree (owner_id)
+  CREATE INDEX tasks_pending_idx ON baton.tasks USING btree (owner_id, created_at) WHERE (status = 'pending'::text)
+  CREATE UNIQUE INDEX tasks_pkey ON baton.tasks USING btree (id)
+  CREATE TRIGGER _100_stamp_ready_at BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_ready_at()
+  CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__guard()
+  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
+  CREATE TRIGGER _900_notify_daemon AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__notify_daemon()
+  CREATE TRIGGER _900_slot_freed AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN (((old.status = ANY (ARRAY['starting'::text, 'running'::text])) AND (new.status <> ALL (ARRAY['starting'::text, 'running'::text])))) EXECUTE FUNCTION baton_private.tg_tasks__slot_freed()
+  policy definer_all for * to postgres using (true)
+  policy select_visible for r to public using (
+CASE baton_private.current_api_role()
+    WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
+    WHEN 'baton_daemon'::text THEN (daemon_id = baton_private.current_daemon_id())
+    WHEN 'baton_agent'::text THEN (directive_id = baton_private.current_agent_directive_id())
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton_private.settings
+  comment: Server-wide settings (one row). `baton server` writes BATON_DAEMON_LEASE_SECONDS here at boot.
+  id boolean not null default true
+  daemon_lease interval not null default '00:00:30'::interval -- A daemon whose last heartbeat is older than this is disconnected and its tasks interrupted.
+  constraint daemon_lease_is_positive CHECK ((daemon_lease > '00:00:00'::interval))
+  constraint settings_daemon_lease_not_null NOT NULL daemon_lease
+  constraint settings_id_not_null NOT NULL id
+  constraint settings_pkey PRIMARY KEY (id)
+  constraint single_row CHECK (id)
+  CREATE UNIQUE INDEX settings_pkey ON baton_private.settings USING btree (id)
+
+type baton.jwt_token (role text, owner_id uuid, daemon_id uuid, directive_id uuid, task_id uuid, exp bigint, aud text) -- A JWT's claims; the API returns it signed.
+
+type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_bytes integer, dropped_bytes integer, total_bytes integer, truncated boolean, last_seq integer) -- What appendTaskOutput kept of a batch.
+
+type baton_private.batch_entry (ord integer, id uuid, key text, name text, description text, task_plan text, depends_on text[], order_index integer) -- One validated entry of batch_add_steps, with the id its step will get.
+
+-- baton.add_step(uuid,text,text,text,uuid[],integer)  (execute: baton_agent,baton_user)
+-- comment: Adds one step that depends on existing steps of the same directive. Returns the new step (its id is what later dependsOn entries use).
+CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer)
+ RETURNS baton.directive_steps
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select * from baton.batch_add_steps(add_step.directive_id, jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+    'name', add_step.name, 'description', add_step.description, 'taskPlan', add_step.task_plan,
+    'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index))));
+$function$
+
+-- baton.append_task_output(uuid,jsonb)  (execute: baton_daemon)
+-- comment: Appends a batch of a task's output: chunks is a JSON array of {"stream": "stdout" | "stderr", "text": "..."} (at most 1,000 chunks and 256 KiB per call; empty texts are skipped). Only the daemon the task is assigned to may call it. A task keeps at most 1 MiB of output: past that, one truncation marker is stored and later output is dropped (the receipt says so). Each batch that stores something records an `output` event on the task.
+CREATE OR REPLACE FUNCTION baton.append_task_output(task_id uuid, chunks jsonb)
+ RETURNS baton.task_output_receipt
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  c_cap constant bigint := 1048576;
+  c_max_chunks constant integer := 1000;
+  c_max_batch_bytes constant integer := 262144;
+  v_role text := baton_private.current_api_role();
+  v_task baton.tasks;
+  v_chunk jsonb;
+  v_index integer := 0;
+  v_stream text;
+  v_text text;
+  v_bytes integer;
+  v_batch_bytes bigint := 0;
+  v_seq integer;
+  v_first_seq integer;
+  v_total bigint;
+  v_truncated boolean;
+  v_kept text;
+  v_receipt baton.task_output_receipt;
+begin
+  -- GUARD: the caller. Only a daemon (for its own tasks) and admins (direct SQL) write output.
+  if v_role not in ('admin', 'baton_daemon') then
+    raise exception 'Only a daemon writes task output; this token''s role is %.', v_role
+      using errcode = 'BTDNY', hint = 'Use the token of the daemon the task is assigned to.';
+  end if;
+
+  -- GUARD: the batch's shape and size, before anything is locked.
+  if chunks is null or jsonb_typeof(chunks) <> 'array' then
+    raise exception 'chunks must be a JSON array of {"stream": "stdout" | "stderr", "text": "..."} objects (got %).',
+      coalesce(jsonb_typeof(chunks), 'none')
+      using errcode = 'BTINV';
+  end if;
+  if jsonb_array_length(chunks) > c_max_chunks then
+    raise exception 'A batch of output has % chunks; the limit is % per call.', jsonb_array_length(chunks), c_max_chunks
+      using errcode = 'BTINV', hint = 'Join small chunks, or send them in several calls.';
+  end if;
+  for v_chunk in select value from jsonb_array_elements(chunks) loop
+    v_index := v_index + 1;
+    if jsonb_typeof(v_chunk) <> 'object' or jsonb_typeof(v_chunk -> 'text') is distinct from 'string'
+       or coalesce(v_chunk ->> 'stream', '') not in ('stdout', 'stderr') then
+      raise exception 'Output chunk % must be {"stream": "stdout" | "stderr", "text": "..."} (got %).', v_index, left(v_chunk::text, 200)
+        using errcode = 'BTINV';
+    end if;
+    v_batch_bytes := v_batch_bytes + octet_length(v_chunk ->> 'text');
+  end loop;
+  if v_batch_bytes > c_max_batch_bytes then
+    raise exception 'A batch of output is % bytes; the limit is % bytes per call.', v_batch_bytes, c_max_batch_bytes
+      using errcode = 'BTINV', hint = 'Send output in smaller, more frequent batches.';
+  end if;
+
+  -- GUARD: the task, and that it is the calling daemon's. A daemon is told the same thing whether the
+  -- task does not exist or is someone else's, so task ids of others do not leak.
+  select * into v_task from baton.tasks t where t.id = append_task_output.task_id for no key update;
+  if v_role = 'baton_daemon' and (not found or v_task.daemon_id is distinct from baton_private.current_daemon_id()) then
+    raise exception 'Task % is not assigned to this daemon (%), so it cannot write its output.', task_id, baton_private.current_daemon_id()
+      using errcode = 'BTDNY', hint = 'A daemon writes the output of the tasks it was given (daemonCommands) only.';
+  end if;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+
+  -- PHASE 1: where the task's output stands. The marker, once written, is always the last chunk.
+  select o.seq, o.byte_offset + case when o.stream = 'baton' then 0 else octet_length(o.text) end, o.stream = 'baton'
+    into v_seq, v_total, v_truncated
+    from baton.task_output o where o.task_id = v_task.id
+   order by o.seq desc limit 1;
+  v_seq := coalesce(v_seq, 0);
+  v_total := coalesce(v_total, 0);
+  v_truncated := coalesce(v_truncated, false);
+  v_receipt := row(v_task.id, 0, 0, 0, v_total, v_truncated, v_seq)::baton.task_output_receipt;
+
+  -- PHASE 2: store what fits; the chunk that crosses the cap is cut, then the marker closes the output.
+  for v_chunk in select value from jsonb_array_elements(chunks) loop
+    v_stream := v_chunk ->> 'stream';
+    v_text := v_chunk ->> 'text';
+    v_bytes := octet_length(v_text);
+    continue when v_bytes = 0;
+    if v_truncated then
+      v_receipt.dropped_bytes := v_receipt.dropped_bytes + v_bytes;
+      continue;
+    end if;
+    v_kept := case when v_total + v_bytes <= c_cap then v_text else baton_private.utf8_prefix(v_text, (c_cap - v_total)::integer) end;
+    if octet_length(v_kept) > 0 then
+      v_seq := v_seq + 1;
+      v_first_seq := coalesce(v_first_seq, v_seq);
+      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
+      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, v_stream, v_kept, v_total);
+      v_total := v_total + octet_length(v_kept);
+      v_receipt.accepted_chunks := v_receipt.accepted_chunks + 1;
+      v_receipt.accepted_bytes := v_receipt.accepted_bytes + octet_length(v_kept);
+    end if;
+    if octet_length(v_kept) < v_bytes then
+      v_receipt.dropped_bytes := v_receipt.dropped_bytes + (v_bytes - octet_length(v_kept));
+      v_seq := v_seq + 1;
+      v_first_seq := coalesce(v_first_seq, v_seq);
+      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
+      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, 'baton',
+              format('[baton] Output truncated: this task''s output reached the limit of %s bytes (1 MiB); later output was dropped.', c_cap),
+              v_total);
+      v_truncated := true;
+    end if;
+  end loop;
+
+  -- PHASE 3: one `output` event per batch that stored something (it NOTIFYs the directive's channel).
+  if v_first_seq is not null then
+    perform baton_private.record_event(v_task.owner_id, v_task.directive_id, 'task', v_task.id, 'output', null, null,
+      jsonb_build_object('first_seq', v_first_seq, 'last_seq', v_seq, 'bytes', v_receipt.accepted_bytes, 'truncated', v_truncated));
+  end if;
+  v_receipt.total_bytes := v_total;
+  v_receipt.truncated := v_truncated;
+  v_receipt.last_seq := v_seq;
+  return v_receipt;
+end;
+$function$
+
+-- baton.archive_directive(uuid)  (execute: baton_user)
+-- comment: Archives a directive for good: pending tasks are cancelled and running ones interrupted.
+CREATE OR REPLACE FUNCTION baton.archive_directive(directive_id uuid)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived',
+    array['draft', 'active', 'paused', 'idle'], 'archived');
+end;
+$function$
+
+-- baton.assign_task(uuid)
+-- comment: Assigns a pending task to a connected daemon of its owner with room (preferring one this step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.
+CREATE OR REPLACE FUNCTION baton.assign_task(task_id uuid)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+  v_directive baton.directives;
+  v_candidate record;
+  v_daemon baton.daemons;
+  v_live integer;
+begin
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+  v_directive := baton_private.lock_directive(v_task.directive_id);
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if v_task.status <> 'pending' then
+    return v_task;                      -- already assigned or over: nothing to do
+  end if;
+  if v_directive.status <> 'active' then
+    return null;                        -- paused or archived: nothing new is dispatched
+  end if;
+  for v_candidate in
+    select d.id,
+           exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                    and f.status in ('failed', 'interrupted')) as failed_here,
+           (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) as load
+      from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected'
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by failed_here, load, d.last_heartbeat_at desc, d.id
+  loop
+    continue when v_candidate.load >= (select max_tasks from baton.daemons where id = v_candidate.id);
+    select * into v_daemon from baton.daemons d where d.id = v_candidate.id for update;
+    -- A fresh statement, so a concurrent dispatcher's committed assignment is counted.
+    select count(*) into v_live from baton.tasks l where l.daemon_id = v_daemon.id and l.status in ('starting', 'running');
+    if v_daemon.status = 'connected' and v_live < v_daemon.max_tasks then
+      update baton.tasks t set status = 'starting', daemon_id = v_daemon.id where t.id = v_task.id returning * into v_task;
+      return v_task;
+    end if;
+  end loop;
+  return null;
+end;
+$function$
+
+-- baton.batch_add_steps(uuid,jsonb)  (execute: baton_agent,baton_user)
+-- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
+CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
+ RETURNS SETOF baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_count integer;
+  v_bad record;
+  v_entries baton_private.batch_entry[];
+  v_edge_from integer[];
+  v_edge_to integer[];
+  v_cycle integer[];
+  v_generation integer;
+  v_base_order integer;
+begin
+  -- GUARD: the directive accepts steps.
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so steps cannot be added to it.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+
+  -- GUARD: the shape of the batch.
+  if steps is null or jsonb_typeof(steps) <> 'array' then
+    raise exception 'The steps must be a JSON array of objects like [{"name": "Write tests"}]; got %.', coalesce(jsonb_typeof(steps), 'nothing')
+      using errcode = 'BTINV';
+  end if;
+  v_count := jsonb_array_length(steps);
+  if v_count = 0 then
+    raise exception 'The batch is empty; give at least one step.' using errcode = 'BTINV';
+  end if;
+  if v_count > 10000 then
+    raise exception 'The batch has % steps; the limit is 10000 per batch.', v_count
+      using errcode = 'BTINV', hint = 'Split it into several batches; later batches can depend on the ids the earlier ones returned.';
+  end if;
+
+  select e.ord into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
+   where jsonb_typeof(e.v) <> 'object' order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % of the batch is not an object; each entry looks like {"name": "...", "dependsOn": ["..."]}.', v_bad.ord
+      using errcode = 'BTINV';
+  end if;
+
+  select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
+   where k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex') order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn and orderIndex.', v_bad.ord, v_bad.k
+      using errcode = 'BTINV';
+  end if;
+
+  select x.ord, x.field, x.expected into v_bad from (
+    select e.ord,
+      case
+        when jsonb_typeof(e.v -> 'name') is distinct from 'string' then 'name'
+        when jsonb_typeof(e.v -> 'key') not in ('string', 'null') then 'key'
+        when jsonb_typeof(e.v -> 'description') not in ('string', 'null') then 'description'
+        when jsonb_typeof(e.v -> 'taskPlan') not in ('string', 'null') then 'taskPlan'
+        when jsonb_typeof(e.v -> 'dependsOn') not in ('array', 'null') then 'dependsOn'
+        when jsonb_typeof(e.v -> 'dependsOn') = 'array'
+             and exists (select 1 from jsonb_array_elements(e.v -> 'dependsOn') x where jsonb_typeof(x) <> 'string') then 'dependsOn'
+        when jsonb_typeof(e.v -> 'orderIndex') not in ('number', 'null') then 'orderIndex'
+        when jsonb_typeof(e.v -> 'orderIndex') = 'number'
+             and ((e.v ->> 'orderIndex')::numeric <> trunc((e.v ->> 'orderIndex')::numeric)
+                  or abs((e.v ->> 'orderIndex')::numeric) > 1000000000) then 'orderIndex'
+      end as field,
+      null::text as expected
+    from jsonb_array_elements(steps) with ordinality e(v, ord)
+  ) x where x.field is not null order by x.ord limit 1;
+  if found then
+    raise exception 'Entry % has an invalid "%": it must be %.', v_bad.ord, v_bad.field,
+      case v_bad.field
+        when 'name' then 'a string of 1 to 200 characters'
+        when 'key' then 'a string'
+        when 'dependsOn' then 'an array of strings, each a step id or a key of this batch'
+        when 'orderIndex' then 'an integer between -1000000000 and 1000000000'
+        else 'a string' end
+      using errcode = 'BTINV';
+  end if;
+
+  select coalesce(max(s.order_index), -1) into v_base_order from baton.directive_steps s where s.directive_id = v_directive.id;
+  select array_agg(row(
+      e.ord, gen_random_uuid(), e.v ->> 'key', btrim(e.v ->> 'name'), e.v ->> 'description', e.v ->> 'taskPlan',
+      -- "dependsOn": null means none (jsonb_array_elements_text would reject the JSON null).
+      coalesce(array(select distinct x from jsonb_array_elements_text(
+        case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' end) x), '{}'),
+      coalesce((e.v ->> 'orderIndex')::integer, v_base_order + e.ord::integer)
+    )::baton_private.batch_entry order by e.ord)
+    into v_entries
+    from jsonb_array_elements(steps) with ordinality e(v, ord);
+
+  -- GUARD: names, texts and keys.
+  select e.ord, e.name into v_bad from unnest(v_entries) e where length(e.name) = 0 or length(e.name) > 200 order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has a name of % characters; a name must be 1 to 200 characters.', v_bad.ord, length(v_bad.name)
+      using errcode = 'BTINV';
+  end if;
+  select e.ord, f.field, f.size into v_bad from unnest(v_entries) e,
+    lateral (values ('description', octet_length(e.description)), ('taskPlan', octet_length(e.task_plan))) f(field, size)
+   where f.size > 102400 order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has a % of % bytes; the limit is 102400 bytes (100 KB).', v_bad.ord, v_bad.field, v_bad.size
+      using errcode = 'BTINV', hint = 'Keep long material in the repository and refer to it from the plan.';
+  end if;
+  select e.ord, e.key into v_bad from unnest(v_entries) e where e.key is not null and (length(btrim(e.key)) = 0 or length(e.key) > 200)
+   order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has an empty or overlong key; a key must be 1 to 200 characters.', v_bad.ord using errcode = 'BTINV';
+  end if;
+  select e.key, array_agg(e.ord order by e.ord) as ords into v_bad from unnest(v_entries) e
+   where e.key is not null group by e.key having count(*) > 1 order by min(e.ord) limit 1;
+  if found then
+    raise exception 'The key "%" is used by entries %; keys must be unique within a batch.', v_bad.key, array_to_string(v_bad.ords, ' and ')
+      using errcode = 'BTINV';
+  end if;
+
+  -- GUARD: every dependency resolves to a key of this batch or a step of this directive.
+  select e.ord, e.name, r.ref, k.ord as key_ord, s.id as existing, o.directive_id as other_directive into v_bad
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
+    left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
+    left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
+   where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
+   order by e.ord limit 1;
+  if found then
+    if v_bad.key_ord is not null then
+      raise exception 'Entry % ("%") depends on itself (key "%"); a step cannot depend on itself.', v_bad.ord, v_bad.name, v_bad.ref
+        using errcode = 'BTINV';
+    elsif v_bad.other_directive is not null then
+      raise exception 'Entry % ("%") depends on step %, which belongs to another directive (%); a step can only depend on steps of its own directive.',
+        v_bad.ord, v_bad.name, v_bad.ref, v_bad.other_directive
+        using errcode = 'BTINV';
+    else
+      raise exception 'Entry % ("%") depends on "%", which is neither a key in this batch nor a step of directive %.',
+        v_bad.ord, v_bad.name, v_bad.ref, v_directive.id
+        using errcode = 'BTNFD', hint = 'Use a key defined in this batch, or a step id from `baton directive status`.';
+    end if;
+  end if;
+
+  -- GUARD: no cycle. Only references to keys can form one (existing steps never depend on new ones),
+  -- and only a reference to a later entry can close it.
+  select array_agg(e.ord order by e.ord, k.ord), array_agg(k.ord order by e.ord, k.ord) into v_edge_from, v_edge_to
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    join unnest(v_entries) k on k.key = r.ref;
+  if exists (select 1 from unnest(v_edge_from, v_edge_to) x(f, t) where t > f) then
+    v_cycle := baton_private.find_batch_cycle(v_count, v_edge_from, v_edge_to);
+    if v_cycle is not null then
+      raise exception 'The batch has a dependency cycle: % (each depends on the next).',
+        (select string_agg(coalesce(e.key, e.name), ' → ' order by c.n)
+           from unnest(v_cycle) with ordinality c(ord, n) join unnest(v_entries) e on e.ord = c.ord)
+        using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
+    end if;
+  end if;
+
+  -- PHASE 1: insert the steps, waiting, with the generation of the plan in flight (or the current one).
+  select coalesce(t.generation, greatest(v_directive.current_generation, 1)) into v_generation
+    from (select 1) one left join baton.tasks t on t.id = v_directive.orchestrator_task_id;
+  insert into baton.directive_steps (id, directive_id, owner_id, name, description, task_plan, generation, order_index, status)
+  select e.id, v_directive.id, v_directive.owner_id, e.name, e.description, e.task_plan, v_generation, e.order_index, 'pending'
+    from unnest(v_entries) e order by e.ord;
+
+  -- PHASE 2: the edges, with ids resolved (a key of this batch wins over an id).
+  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+  select distinct e.id, coalesce(k.id, baton_private.try_uuid(r.ref)), v_directive.id, v_directive.owner_id
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    left join lateral (select k.id from unnest(v_entries) k where k.key = r.ref) k on true;
+
+  -- PHASE 3: counters and statuses; the triggers enqueue what became ready and block what must wait.
+  update baton.directive_steps s
+     set remaining_deps = c.unmet,
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+    from (select e.id,
+                 count(p.id) filter (where not baton_private.is_satisfied(p.status)) as unmet,
+                 count(p.id) filter (where baton_private.is_broken(p.status)) as broken
+            from unnest(v_entries) e
+            left join baton.step_dependencies d on d.step_id = e.id
+            left join baton.directive_steps p on p.id = d.depends_on_step_id
+           group by e.id) c
+   where s.id = c.id;
+
+  perform baton_private.reactivate(v_directive.id);
+
+  return query select s.* from unnest(v_entries) e join baton.directive_steps s on s.id = e.id order by e.ord;
+end;
+$function$
+
+-- baton.complete_step(uuid)  (execute: baton_user)
+-- comment: Marks a step completed by hand (its task, if any, is cancelled); its dependents may become ready.
+CREATE OR REPLACE FUNCTION baton.complete_step(step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select * from baton_private.override_step(step_id, 'completed', array['pending', 'ready', 'running', 'failed', 'blocked'], 'completed');
+$function$
+
+-- baton.create_directive(text,text,text,text,boolean,uuid)  (execute: baton_user)
+-- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main. owner_id is only for direct SQL; API callers act as the owner in their token.
+CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner uuid := baton_private.resolve_owner(create_directive.owner_id);
+  v_directive baton.directives;
+begin
+  perform baton_private.assert_name('the title', title);
+  perform baton_private.assert_text('the goal', goal, 1, 102400);
+  perform baton_private.assert_text('the repository', repo, case when repo is null then 0 else 1 end, 2048);
+  perform baton_private.assert_name('the base branch', coalesce(base_branch, 'main'));
+  insert into baton.directives (owner_id, title, goal, repo, base_branch)
+  values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'))
+  returning * into v_directive;
+  if start then
+    v_directive := baton.start_directive(v_directive.id);
+  end if;
+  return v_directive;
+end;
+$function$
+
+-- baton.create_execution_task(uuid,text,integer)
+-- comment: Creates the next attempt's task for a ready step of an active directive, pending until a daemon takes it. With attempt, returns the existing task of that attempt instead of creating one (safe to call twice).
+CREATE OR REPLACE FUNCTION baton.create_execution_task(step_id uuid, prompt text DEFAULT NULL::text, attempt integer DEFAULT NULL::integer)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_directive baton.directives;
+  v_task baton.tasks;
+begin
+  -- Idempotent for the dispatcher: the task of an attempt that already exists is returned as it is.
+  if attempt is not null and v_step.total_attempts >= attempt then
+    select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and t.attempt = create_execution_task.attempt;
+    return v_task;
+  end if;
+  select * into v_directive from baton.directives d where d.id = v_step.directive_id;
+  if v_directive.status <> 'active' then
+    raise exception 'Directive % is %, so its steps are not dispatched; only active directives are.', v_directive.id, v_directive.status
+      using errcode = 'BTSTS', hint = 'Start it with `baton directive start`.';
+  end if;
+  if v_step.status <> 'ready' then
+    raise exception 'Step % is %, so no task can be created for it; only ready steps can be dispatched.', v_step.id, v_step.status
+      using errcode = 'BTSTS';
+  end if;
+  select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and baton_private.is_live_task(t.status);
+  if found then
+    return v_task;
+  end if;
+  perform baton_private.assert_text('the prompt', prompt, 0, 1048576);
+  insert into baton.tasks (owner_id, directive_id, step_id, kind, attempt, prompt)
+  values (v_step.owner_id, v_step.directive_id, v_step.id, 'execution', v_step.total_attempts + 1, prompt)
+  returning * into v_task;
+  update baton.directive_steps s
+     set attempts = s.attempts + 1, total_attempts = s.total_attempts + 1, current_task_id = v_task.id
+   where s.id = v_step.id;
+  perform baton_private.dispatch_new_task(v_task.id);
+  select * into v_task from baton.tasks t where t.id = v_task.id;
+  return v_task;
+end;
+$function$
+
+-- baton.create_owner(text)
+-- comment: Creates an owner (a tenant). Admin only.
+CREATE OR REPLACE FUNCTION baton.create_owner(name text)
+ RETURNS baton.owners
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner baton.owners;
+begin
+  if name is null or length(btrim(name)) = 0 or length(name) > 200 then
+    raise exception 'An owner name must be 1 to 200 characters (got %).', coalesce(length(name)::text, 'none')
+      using errcode = 'BTINV';
+  end if;
+  insert into baton.owners (name) values (btrim(name)) returning * into v_owner;
+  return v_owner;
+end;
+$function$
+
+-- baton.create_planning_task(uuid,text)
+-- comment: Creates the planning task of a directive that needs (re-)planning and records it as the directive's orchestrator task. Returns the planner already in flight if there is one.
+CREATE OR REPLACE FUNCTION baton.create_planning_task(directive_id uuid, prompt text DEFAULT NULL::text)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_task baton.tasks;
+  v_generation integer;
+begin
+  if v_directive.orchestrator_task_id is not null then
+    select * into v_task from baton.tasks t where t.id = v_directive.orchestrator_task_id;
+    return v_task;
+  end if;
+  if v_directive.status <> 'active' then
+    raise exception 'Directive % is %, so it cannot be planned now; only active directives are planned.', v_directive.id, v_directive.status
+      using errcode = 'BTSTS',
+            hint = case v_directive.status when 'archived' then 'Archiving is final; create a new directive instead.'
+                                           when 'idle' then 'Update its goal to re-plan it.'
+                                           else 'Start or resume it with `baton directive start`; it is planned then.' end;
+  end if;
+  if not baton_private.needs_planning(v_directive) then
+    raise exception 'Directive % does not need planning: goal revision % is already planned.', v_directive.id, v_directive.goal_revision
+      using errcode = 'BTSTS', hint = 'Update its goal to re-plan it.';
+  end if;
+  perform baton_private.assert_text('the prompt', prompt, 0, 1048576);
+  select greatest(v_directive.current_generation, coalesce(max(s.generation), 0)) + 1 into v_generation
+    from baton.directive_steps s where s.directive_id = v_directive.id;
+  insert into baton.tasks (owner_id, directive_id, kind, generation, goal_revision, prompt)
+  values (v_directive.owner_id, v_directive.id, 'planning', v_generation, v_directive.goal_revision, prompt)
+  returning * into v_task;
+  update baton.directives d set orchestrator_task_id = v_task.id where d.id = v_directive.id;
+  perform baton_private.dispatch_new_task(v_task.id);
+  select * into v_task from baton.tasks t where t.id = v_task.id;
+  return v_task;
+end;
+$function$
+
+-- baton.current_identity()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The role and ids of the token this request carries.
+CREATE OR REPLACE FUNCTION baton.current_identity()
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select jsonb_strip_nulls(jsonb_build_object('role', baton_private.current_api_role(), 'owner_id', baton_private.current_owner_id(),
+    'daemon_id', baton_private.current_daemon_id(), 'directive_id', baton_private.setting_uuid('baton.directive_id'),
+    'task_id', baton_private.setting_uuid('baton.task_id')));
+$function$
+
+-- baton.daemon_token(uuid)  (execute: baton_daemon,baton_user)
+-- comment: A token for one of your daemons (after registerDaemon), valid for 365 days: it can heartbeat, read its tasks, report on them and write their output, and nothing else. A daemon may call this with its own id to renew its token.
+CREATE OR REPLACE FUNCTION baton.daemon_token(daemon_id uuid)
+ RETURNS baton.jwt_token
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon baton.daemons;
+  v_role text := baton_private.current_api_role();
+begin
+  select * into v_daemon from baton.daemons d where d.id = daemon_token.daemon_id;
+  if not found
+     or (v_role = 'baton_user' and v_daemon.owner_id is distinct from baton_private.current_owner_id())
+     or (v_role = 'baton_daemon' and v_daemon.id is distinct from baton_private.current_daemon_id())
+     or v_role not in ('admin', 'baton_user', 'baton_daemon') then
+    raise exception 'Daemon % does not exist.', daemon_id
+      using errcode = 'BTNFD', hint = 'Register a daemon with registerDaemon, then ask for its token with its id.';
+  end if;
+  return row('baton_daemon', v_daemon.owner_id, v_daemon.id, null, null,
+             extract(epoch from now() + interval '365 days')::bigint, 'baton')::baton.jwt_token;
+end;
+$function$
+
+-- baton.disconnect_daemon(uuid)  (execute: baton_daemon,baton_user)
+-- comment: Disconnects a daemon on purpose (it is shutting down); its live tasks are interrupted and retried elsewhere.
+CREATE OR REPLACE FUNCTION baton.disconnect_daemon(daemon_id uuid)
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.assert_daemon_access(daemon_id);
+  return baton_private.disconnect_daemon(daemon_id);
+end;
+$function$
+
+-- baton.events_output_chunks(baton.events)  (execute: baton_agent,baton_user)
+-- comment: @behavior -connection +list @listSuffix omit For an `output` event: the chunks of output it recorded, in order. Empty for every other event.
+CREATE OR REPLACE FUNCTION baton.events_output_chunks(e baton.events)
+ RETURNS SETOF baton.task_output
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select o.* from baton.task_output o
+   where e.kind = 'output' and e.subject_type = 'task'
+     and o.task_id = e.subject_id
+     and o.seq between (e.detail ->> 'first_seq')::integer and (e.detail ->> 'last_seq')::integer
+   order by o.seq;
+$function$
+
+-- baton.expire_daemons()
+-- comment: Disconnects every daemon whose heartbeat is older than the lease and interrupts its tasks (and any task still live on a daemon already disconnected). Returns how many daemons it disconnected.
+CREATE OR REPLACE FUNCTION baton.expire_daemons()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_expired uuid[];
+  v_task record;
+  v_id uuid;
+begin
+  select coalesce(array_agg(d.id order by d.id), '{}') into v_expired from baton.daemons d
+   where d.status = 'connected' and d.last_heartbeat_at < now() - baton_private.daemon_lease();
+  -- PHASE 1: the live tasks of every expired or disconnected daemon, in directive order across all of
+  -- them, so this transaction takes directive locks in one ascending order (as heartbeat does) and
+  -- cannot deadlock with it. An expired daemon gets no new task meanwhile: assign_task skips daemons
+  -- past the lease and disconnected ones.
+  for v_task in
+    select t.id, d.status = 'disconnected' as orphan from baton.tasks t join baton.daemons d on d.id = t.daemon_id
+     where t.status in ('starting', 'running') and (d.id = any (v_expired) or d.status = 'disconnected')
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, case when v_task.orphan
+      then 'The daemon had disconnected when this task was assigned to it.'
+      else 'The daemon stopped heartbeating (its lease expired).' end);
+  end loop;
+  -- PHASE 2: the daemons themselves, in id order (a late heartbeat reconnects a daemon).
+  foreach v_id in array v_expired loop
+    perform baton_private.disconnect(v_id, 'The daemon stopped heartbeating (its lease expired).');
+  end loop;
+  return cardinality(v_expired);
+end;
+$function$
+
+-- baton.fail_step(uuid)  (execute: baton_user)
+-- comment: Marks a step failed by hand (its task, if any, is cancelled); its dependents become blocked.
+CREATE OR REPLACE FUNCTION baton.fail_step(step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select * from baton_private.override_step(step_id, 'failed', array['pending', 'ready', 'running', 'blocked'], 'failed');
+$function$
+
+-- baton.heartbeat(uuid,uuid[])  (execute: baton_daemon)
+-- comment: Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room. Call it every 10 s with the ids of the tasks you run.
+CREATE OR REPLACE FUNCTION baton.heartbeat(daemon_id uuid, active_task_ids uuid[] DEFAULT '{}'::uuid[])
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.assert_daemon_access(daemon_id);
+  return baton_private.heartbeat(daemon_id, active_task_ids);
+end;
+$function$
+
+-- baton.pause_directive(uuid)  (execute: baton_user)
+-- comment: Pauses a directive: nothing new is dispatched; running tasks finish. Resume with start_directive.
+CREATE OR REPLACE FUNCTION baton.pause_directive(directive_id uuid)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', array['active', 'idle'], 'paused');
+end;
+$function$
+
+-- baton.reconcile()
+-- comment: Finds whatever the event path missed and enqueues it: expired daemons, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.
+CREATE OR REPLACE FUNCTION baton.reconcile()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_expired integer := baton.expire_daemons();
+  v_steps integer := 0;
+  v_planning integer := 0;
+  v_owners integer := 0;
+  v_id uuid;
+begin
+  for v_id in
+    select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+     where s.status = 'ready' and d.status = 'active'
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.status in ('pending', 'starting', 'running'))
+  loop
+    perform baton_private.maybe_enqueue_dispatch_step(v_id);
+    v_steps := v_steps + 1;
+  end loop;
+  for v_id in select d.id from baton.directives d where baton_private.needs_planning(d) loop
+    perform baton_private.maybe_enqueue_planning(v_id);
+    v_planning := v_planning + 1;
+  end loop;
+  for v_id in select distinct t.owner_id from baton.tasks t where t.status = 'pending' loop
+    perform baton_private.maybe_enqueue_dispatch_pending(v_id);
+    v_owners := v_owners + 1;
+  end loop;
+  return jsonb_build_object('expired_daemons', v_expired, 'ready_steps', v_steps, 'directives_to_plan', v_planning, 'owners_with_pending_tasks', v_owners);
+end;
+$function$
+
+-- baton.register_daemon(text,text,integer,uuid)  (execute: baton_user)
+-- comment: Registers a daemon (connected, heartbeat now) that runs up to max_tasks tasks at once. Tasks waiting for a daemon are dispatched to it at once. Listen on `baton:daemon:<id>` for commands.
+CREATE OR REPLACE FUNCTION baton.register_daemon(name text, hostname text DEFAULT NULL::text, max_tasks integer DEFAULT 1, owner_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner uuid := baton_private.resolve_owner(register_daemon.owner_id);
+  v_daemon baton.daemons;
+begin
+  perform baton_private.assert_name('the daemon name', name);
+  if max_tasks is null or max_tasks < 1 or max_tasks > 1000 then
+    raise exception 'max_tasks must be between 1 and 1000 (got %).', coalesce(max_tasks::text, 'none') using errcode = 'BTINV';
+  end if;
+  insert into baton.daemons (owner_id, name, hostname, max_tasks)
+  values (v_owner, btrim(name), left(hostname, 255), max_tasks)
+  returning * into v_daemon;
+  -- Unconditional: a task created concurrently cannot see this daemon before it commits.
+  perform baton_private.enqueue_dispatch_pending(v_owner);
+  return v_daemon;
+end;
+$function$
+
+-- baton.remove_step(uuid,boolean)  (execute: baton_agent,baton_user)
+-- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled.
+CREATE OR REPLACE FUNCTION baton.remove_step(step_id uuid, force boolean DEFAULT false)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_dependents text;
+  v_dependent uuid;
+  v_live uuid[];
+  v_dependents_ids uuid[];
+begin
+  select string_agg(s.id || ' ("' || s.name || '")', ', ' order by s.order_index, s.id) into v_dependents
+    from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id where d.depends_on_step_id = v_step.id;
+  if v_dependents is not null and not force then
+    raise exception 'Step % ("%") cannot be removed: % depend on it.', v_step.id, v_step.name, v_dependents
+      using errcode = 'BTDEP',
+            hint = 'Remove or re-wire those steps first (set-deps), or pass force => true (--force) to re-wire them onto this step''s own dependencies.';
+  end if;
+  -- With force, each dependent inherits this step's dependencies in place of it.
+  for v_dependent in select d.step_id from baton.step_dependencies d where d.depends_on_step_id = v_step.id order by d.step_id loop
+    insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+    select v_dependent, d.depends_on_step_id, v_step.directive_id, v_step.owner_id
+      from baton.step_dependencies d where d.step_id = v_step.id
+    on conflict do nothing;
+  end loop;
+  select array_agg(d.step_id) into v_dependents_ids from baton.step_dependencies d where d.depends_on_step_id = v_step.id;
+  select array_agg(t.id) into v_live from baton.tasks t
+   where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running');
+  delete from baton.directive_steps s where s.id = v_step.id;
+  update baton.tasks t set status = 'cancelled', error = 'The step was removed.' where t.id = any (v_live);
+  for v_dependent in select x from unnest(v_dependents_ids) x order by x loop
+    perform baton_private.refresh_step(v_dependent);
+  end loop;
+  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
+    v_step.status, null, jsonb_build_object('name', v_step.name));
+  -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
+  perform baton_private.reactivate(v_step.directive_id);
+  return v_step;
+end;
+$function$
+
+-- baton.report_task_status(uuid,text,integer,text,text,text,uuid)  (execute: baton_daemon)
+-- comment: Records a task's new status (running, completed/merged/done, failed, interrupted), with its error or its branch and commit. expected_version rejects a stale report (BTSTL); a daemon may report only on tasks assigned to it (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
+CREATE OR REPLACE FUNCTION baton.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon uuid := report_task_status.daemon_id;
+begin
+  -- A daemon reports for itself: its token's daemon id is checked whatever the argument says.
+  if baton_private.current_api_role() = 'baton_daemon' then
+    if v_daemon is not null and v_daemon is distinct from baton_private.current_daemon_id() then
+      raise exception 'This daemon token is for daemon %, so it cannot report as daemon %.', baton_private.current_daemon_id(), v_daemon
+        using errcode = 'BTDNY';
+    end if;
+    v_daemon := baton_private.current_daemon_id();
+    if not exists (select 1 from baton.tasks t where t.id = report_task_status.task_id and t.daemon_id = v_daemon) then
+      raise exception 'Task % is not assigned to this daemon (%), so it cannot report on it.', task_id, v_daemon
+        using errcode = 'BTDNY', hint = 'A daemon reports on the tasks it was given (daemonCommands) only.';
+    end if;
+  end if;
+  return baton_private.report_task_status(task_id, status, expected_version, error, branch, commit_sha, v_daemon);
+end;
+$function$
+
+-- baton.retry_step(uuid)  (execute: baton_user)
+-- comment: Runs a failed step again with a fresh round of attempts, together with the failed steps it waits on (for a blocked step, only those); blocked dependents are unblocked and an idle directive becomes active.
+CREATE OR REPLACE FUNCTION baton.retry_step(step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_failed uuid;
+begin
+  if v_step.status not in ('failed', 'blocked') then
+    raise exception 'Step % is %, so it cannot be retried; only failed or blocked steps can.', v_step.id, v_step.status
+      using errcode = 'BTSTS', detail = format('from=%s to=ready allowed={failed,blocked}', v_step.status);
+  end if;
+  -- The failed steps it waits on are retried too, found through blocked *and* failed steps: a step
+  -- failed by hand while blocked still waits on the failure above it, and retrying only the nearest
+  -- one would leave the step blocked.
+  for v_failed in
+    with recursive up (id) as (
+      select d.depends_on_step_id from baton.step_dependencies d where d.step_id = v_step.id
+      union
+      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and s.status in ('blocked', 'failed')
+        join baton.step_dependencies d on d.step_id = up.id
+    )
+    select s.id from up join baton.directive_steps s on s.id = up.id where s.status = 'failed' order by s.id
+  loop
+    perform baton_private.retry_failed_step(v_failed);
+  end loop;
+  if v_step.status = 'failed' then
+    perform baton_private.retry_failed_step(v_step.id);
+  else
+    perform baton_private.refresh_step(v_step.id);
+  end if;
+  perform baton_private.reactivate(v_step.directive_id);
+  select * into v_step from baton.directive_steps s where s.id = v_step.id;
+  return v_step;
+end;
+$function$
+
+-- baton.set_step_dependencies(uuid,uuid[])  (execute: baton_agent,baton_user)
+-- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects unknown steps, steps of other directives and cycles (the message prints the cycle).
+CREATE OR REPLACE FUNCTION baton.set_step_dependencies(step_id uuid, depends_on uuid[])
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_bad record;
+  v_deps uuid[] := coalesce((select array_agg(distinct d) from unnest(depends_on) d), '{}');
+begin
+  -- GUARD: only waiting steps can be re-wired.
+  if v_step.status not in ('pending', 'ready', 'blocked')
+     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running')) then
+    raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
+      v_step.id, v_step.status using errcode = 'BTSTS';
+  end if;
+  if v_step.id = any (v_deps) then
+    raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
+  end if;
+  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id) left join baton.directive_steps s on s.id = d.id
+   where s.directive_id is distinct from v_step.directive_id limit 1;
+  if found then
+    if v_bad.directive_id is null then
+      raise exception 'Step % does not exist.', v_bad.id
+        using errcode = 'BTNFD', hint = 'See the steps of the directive with `baton directive status`.';
+    end if;
+    raise exception 'Step % belongs to another directive (%); a step can only depend on steps of its own directive.', v_bad.id, v_bad.directive_id
+      using errcode = 'BTINV';
+  end if;
+  perform baton_private.assert_no_cycle(v_step.id, v_deps);
+
+  delete from baton.step_dependencies d where d.step_id = v_step.id and d.depends_on_step_id <> all (v_deps);
+  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+  select v_step.id, d, v_step.directive_id, v_step.owner_id from unnest(v_deps) d
+  on conflict do nothing;
+  perform baton_private.refresh_step(v_step.id);
+  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'dependencies_changed',
+    null, null, jsonb_build_object('depends_on', to_jsonb(v_deps)));
+  -- A blocked step freed in an idle directive must run: wake the directive up.
+  perform baton_private.reactivate(v_step.directive_id);
+  select * into v_step from baton.directive_steps s where s.id = v_step.id;
+  return v_step;
+end;
+$function$
+
+-- baton.skip_step(uuid)  (execute: baton_user)
+-- comment: Skips a step: it will not run, and it satisfies its dependents as if completed.
+CREATE OR REPLACE FUNCTION baton.skip_step(step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select * from baton_private.override_step(step_id, 'skipped', array['pending', 'ready', 'running', 'failed', 'blocked'], 'skipped');
+$function$
+
+-- baton.start_directive(uuid)  (execute: baton_user)
+-- comment: Starts a draft directive or resumes a paused one: it is planned if it has no steps, and its ready steps are dispatched.
+CREATE OR REPLACE FUNCTION baton.start_directive(directive_id uuid)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  -- Steps added by hand before the first start count as the plan for the current goal.
+  if v_directive.status = 'draft' and v_directive.planned_revision is null
+     and exists (select 1 from baton.directive_steps s where s.directive_id = v_directive.id) then
+    update baton.directives d set planned_revision = d.goal_revision where d.id = v_directive.id;
+    v_directive.planned_revision := v_directive.goal_revision;
+  end if;
+  return baton_private.transition_directive(v_directive, 'active', array['draft', 'paused'], 'started');
+end;
+$function$
+
+-- baton.tasks_agent_token(baton.tasks)  (execute: baton_agent,baton_daemon,baton_user)
+-- comment: The token the daemon gives the agent process as BATON_TOKEN: it can read this task's directive and add, remove and re-wire its steps, and stops working when the task ends. Only the task's daemon gets it.
+CREATE OR REPLACE FUNCTION baton.tasks_agent_token(t baton.tasks)
+ RETURNS baton.jwt_token
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select row('baton_agent', r.owner_id, null, r.directive_id, r.id,
+             extract(epoch from now() + interval '7 days')::bigint, 'baton')::baton.jwt_token
+    from baton.tasks r  -- the stored row, not the argument, decides
+   where r.id = t.id
+     and r.status in ('pending', 'starting', 'running')
+     and (baton_private.current_api_role() = 'admin'
+          or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
+$function$
+
+-- baton.tasks_workspace(baton.tasks)  (execute: baton_daemon,baton_user)
+-- comment: For the task's daemon: {repo, base_branch, directive_title, step_name, dependencies: [{step_id, name, status, branch, commit_sha}]} — where to clone from and which commits the worktree starts from.
+CREATE OR REPLACE FUNCTION baton.tasks_workspace(t baton.tasks)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select jsonb_build_object(
+    'repo', d.repo,
+    'base_branch', d.base_branch,
+    'directive_title', d.title,
+    'step_name', s.name,
+    'dependencies', coalesce((
+      select jsonb_agg(jsonb_build_object('step_id', p.id, 'name', p.name, 'status', p.status,
+                                          'branch', pt.branch, 'commit_sha', pt.commit_sha)
+                       order by p.order_index, p.created_at, p.id)
+        from baton.step_dependencies sd
+        join baton.directive_steps p on p.id = sd.depends_on_step_id
+        left join baton.tasks pt on pt.id = p.current_task_id
+       where sd.step_id = r.step_id), '[]'::jsonb))
+    -- The stored row, not the argument: a caller cannot pass a made-up row to read others' facts.
+    from baton.tasks r
+    join baton.directives d on d.id = r.directive_id
+    left join baton.directive_steps s on s.id = r.step_id
+   where r.id = t.id
+     and (baton_private.current_api_role() = 'admin'
+          or (baton_private.current_api_role() = 'baton_user' and r.owner_id = baton_private.current_owner_id())
+          or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
+$function$
+
+-- baton.transaction_events(uuid,bigint)  (execute: baton_agent,baton_user)
+-- comment: The events of the directive recorded by the same transaction as first_event_id, in order (what one NOTIFY on `baton:directive:<id>` stands for).
+CREATE OR REPLACE FUNCTION baton.transaction_events(directive_id uuid, first_event_id bigint)
+ RETURNS SETOF baton.events
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select e.* from baton.events e
+   where e.directive_id = transaction_events.directive_id
+     and e.id >= first_event_id
+     and e.transaction_id = (select f.transaction_id from baton.events f where f.id = first_event_id)
+   order by e.id;
+$function$
+
+-- baton.update_goal(uuid,text)  (execute: baton_user)
+-- comment: Changes a directive's goal. An active or idle directive is re-planned (a new generation of steps); a draft or paused one is planned when started.
+CREATE OR REPLACE FUNCTION baton.update_goal(directive_id uuid, goal text)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  perform baton_private.assert_text('the goal', goal, 1, 102400);
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its goal cannot be updated; only draft, active, paused or idle directives can.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+  if goal = v_directive.goal then
+    return v_directive;
+  end if;
+  update baton.directives d
+     set previous_goal = d.goal, goal = update_goal.goal, goal_revision = d.goal_revision + 1, goal_updated_at = now()
+   where d.id = v_directive.id
+  returning * into v_directive;
+  perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'goal_updated',
+    v_directive.status, v_directive.status, jsonb_build_object('goal_revision', v_directive.goal_revision));
+  if v_directive.status = 'idle' then
+    perform baton_private.reactivate(v_directive.id);
+  else
+    perform baton_private.maybe_enqueue_planning(v_directive.id);
+  end if;
+  select * into v_directive from baton.directives d where d.id = v_directive.id;
+  return v_directive;
+end;
+$function$
+
+-- baton_private.assert_daemon_access(uuid)
+-- comment: Raises unless the caller is that daemon, its owner, or an admin.
+CREATE OR REPLACE FUNCTION baton_private.assert_daemon_access(daemon_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if baton_private.current_api_role() = 'baton_daemon' and daemon_id is distinct from baton_private.current_daemon_id() then
+    raise exception 'This daemon token is for daemon %, so it cannot act for daemon %.', baton_private.current_daemon_id(), daemon_id
+      using errcode = 'BTDNY';
+  end if;
+  if baton_private.current_api_role() in ('baton_user', 'baton_agent', 'baton_anonymous')
+     and not exists (select 1 from baton.daemons d where d.id = daemon_id and d.owner_id = baton_private.current_owner_id()
+                     and baton_private.current_api_role() = 'baton_user') then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_name(text,text)
+-- comment: Raises BTINV unless the value is 1 to 200 characters.
+CREATE OR REPLACE FUNCTION baton_private.assert_name(what text, value text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.assert_text(what, value, 1, 100000);
+  if length(value) > 200 then
+    raise exception '% is % characters; the limit is 200.', upper(left(what, 1)) || substr(what, 2), length(value) using errcode = 'BTINV';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_no_cycle(uuid,uuid[])
+-- comment: Raises BTCYC, printing the cycle, if the step would transitively depend on itself.
+CREATE OR REPLACE FUNCTION baton_private.assert_no_cycle(step_id uuid, depends_on uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_parents jsonb;
+  v_path uuid[];
+  v_current uuid := step_id;
+  v_parent uuid;
+begin
+  -- Every step reached -> one step it was reached from (null for the new dependencies themselves).
+  -- (id, parent) pairs are bounded by the edges; the walk does not go on past step_id.
+  with recursive up (id, parent) as (
+    select d, null::uuid from unnest(assert_no_cycle.depends_on) d
+    union
+    select e.depends_on_step_id, up.id from up join baton.step_dependencies e on e.step_id = up.id
+     where up.id <> assert_no_cycle.step_id
+  )
+  select jsonb_object_agg(w.id, w.parent) into v_parents
+    from (select distinct on (u.id) u.id, u.parent from up u order by u.id, u.parent nulls first) w;
+  if v_parents is null or not v_parents ? assert_no_cycle.step_id::text then
+    return;
+  end if;
+  -- Follow the links back from the step to one of the new dependencies. The existing graph is a DAG,
+  -- so this ends.
+  v_path := array[assert_no_cycle.step_id];
+  loop
+    v_parent := (v_parents ->> v_current::text)::uuid;
+    exit when v_parent is null;
+    v_path := v_path || v_parent;
+    v_current := v_parent;
+  end loop;
+  -- v_path is step <- ... <- new dependency; print it as step -> dependency -> ... -> step.
+  raise exception 'That dependency would create a cycle: % (each depends on the next).',
+    (select string_agg(coalesce(s.name, p.id::text) || ' (' || left(p.id::text, 8) || ')', ' → ' order by p.n)
+       from unnest(array[assert_no_cycle.step_id] || (select array_agg(x order by n desc) from unnest(v_path) with ordinality v(x, n)))
+            with ordinality p(id, n)
+       left join baton.directive_steps s on s.id = p.id)
+    using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
+end;
+$function$
+
+-- baton_private.assert_text(text,text,integer,integer)
+-- comment: Raises BTINV when a text is missing, empty or too long.
+CREATE OR REPLACE FUNCTION baton_private.assert_text(what text, value text, min_chars integer, max_bytes integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if value is null and min_chars > 0 then
+    raise exception '% is required.', upper(left(what, 1)) || substr(what, 2) using errcode = 'BTINV';
+  end if;
+  if value is not null and length(btrim(value)) < min_chars then
+    raise exception '% must not be empty.', upper(left(what, 1)) || substr(what, 2) using errcode = 'BTINV';
+  end if;
+  if value is not null and octet_length(value) > max_bytes then
+    raise exception '% is % bytes; the limit is % bytes.', upper(left(what, 1)) || substr(what, 2), octet_length(value), max_bytes
+      using errcode = 'BTINV', hint = 'Shorten it, or keep the long text in the repository and refer to it.';
+  end if;
+end;
+$function$
+
+-- baton_private.block_dependents(uuid)
+-- comment: Marks every pending or ready transitive dependent blocked.
+CREATE OR REPLACE FUNCTION baton_private.block_dependents(step_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform set_config('baton.propagating', 'on', true);
+  with recursive down (id) as (
+    select d.step_id
+      from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
+     where d.depends_on_step_id = block_dependents.step_id and s.status in ('pending', 'ready', 'blocked')
+    union
+    select d.step_id
+      from down join baton.step_dependencies d on d.depends_on_step_id = down.id
+      join baton.directive_steps s on s.id = d.step_id
+     where s.status in ('pending', 'ready', 'blocked')
+  )
+  update baton.directive_steps s set status = 'blocked'
+   where s.id in (select id from down) and s.status in ('pending', 'ready');
+  perform set_config('baton.propagating', '', true);
+end;
+$function$
+
+-- baton_private.can_see_directive(uuid,uuid)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: Whether the request may read the rows of a directive: its owner, its live agent, or a daemon working on it.
+CREATE OR REPLACE FUNCTION baton_private.can_see_directive(directive_id uuid, owner_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case baton_private.current_api_role()
+    when 'admin' then true
+    when 'baton_user' then can_see_directive.owner_id = baton_private.current_owner_id()
+    when 'baton_agent' then can_see_directive.directive_id = baton_private.current_agent_directive_id()
+    when 'baton_daemon' then baton_private.daemon_works_on(can_see_directive.directive_id)
+    else false end;
+$function$
+
+-- baton_private.cancel_live_task(uuid,text)
+-- comment: Cancels the step's pending, starting or running task.
+CREATE OR REPLACE FUNCTION baton_private.cancel_live_task(step_id uuid, reason text)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  update baton.tasks t set status = 'cancelled', error = reason
+   where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and t.status in ('pending', 'starting', 'running');
+$function$
+
+-- baton_private.current_actor()
+-- comment: The API role of the current request, or the login for direct SQL.
+CREATE OR REPLACE FUNCTION baton_private.current_actor()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when coalesce(current_setting('role', true), 'none') in ('none', '')
+              then session_user::text else current_setting('role', true) end;
+$function$
+
+-- baton_private.current_agent_directive_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: For an agent token whose task is still live: its directive. Otherwise null, so the token stops working when the task ends.
+CREATE OR REPLACE FUNCTION baton_private.current_agent_directive_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select t.directive_id from baton.tasks t
+   where baton_private.current_api_role() = 'baton_agent'
+     and t.id = baton_private.setting_uuid('baton.task_id')
+     and t.directive_id = baton_private.setting_uuid('baton.directive_id')
+     and t.status in ('pending', 'starting', 'running');
+$function$
+
+-- baton_private.current_api_role()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The API role of this request, or `admin` for direct SQL, the worker and the CLI's admin commands.
+CREATE OR REPLACE FUNCTION baton_private.current_api_role()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when current_setting('role', true) in ('baton_user', 'baton_daemon', 'baton_agent', 'baton_anonymous')
+              then current_setting('role', true) else 'admin' end;
+$function$
+
+-- baton_private.current_daemon_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The daemon of a daemon token, else null.
+CREATE OR REPLACE FUNCTION baton_private.current_daemon_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select case when baton_private.current_api_role() = 'baton_daemon' then baton_private.setting_uuid('baton.daemon_id') end $function$
+
+-- baton_private.current_owner_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The owner of the request's token.
+CREATE OR REPLACE FUNCTION baton_private.current_owner_id()
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select baton_private.setting_uuid('baton.owner_id') $function$
+
+-- baton_private.daemon_lease()
+-- comment: The heartbeat lease of daemons.
+CREATE OR REPLACE FUNCTION baton_private.daemon_lease()
+ RETURNS interval
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select daemon_lease from baton_private.settings $function$
+
+-- baton_private.daemon_works_on(uuid)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: Whether the current daemon has a task of this directive assigned to it.
+CREATE OR REPLACE FUNCTION baton_private.daemon_works_on(directive_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select exists (select 1 from baton.tasks t where t.directive_id = daemon_works_on.directive_id
+                   and t.daemon_id = baton_private.current_daemon_id());
+$function$
+
+-- baton_private.disconnect(uuid,text)
+-- comment: Disconnects a daemon and interrupts its starting and running tasks.
+CREATE OR REPLACE FUNCTION baton_private.disconnect(daemon_id uuid, reason text)
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task record;
+  v_daemon baton.daemons;
+begin
+  for v_task in
+    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and t.status in ('starting', 'running')
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, reason);
+  end loop;
+  update baton.daemons d set status = 'disconnected', disconnected_at = now()
+   where d.id = disconnect.daemon_id and d.status = 'connected'
+  returning * into v_daemon;
+  if not found then
+    select * into v_daemon from baton.daemons d where d.id = disconnect.daemon_id;
+  end if;
+  return v_daemon;
+end;
+$function$
+
+-- baton_private.disconnect_daemon(uuid)
+-- comment: Disconnects a daemon on purpose (it is shutting down); its live tasks are interrupted and retried elsewhere.
+CREATE OR REPLACE FUNCTION baton_private.disconnect_daemon(daemon_id uuid)
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from baton.daemons d where d.id = disconnect_daemon.daemon_id) then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD';
+  end if;
+  return baton_private.disconnect(daemon_id, 'The daemon disconnected.');
+end;
+$function$
+
+-- baton_private.dispatch_new_task(uuid)
+-- comment: Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one.
+CREATE OR REPLACE FUNCTION baton_private.dispatch_new_task(task_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- baton.assign_task is defined with the daemon registry (000013_dispatch.sql).
+  if baton.assign_task(task_id) is null then
+    perform baton_private.enqueue_dispatch_task(task_id);
+  end if;
+end;
+$function$
+
+-- baton_private.enqueue(text,json,text,text)
+-- comment: Adds a graphile-worker job in the caller's transaction, deduplicated by job key.
+CREATE OR REPLACE FUNCTION baton_private.enqueue(task_identifier text, payload json, job_key text, job_key_mode text DEFAULT 'replace'::text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform graphile_worker.add_job(
+    identifier => task_identifier,
+    payload => payload,
+    max_attempts => 10,
+    job_key => job_key,
+    job_key_mode => job_key_mode
+  );
+end;
+$function$
+
+-- baton_private.enqueue_dispatch_pending(uuid)
+-- comment: Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons.
+CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_pending(owner_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+$function$
+
+-- baton_private.enqueue_dispatch_task(uuid)
+-- comment: Enqueues the assignment of a pending task to a daemon.
+CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_task(task_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select baton_private.enqueue('dispatch_task', json_build_object('task_id', task_id), 'dispatch_task:' || task_id);
+$function$
+
+-- baton_private.find_batch_cycle(integer,integer[],integer[])
+-- comment: Depth-first search for a cycle among nodes 1..n with edges sorted by source; returns the cycle (first node repeated at the end) or null. O(nodes + edges).
+CREATE OR REPLACE FUNCTION baton_private.find_batch_cycle(node_count integer, edge_from integer[], edge_to integer[])
+ RETURNS integer[]
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  -- Adjacency in compressed rows: the edges of node u are edge_to[v_start[u] .. v_start[u+1]-1].
+  v_start integer[] := array_fill(0, array[node_count + 1]);
+  v_color integer[] := array_fill(0, array[node_count]);   -- 0 unseen, 1 on the stack, 2 done
+  v_stack integer[] := array_fill(0, array[node_count]);
+  v_next integer[] := array_fill(0, array[node_count]);
+  v_sp integer;
+  v_u integer;
+  v_w integer;
+  v_i integer;
+  v_edges integer := coalesce(array_length(edge_from, 1), 0);
+  v_root integer;
+begin
+  -- edge_from is sorted: count edges per node, then prefix sums.
+  for v_i in 1 .. v_edges loop
+    v_start[edge_from[v_i] + 1] := v_start[edge_from[v_i] + 1] + 1;
+  end loop;
+  v_start[1] := 1;
+  for v_i in 2 .. node_count + 1 loop
+    v_start[v_i] := v_start[v_i] + v_start[v_i - 1];
+  end loop;
+  for v_root in 1 .. node_count loop
+    continue when v_color[v_root] <> 0;
+    v_sp := 1; v_stack[1] := v_root; v_next[1] := v_start[v_root]; v_color[v_root] := 1;
+    while v_sp > 0 loop
+      v_u := v_stack[v_sp];
+      v_i := v_next[v_sp];
+      if v_i < v_start[v_u + 1] then
+        v_next[v_sp] := v_i + 1;
+        v_w := edge_to[v_i];
+        if v_color[v_w] = 1 then
+          -- The stack from v_w up to v_u, closed by v_w, is the cycle.
+          return (select array_agg(v_stack[p] order by p) || v_w
+                    from generate_series((select min(p2) from generate_series(1, v_sp) p2 where v_stack[p2] = v_w), v_sp) p);
+        elsif v_color[v_w] = 0 then
+          v_color[v_w] := 1;
+          v_sp := v_sp + 1; v_stack[v_sp] := v_w; v_next[v_sp] := v_start[v_w];
+        end if;
+      else
+        v_color[v_u] := 2;
+        v_sp := v_sp - 1;
+      end if;
+    end loop;
+  end loop;
+  return null;
+end;
+$function$
+
+-- baton_private.heartbeat(uuid,uuid[])
+-- comment: Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room.
+CREATE OR REPLACE FUNCTION baton_private.heartbeat(daemon_id uuid, active_task_ids uuid[] DEFAULT '{}'::uuid[])
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon baton.daemons;
+  v_task record;
+  v_active uuid[] := coalesce(active_task_ids, '{}');
+  v_was_available boolean;
+begin
+  select * into v_daemon from baton.daemons d where d.id = heartbeat.daemon_id;
+  if not found then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
+  end if;
+  -- Whether dispatchers could pick this daemon before this heartbeat (assign_task's test).
+  v_was_available := v_daemon.status = 'connected' and v_daemon.last_heartbeat_at >= now() - baton_private.daemon_lease();
+  -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. A task only
+  -- just assigned (starting, within the lease) may not have been spawned yet, so it is spared.
+  for v_task in
+    select t.id, t.directive_id from baton.tasks t
+     where t.daemon_id = v_daemon.id
+       and (t.status = 'running' or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
+       and t.id <> all (v_active)
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, 'The daemon no longer reports this task (it was lost or its process ended).');
+  end loop;
+  -- PHASE 2: tasks the daemon runs that are already over on the server must stop.
+  for v_task in
+    select t.id from baton.tasks t
+     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.is_live_task(t.status))
+  loop
+    perform pg_notify('baton:daemon:' || v_daemon.id, json_build_object('type', 'interrupt_task', 'task_id', v_task.id)::text);
+  end loop;
+  -- PHASE 3: the lease is renewed (a disconnected daemon that heartbeats is connected again).
+  update baton.daemons d
+     set last_heartbeat_at = now(), status = 'connected', disconnected_at = null,
+         connected_at = case when d.status = 'disconnected' then now() else d.connected_at end
+   where d.id = v_daemon.id
+  returning * into v_daemon;
+  -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
+  -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
+  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and t.status in ('starting', 'running')) < v_daemon.max_tasks then
+    if v_was_available then
+      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+    else
+      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id);
+    end if;
+  end if;
+  return v_daemon;
+end;
+$function$
+
+-- baton_private.interrupt_task(uuid,text)
+-- comment: Marks a live task interrupted (its step is retried under the usual rules).
+CREATE OR REPLACE FUNCTION baton_private.interrupt_task(task_id uuid, reason text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive_id uuid;
+begin
+  select t.directive_id into v_directive_id from baton.tasks t where t.id = interrupt_task.task_id;
+  perform baton_private.lock_directive(v_directive_id);
+  update baton.tasks t set status = 'interrupted', error = reason
+   where t.id = interrupt_task.task_id and t.status in ('pending', 'starting', 'running');
+end;
+$function$
+
+-- baton_private.is_broken(text)
+-- comment: Failed and blocked steps block their dependents.
+CREATE OR REPLACE FUNCTION baton_private.is_broken(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select status in ('failed', 'blocked') $function$
+
+-- baton_private.is_live_task(text)
+-- comment: Pending, starting and running tasks are live; the others are terminal and final.
+CREATE OR REPLACE FUNCTION baton_private.is_live_task(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select status in ('pending', 'starting', 'running') $function$
+
+-- baton_private.is_open(text)
+-- comment: Pending, ready and running steps are open: the directive is not idle while it has one.
+CREATE OR REPLACE FUNCTION baton_private.is_open(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select status in ('pending', 'ready', 'running') $function$
+
+-- baton_private.is_satisfied(text)
+-- comment: Completed and skipped steps satisfy their dependents.
+CREATE OR REPLACE FUNCTION baton_private.is_satisfied(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select status in ('completed', 'skipped') $function$
+
+-- baton_private.lock_directive(uuid)
+-- comment: Locks and returns a directive; raises BTNFD when it does not exist.
+CREATE OR REPLACE FUNCTION baton_private.lock_directive(directive_id uuid)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_role text := baton_private.current_api_role();
+begin
+  select * into v_directive from baton.directives d where d.id = lock_directive.directive_id for update;
+  if found and v_role = 'baton_agent' and v_directive.id is distinct from baton_private.current_agent_directive_id() then
+    if v_directive.id = baton_private.setting_uuid('baton.directive_id') then
+      raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.',
+        baton_private.setting_uuid('baton.task_id') using errcode = 'BTDNY';
+    end if;
+    raise exception 'This agent token is for directive %, so it cannot change directive %.',
+      baton_private.setting_uuid('baton.directive_id'), v_directive.id using errcode = 'BTDNY';
+  end if;
+  if not found
+     or (v_role = 'baton_user' and v_directive.owner_id is distinct from baton_private.current_owner_id())
+     or (v_role = 'baton_daemon' and not baton_private.daemon_works_on(v_directive.id))
+     or v_role = 'baton_anonymous' then
+    raise exception 'Directive % does not exist.', directive_id
+      using errcode = 'BTNFD', hint = 'List your directives with `baton directive list`.';
+  end if;
+  return v_directive;
+end;
+$function$
+
+-- baton_private.lock_step(uuid)
+-- comment: Locks a step's directive, then the step; raises BTNFD when the step does not exist.
+CREATE OR REPLACE FUNCTION baton_private.lock_step(step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive_id uuid;
+  v_step baton.directive_steps;
+begin
+  select s.directive_id into v_directive_id from baton.directive_steps s where s.id = lock_step.step_id;
+  if not found then
+    raise exception 'Step % does not exist.', step_id
+      using errcode = 'BTNFD', hint = 'See the steps of a directive with `baton directive status`.';
+  end if;
+  perform baton_private.lock_directive(v_directive_id);
+  select * into v_step from baton.directive_steps s where s.id = lock_step.step_id for update;
+  return v_step;
+end;
+$function$
+
+-- baton_private.maybe_enqueue_dispatch_pending(uuid)
+-- comment: Queues a dispatch_pending run for an owner that has tasks waiting for a daemon (only where a task committed later cannot be missed: see enqueue_dispatch_pending).
+CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_dispatch_pending(owner_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if exists (select 1 from baton.tasks t where t.owner_id = maybe_enqueue_dispatch_pending.owner_id and t.status = 'pending') then
+    perform baton_private.enqueue_dispatch_pending(owner_id);
+  end if;
+end;
+$function$
+
+-- baton_private.maybe_enqueue_dispatch_step(uuid)
+-- comment: Enqueues the dispatch of a ready step's next attempt when its directive is active.
+CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_dispatch_step(step_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step record;
+begin
+  select s.id, s.total_attempts, s.status, d.status as directive_status
+    into v_step
+    from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+   where s.id = maybe_enqueue_dispatch_step.step_id;
+  if v_step.status = 'ready' and v_step.directive_status = 'active'
+     and not exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution'
+                     and t.status in ('pending', 'starting', 'running')) then
+    perform baton_private.enqueue('dispatch_step',
+      json_build_object('step_id', v_step.id, 'attempt', v_step.total_attempts + 1),
+      'dispatch_step:' || v_step.id || ':' || (v_step.total_attempts + 1));
+  end if;
+end;
+$function$
+
+-- baton_private.maybe_enqueue_planning(uuid)
+-- comment: Enqueues a planning job when the directive needs (re-)planning.
+CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_planning(directive_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+begin
+  select * into v_directive from baton.directives d where d.id = maybe_enqueue_planning.directive_id;
+  if baton_private.needs_planning(v_directive) then
+    perform baton_private.enqueue(
+      case when v_directive.planned_revision is null then 'plan_directive' else 'replan_directive' end,
+      json_build_object('directive_id', v_directive.id, 'goal_revision', v_directive.goal_revision),
+      'plan:' || v_directive.id || ':' || v_directive.goal_revision);
+  end if;
+end;
+$function$
+
+-- baton_private.maybe_idle(uuid)
+-- comment: Moves an active directive to idle when nothing is left to run or plan.
+CREATE OR REPLACE FUNCTION baton_private.maybe_idle(directive_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  update baton.directives d
+     set status = 'idle', idle_at = now()
+   where d.id = maybe_idle.directive_id
+     and d.status = 'active'
+     and d.open_steps = 0
+     and d.orchestrator_task_id is null
+     and d.planned_revision is not distinct from d.goal_revision;
+$function$
+
+-- baton_private.needs_planning(baton.directives)
+-- comment: True for an active directive with no planner in flight whose goal revision has not been planned yet.
+CREATE OR REPLACE FUNCTION baton_private.needs_planning(d baton.directives)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select d.status = 'active' and d.orchestrator_task_id is null and d.planned_revision is distinct from d.goal_revision;
+$function$
+
+-- baton_private.normalize_task_status(text)
+-- comment: Maps merged and done to completed, and lower-cases.
+CREATE OR REPLACE FUNCTION baton_private.normalize_task_status(status text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select case lower(btrim(status)) when 'merged' then 'completed' when 'done' then 'completed' else lower(btrim(status)) end $function$
+
+-- baton_private.override_step(uuid,text,text[],text)
+-- comment: Applies a manual step transition and cancels the step's live task.
+CREATE OR REPLACE FUNCTION baton_private.override_step(step_id uuid, to_status text, allowed text[], verb text)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+begin
+  if not v_step.status = any (allowed) then
+    raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
+      array_to_string(allowed, ', ')
+      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, allowed),
+            -- Never null: RAISE refuses a null option.
+            hint = case when v_step.status in ('failed', 'blocked') then 'Use retry-step to run it again.'
+                        else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
+  end if;
+  update baton.directive_steps s set status = to_status where s.id = v_step.id returning * into v_step;
+  perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));
+  perform baton_private.reactivate(v_step.directive_id);
+  return v_step;
+end;
+$function$
+
+-- baton_private.reactivate(uuid)
+-- comment: Moves an idle directive back to active when it has an open step or a goal to plan.
+CREATE OR REPLACE FUNCTION baton_private.reactivate(directive_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  update baton.directives d set status = 'active'
+   where d.id = reactivate.directive_id and d.status = 'idle'
+     and (d.open_steps > 0 or d.planned_revision is distinct from d.goal_revision);
+$function$
+
+-- baton_private.record_event(uuid,uuid,text,uuid,text,text,text,jsonb)
+-- comment: Appends an event and notifies `baton:directive:<id>` once per transaction with the first event id.
+CREATE OR REPLACE FUNCTION baton_private.record_event(owner_id uuid, directive_id uuid, subject_type text, subject_id uuid, kind text, from_status text DEFAULT NULL::text, to_status text DEFAULT NULL::text, detail jsonb DEFAULT NULL::jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_event_id bigint;
+  v_notified text;
+begin
+  insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+  values (record_event.owner_id, record_event.directive_id, record_event.subject_type, record_event.subject_id,
+          record_event.kind, record_event.from_status, record_event.to_status, record_event.detail,
+          baton_private.current_actor())
+  returning id into v_event_id;
+
+  if record_event.directive_id is not null then
+    -- A transaction-local list of directives already notified in this transaction.
+    v_notified := coalesce(current_setting('baton.notified_directives', true), '');
+    if position(record_event.directive_id::text in v_notified) = 0 then
+      perform set_config('baton.notified_directives', v_notified || record_event.directive_id::text || ',', true);
+      perform pg_notify('baton:directive:' || record_event.directive_id::text,
+                        json_build_object('event_id', v_event_id, 'kind', record_event.kind)::text);
+    end if;
+  end if;
+  return v_event_id;
+end;
+$function$
+
+-- baton_private.refresh_step(uuid,boolean)
+-- comment: Recounts a waiting (or, with include_failed, failed) step's unmet dependencies and sets it pending, ready or blocked accordingly.
+CREATE OR REPLACE FUNCTION baton_private.refresh_step(step_id uuid, include_failed boolean DEFAULT false)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.directive_steps s
+     set remaining_deps = c.unmet,
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+    from (select count(*) filter (where not baton_private.is_satisfied(p.status)) as unmet,
+                 count(*) filter (where baton_private.is_broken(p.status)) as broken
+            from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
+           where d.step_id = refresh_step.step_id) c
+   where s.id = refresh_step.step_id
+     and (s.status in ('pending', 'ready', 'blocked') or (include_failed and s.status = 'failed'));
+end;
+$function$
+
+-- baton_private.report_task_status(uuid,text,integer,text,text,text,uuid)
+-- comment: Records a task's new status (running, completed/merged/done, failed, interrupted), with its error or its branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
+CREATE OR REPLACE FUNCTION baton_private.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive_id uuid;
+  v_task baton.tasks;
+  v_status text := baton_private.normalize_task_status(status);
+begin
+  -- LOCK ORDER: the directive first, then the task.
+  select t.directive_id into v_directive_id from baton.tasks t where t.id = report_task_status.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+  perform baton_private.lock_directive(v_directive_id);
+  select * into v_task from baton.tasks t where t.id = report_task_status.task_id for update;
+
+  if v_status is null or v_status not in ('pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled') then
+    raise exception 'Unknown task status "%"; report one of running, completed (or merged, done), failed, interrupted.', status
+      using errcode = 'BTINV';
+  end if;
+  if report_task_status.daemon_id is not null and v_task.daemon_id is distinct from report_task_status.daemon_id then
+    raise exception 'Task % is assigned to daemon %, not to daemon %; only its daemon may report on it.',
+      v_task.id, coalesce(v_task.daemon_id::text, 'none'), report_task_status.daemon_id
+      using errcode = 'BTDNY';
+  end if;
+  -- A finished task is final: a repeat of the same report is harmless, anything else is late.
+  if not baton_private.is_live_task(v_task.status) then
+    if v_task.status = v_status then
+      return v_task;
+    end if;
+    raise exception 'Task % is already % (version %), so this late "%" report was ignored.', v_task.id, v_task.status, v_task.version, v_status
+      using errcode = 'BTSTL';
+  end if;
+  if expected_version is not null and expected_version <> v_task.version then
+    raise exception 'Task % is at version %, but this report was made against version %; it was ignored.', v_task.id, v_task.version, expected_version
+      using errcode = 'BTSTL', hint = 'Re-read the task and report again if the report still applies.';
+  end if;
+  perform baton_private.assert_text('the error', error, 0, 65536);
+  update baton.tasks t
+     set status = v_status,
+         error = coalesce(report_task_status.error, t.error),
+         branch = coalesce(report_task_status.branch, t.branch),
+         commit_sha = coalesce(report_task_status.commit_sha, t.commit_sha)
+   where t.id = v_task.id
+  returning * into v_task;
+  return v_task;
+end;
+$function$
+
+-- baton_private.resolve_owner(uuid)
+-- comment: The owner the caller acts for: from the token, else the argument, else the only owner.
+CREATE OR REPLACE FUNCTION baton_private.resolve_owner(requested uuid)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_setting uuid := baton_private.try_uuid(nullif(current_setting('baton.owner_id', true), ''));
+  v_owners uuid[];
+begin
+  if v_setting is not null then
+    if requested is not null and requested <> v_setting then
+      raise exception 'You act as owner %, so you cannot act for owner %.', v_setting, requested
+        using errcode = 'BTDNY', hint = 'Leave owner_id out; it comes from your token.';
+    end if;
+    return v_setting;
+  end if;
+  if requested is not null then
+    if not exists (select 1 from baton.owners o where o.id = requested) then
+      raise exception 'Owner % does not exist.', requested
+        using errcode = 'BTNFD', hint = 'Create one with `baton owner create NAME`, or see `select * from baton.owners`.';
+    end if;
+    return requested;
+  end if;
+  select array_agg(o.id) into v_owners from (select id from baton.owners limit 2) o;
+  if cardinality(v_owners) = 1 then
+    return v_owners[1];
+  end if;
+  raise exception 'No owner given, and there is not exactly one owner to default to.'
+    using errcode = 'BTINV', hint = 'Pass owner_id => ''<uuid>'' (see `select id, name from baton.owners`).';
+end;
+$function$
+
+-- baton_private.retry_failed_step(uuid)
+-- comment: Resets a failed step's attempts and makes it pending, ready or blocked again.
+CREATE OR REPLACE FUNCTION baton_private.retry_failed_step(step_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.directive_steps s set attempts = 0 where s.id = retry_failed_step.step_id;
+  perform baton_private.refresh_step(retry_failed_step.step_id, include_failed => true);
+end;
+$function$
+
+-- baton_private.satisfy_dependents(uuid)
+-- comment: Decrements the unmet-dependency counter of each direct dependent; those reaching 0 become ready.
+CREATE OR REPLACE FUNCTION baton_private.satisfy_dependents(step_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- Dependents are locked in id order (the directive lock already serialises; this is the backstop).
+  perform 1 from baton.directive_steps s
+   where s.id in (select d.step_id from baton.step_dependencies d where d.depends_on_step_id = satisfy_dependents.step_id)
+   order by s.id for update;
+  update baton.directive_steps s
+     set remaining_deps = s.remaining_deps - 1,
+         status = case when s.status = 'pending' and s.remaining_deps = 1 then 'ready' else s.status end
+    from baton.step_dependencies d
+   where d.depends_on_step_id = satisfy_dependents.step_id
+     and s.id = d.step_id
+     and s.remaining_deps > 0;
+end;
+$function$
+
+-- baton_private.setting_uuid(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: A uuid-valued setting of this request (from the token), or null.
+CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select baton_private.try_uuid(nullif(current_setting(name, true), '')) $function$
+
+-- baton_private.task_transition_allowed(text,text)
+-- comment: Whether a task may move from one status to another. Terminal states allow nothing.
+CREATE OR REPLACE FUNCTION baton_private.task_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case from_status
+    when 'pending' then to_status in ('starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')
+    when 'starting' then to_status in ('running', 'completed', 'failed', 'interrupted', 'cancelled')
+    when 'running' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
+    else false end;
+$function$
+
+-- baton_private.tg__record_status_event()
+-- comment: Records a `created` or `status_changed` event for directives, steps, tasks and daemons.
+CREATE OR REPLACE FUNCTION baton_private.tg__record_status_event()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_row jsonb := to_jsonb(new);
+  v_type text := case tg_table_name when 'directives' then 'directive' when 'directive_steps' then 'step'
+                                    when 'tasks' then 'task' else 'daemon' end;
+  v_directive_id uuid := case tg_table_name when 'directives' then new.id
+                                            when 'daemons' then null
+                                            else (v_row ->> 'directive_id')::uuid end;
+  v_detail jsonb;
+begin
+  if tg_op = 'UPDATE' and old.status is not distinct from new.status then
+    return null;
+  end if;
+  v_detail := case v_type
+    when 'step' then jsonb_build_object('name', v_row ->> 'name', 'attempts', (v_row ->> 'attempts')::int)
+    when 'task' then jsonb_strip_nulls(jsonb_build_object('kind', v_row ->> 'kind', 'step_id', v_row ->> 'step_id',
+                       'daemon_id', v_row ->> 'daemon_id', 'attempt', (v_row ->> 'attempt')::int, 'error', left(v_row ->> 'error', 2000)))
+    else null end;
+  perform baton_private.record_event(
+    (v_row ->> 'owner_id')::uuid, v_directive_id, v_type, new.id,
+    case tg_op when 'INSERT' then 'created' else 'status_changed' end,
+    case tg_op when 'INSERT' then null else old.status end,
+    new.status, v_detail);
+  return null;
+end;
+$function$
+
+-- baton_private.tg__timestamps()
+-- comment: Sets updated_at on every update.
+CREATE OR REPLACE FUNCTION baton_private.tg__timestamps()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$function$
+
+-- baton_private.tg_directive_steps__count_open()
+-- comment: Keeps directives.open_steps in step with step statuses, once per statement, and lets the directive go idle.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__count_open()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_delta record;
+begin
+  for v_delta in
+    select directive_id, sum(delta)::int as delta from (
+      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.is_open(n.status)
+      union all
+      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.is_open(o.status)
+    ) x group by directive_id having sum(delta) <> 0
+  loop
+    update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
+    if v_delta.delta < 0 then
+      perform baton_private.maybe_idle(v_delta.directive_id);
+    end if;
+  end loop;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directive_steps__count_open_delete()
+-- comment: Removes deleted open steps from directives.open_steps and lets the directive go idle.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__count_open_delete()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_delta record;
+begin
+  for v_delta in
+    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.is_open(o.status) group by 1
+  loop
+    update baton.directives d set open_steps = d.open_steps - v_delta.delta where d.id = v_delta.directive_id;
+    perform baton_private.maybe_idle(v_delta.directive_id);
+  end loop;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directive_steps__count_open_insert()
+-- comment: Counts inserted open steps into directives.open_steps.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__count_open_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_delta record;
+begin
+  for v_delta in
+    select n.directive_id, count(*)::int as delta from new_rows n where baton_private.is_open(n.status) group by 1
+  loop
+    update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
+  end loop;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directive_steps__propagate()
+-- comment: Satisfies, blocks or unblocks dependents and enqueues dispatch, after a step changes status.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__propagate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_walking boolean := coalesce(current_setting('baton.propagating', true), '') = 'on';
+begin
+  if baton_private.is_satisfied(new.status) and not baton_private.is_satisfied(old.status) then
+    perform baton_private.satisfy_dependents(new.id);
+  end if;
+  if not v_walking then
+    if baton_private.is_broken(new.status) and not baton_private.is_broken(old.status) then
+      perform baton_private.block_dependents(new.id);
+    elsif baton_private.is_broken(old.status) and not baton_private.is_broken(new.status) then
+      perform baton_private.unblock_dependents(new.id);
+    end if;
+  end if;
+  if new.status = 'ready' then
+    perform baton_private.maybe_enqueue_dispatch_step(new.id);
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directive_steps__stamp_status()
+-- comment: Stamps ready_at, started_at and finished_at as a step changes status.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__stamp_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status = 'ready' then new.ready_at := now(); end if;
+  if new.status = 'running' then new.started_at := now(); new.remaining_deps := 0; end if;
+  if new.status in ('completed', 'failed', 'skipped') then new.finished_at := now(); end if;
+  if new.status = 'completed' then new.remaining_deps := 0; end if;
+  return new;
+end;
+$function$
+
+-- baton_private.tg_directives__on_status()
+-- comment: Dispatches, plans or idles a directive that became active; cancels and interrupts the tasks of an archived one.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__on_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+begin
+  if new.status = 'active' then
+    for v_id in select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready' loop
+      perform baton_private.maybe_enqueue_dispatch_step(v_id);
+    end loop;
+    for v_id in select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending' loop
+      perform baton_private.enqueue_dispatch_task(v_id);
+    end loop;
+    perform baton_private.maybe_enqueue_planning(new.id);
+    perform baton_private.maybe_idle(new.id);
+  elsif new.status = 'archived' then
+    update baton.tasks t set status = 'cancelled', error = 'The directive was archived.'
+     where t.directive_id = new.id and t.status = 'pending';
+    update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
+     where t.directive_id = new.id and t.status in ('starting', 'running');
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directives__stamp_status()
+-- comment: Stamps archived_at, idle_at and started_at as a directive changes status.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__stamp_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
+  if new.status = 'idle' then new.idle_at := now(); end if;
+  if new.status = 'active' then new.started_at := coalesce(new.started_at, now()); end if;
+  return new;
+end;
+$function$
+
+-- baton_private.tg_tasks__guard()
+-- comment: Rejects illegal task transitions (BTSTS), normalises merged/done, bumps version and stamps times.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.status := baton_private.normalize_task_status(new.status);
+  if new.status is distinct from old.status then
+    if not baton_private.task_transition_allowed(old.status, new.status) then
+      raise exception 'Task % is %, so it cannot become %; %.', old.id, old.status, new.status,
+        case when baton_private.is_live_task(old.status) then 'allowed from ' || old.status || ' are ' ||
+               (select string_agg(x, ', ') from unnest(array['starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled']) x
+                 where baton_private.task_transition_allowed(old.status, x))
+             else 'completed, failed, interrupted and cancelled are final' end
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
+    end if;
+    if new.status in ('starting', 'running') and new.daemon_id is null then
+      raise exception 'Task % has no daemon, so it cannot be %; assign it to a daemon first.', old.id, new.status
+        using errcode = 'BTSTS';
+    end if;
+    if new.status = 'starting' then new.assigned_at := now(); end if;
+    if new.status = 'running' then new.started_at := now(); new.assigned_at := coalesce(new.assigned_at, now()); end if;
+    if not baton_private.is_live_task(new.status) then new.finished_at := now(); end if;
+  end if;
+  new.version := old.version + 1;
+  return new;
+end;
+$function$
+
+-- baton_private.tg_tasks__mirror()
+-- comment: Mirrors a task's status into its step (running, completed, ready for another attempt, or failed) or, for planning tasks, into its directive.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__mirror()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps;
+begin
+  if new.kind = 'planning' then
+    if new.status = 'completed' then
+      update baton.directives d
+         set orchestrator_task_id = null,
+             planned_revision = greatest(coalesce(d.planned_revision, 0), new.goal_revision),
+             current_generation = greatest(d.current_generation, new.generation)
+       where d.id = new.directive_id and d.orchestrator_task_id = new.id;
+      perform baton_private.maybe_enqueue_planning(new.directive_id);
+      perform baton_private.maybe_idle(new.directive_id);
+    elsif not baton_private.is_live_task(new.status) then
+      -- A failed planner pauses the directive: planning again at once would likely fail the same way.
+      update baton.directives d set orchestrator_task_id = null
+       where d.id = new.directive_id and d.orchestrator_task_id = new.id;
+      update baton.directives d set status = 'paused' where d.id = new.directive_id and d.status = 'active';
+    end if;
+    return null;
+  end if;
+
+  select * into v_step from baton.directive_steps s where s.id = new.step_id for update;
+  -- A superseded attempt (or a removed step) never moves the step.
+  if not found or v_step.current_task_id is distinct from new.id then
+    return null;
+  end if;
+  case
+    when new.status in ('starting', 'running') then
+      update baton.directive_steps s set status = 'running' where s.id = v_step.id and s.status = 'ready';
+    when new.status = 'completed' then
+      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and s.status in ('ready', 'running');
+    when new.status in ('failed', 'interrupted') then
+      update baton.directive_steps s
+         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end
+       where s.id = v_step.id and s.status in ('ready', 'running');
+    when new.status = 'cancelled' then
+      -- Cancelled through no fault of the agent: the attempt is given back.
+      update baton.directive_steps s set status = 'ready', attempts = greatest(s.attempts - 1, 0)
+       where s.id = v_step.id and s.status in ('ready', 'running');
+    else
+      null;
+  end case;
+  -- A step back to ready for another attempt asks for its dispatch (also when it never left ready).
+  if new.status in ('failed', 'interrupted', 'cancelled') then
+    perform baton_private.maybe_enqueue_dispatch_step(v_step.id);
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__notify_daemon()
+-- comment: NOTIFYs `baton:daemon:<id>` with spawn_task when a task is assigned and interrupt_task when it is stopped.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__notify_daemon()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.daemon_id is null then
+    return null;
+  end if;
+  if new.status = 'starting' and old.status = 'pending' then
+    perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'spawn_task', 'task_id', new.id)::text);
+  elsif old.status in ('starting', 'running') and new.status in ('cancelled', 'interrupted') then
+    perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'interrupt_task', 'task_id', new.id)::text);
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__slot_freed()
+-- comment: Queues dispatch_pending when a task leaves a daemon, so a task waiting for room gets it.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__slot_freed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.enqueue_dispatch_pending(new.owner_id);
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__stamp_ready_at()
+-- comment: Stamps tasks.ready_at on insert: when the step became ready (execution) or planning was needed, not before the directive's last activation.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__stamp_ready_at()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_activated_at timestamptz;
+  v_since timestamptz;
+begin
+  select max(e.created_at) into v_activated_at from baton.events e
+   where e.subject_id = new.directive_id and e.subject_type = 'directive' and e.to_status = 'active';
+  if new.kind = 'execution' then
+    select s.ready_at into v_since from baton.directive_steps s where s.id = new.step_id;
+  else
+    select d.goal_updated_at into v_since from baton.directives d where d.id = new.directive_id;
+  end if;
+  new.ready_at := least(now(), coalesce(greatest(v_since, v_activated_at), now()));
+  return new;
+end;
+$function$
+
+-- baton_private.transition_directive(baton.directives,text,text[],text)
+-- comment: Changes a directive's status when the current one is allowed, else raises BTSTS naming from, to and what is allowed.
+CREATE OR REPLACE FUNCTION baton_private.transition_directive(d baton.directives, to_status text, allowed text[], verb text)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_message text;
+begin
+  if not d.status = any (allowed) then
+    v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
+      -- "draft or paused", "draft, active, paused or idle"
+      case when cardinality(allowed) = 1 then allowed[1]
+           else array_to_string(allowed[1:cardinality(allowed) - 1], ', ') || ' or ' || allowed[cardinality(allowed)] end);
+    -- RAISE refuses a null option, so the hint needs its own branch.
+    if d.status = 'archived' then
+      raise exception using message = v_message, errcode = 'BTSTS',
+        detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed),
+        hint = 'Archiving is final; create a new directive instead.';
+    end if;
+    raise exception using message = v_message, errcode = 'BTSTS',
+      detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed);
+  end if;
+  update baton.directives x set status = to_status where x.id = d.id;
+  -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
+  -- to do goes idle at once), and the caller must get the row as it is.
+  select * into v_directive from baton.directives x where x.id = d.id;
+  return v_directive;
+end;
+$function$
+
+-- baton_private.try_uuid(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The text as a uuid, or null when it is not one.
+CREATE OR REPLACE FUNCTION baton_private.try_uuid(value text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  return value::uuid;
+exception when invalid_text_representation then
+  return null;
+end;
+$function$
+
+-- baton_private.unblock_dependents(uuid)
+-- comment: Returns blocked transitive dependents to pending or ready once nothing they depend on is failed or blocked.
+CREATE OR REPLACE FUNCTION baton_private.unblock_dependents(step_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_frontier uuid[];
+begin
+  select array_agg(d.step_id) into v_frontier
+    from baton.step_dependencies d where d.depends_on_step_id = unblock_dependents.step_id;
+  perform set_config('baton.propagating', 'on', true);
+  while v_frontier is not null loop
+    with changed as (
+      update baton.directive_steps s
+         set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
+       where s.id = any (v_frontier)
+         and s.status = 'blocked'
+         and not exists (
+           select 1 from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
+            where d.step_id = s.id and p.status in ('failed', 'blocked'))
+      returning s.id
+    )
+    select array_agg(distinct d.step_id) into v_frontier
+      from changed join baton.step_dependencies d on d.depends_on_step_id = changed.id;
+  end loop;
+  perform set_config('baton.propagating', '', true);
+end;
+$function$
+
+-- baton_private.utf8_prefix(text,integer)
+-- comment: The longest prefix of the text whose UTF-8 encoding fits in max_bytes (whole characters only).
+CREATE OR REPLACE FUNCTION baton_private.utf8_prefix(value text, max_bytes integer)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_bytes bytea := convert_to(value, 'UTF8');
+  v_cut integer := max_bytes;
+begin
+  if max_bytes <= 0 then
+    return '';
+  end if;
+  if octet_length(v_bytes) <= max_bytes then
+    return value;
+  end if;
+  -- get_byte is 0-based: byte v_cut is the first one dropped; a continuation byte (10xxxxxx) there
+  -- means the cut falls inside a character, so move it back to that character's first byte.
+  while v_cut > 0 and (get_byte(v_bytes, v_cut) & 192) = 128 loop
+    v_cut := v_cut - 1;
+  end loop;
+  return convert_from(substring(v_bytes from 1 for v_cut), 'UTF8');
+end;
+$function$
+
