@@ -60,7 +60,7 @@ export async function runMany(ctx: BenchContext, workers: number): Promise<ManyR
     const cpu = () => ({
       postgres: postmaster ? postgresCpuSeconds(postmaster) : undefined,
       workers: sumOrUndefined(procs.map((p) => processCpuSeconds(p.pid))),
-      bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+      bench: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()),
     });
     const cpu0 = cpu();
     const begin = nowMs();
