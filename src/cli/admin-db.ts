@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Client } from "pg";
+import type { Client } from "pg";
 import { z } from "zod";
 import { UsageError } from "./context";
 
@@ -23,7 +23,8 @@ export function adminDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
 
 export async function withAdminDb<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   const url = adminDatabaseUrl();
-  const client = new Client({ connectionString: url });
+  const { Client: PgClient } = require("pg") as typeof import("pg"); // only the admin commands need it; loading it slowed every command
+  const client: Client = new PgClient({ connectionString: url });
   try {
     await client.connect();
   } catch (err) {

@@ -1,15 +1,14 @@
 /*
  * The `baton` command line. Exit codes: 0 success, 1 a failed operation (one line on stderr),
  * 2 a usage error.
+ *
+ * The server, worker and migration modules (PostGraphile, graphile-worker) are required inside their
+ * actions: loaded eagerly they doubled the start-up time of every other command, which is most of
+ * what a `baton directive ...` call costs.
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "../config";
-import { openDatabase } from "../db/connect";
 import { describeDbError } from "../db/errors";
-import { migrate } from "../db/migrate";
-import { createPool } from "../db/pool";
-import { startServer } from "../server";
-import { startWorker } from "../worker";
 import { GraphQLRequestError } from "../client/graphql";
 import { UsageError } from "./context";
 import { register as daemonRun } from "./commands/daemon-run";
@@ -30,6 +29,15 @@ import { register as stepSetDeps } from "./commands/step-set-deps";
 import { register as tokenCreate } from "./commands/token-create";
 import { createLogger } from "../logger";
 
+/* require, not import(): under module nodenext a dynamic import() of a .ts file bypasses ts-node. */
+const load = {
+  server: () => require("../server") as typeof import("../server"),
+  worker: () => require("../worker") as typeof import("../worker"),
+  connect: () => require("../db/connect") as typeof import("../db/connect"),
+  pool: () => require("../db/pool") as typeof import("../db/pool"),
+  migrate: () => require("../db/migrate") as typeof import("../db/migrate"),
+};
+
 export function buildProgram(): Command {
   const program = new Command("baton")
     .description("Baton: a Postgres-native orchestrator for AI coding agents.")
@@ -43,6 +51,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const config = loadConfig();
       const logger = createLogger(config.logLevel);
+      const { startServer } = load.server();
       const server = await startServer(config, logger);
       const stop = async (signal: string) => {
         logger.info("shutting down", { signal });
@@ -61,6 +70,7 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
       const logger = createLogger(config.logLevel);
+      const [{ openDatabase }, { createPool }, { migrate }] = [load.connect(), load.pool(), load.migrate()];
       const db = await openDatabase(config, logger);
       const pool = createPool(db.url, logger, 2);
       try {
@@ -81,6 +91,7 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const logger = createLogger(config.logLevel);
       if (!config.databaseUrl) throw new Error("`baton worker` needs DATABASE_URL: it joins a database that a `baton server` set up.");
+      const [{ createPool }, { migrate }, { startWorker }] = [load.pool(), load.migrate(), load.worker()];
       const pool = createPool(config.databaseUrl, logger, config.workerConcurrency + 4);
       await migrate(pool, logger);
       const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger });
