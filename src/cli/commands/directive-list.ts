@@ -19,9 +19,11 @@ export function register(directive: Command): void {
       if (!parsed.success) throw new UsageError(`--status must be one of draft, active, paused, idle, archived (got "${opts.status}").`);
       status = parsed.data;
     }
+    // A condition field set to null means "IS NULL" to PostGraphile, so without --status there is no
+    // condition at all (`{ status: null }` listed no directive).
     const data = await apiClient(opts).request<{ directives: { nodes: (DirectiveRow & { directiveSteps: { totalCount: number } })[] } }>(
-      `query($status: String) { directives(condition: { status: $status }, orderBy: CREATED_AT_DESC) { nodes { ${DIRECTIVE_FIELDS} directiveSteps { totalCount } } } }`,
-      { status: status ?? null },
+      `query($condition: DirectiveCondition) { directives(condition: $condition, orderBy: CREATED_AT_DESC) { nodes { ${DIRECTIVE_FIELDS} directiveSteps { totalCount } } } }`,
+      { condition: status ? { status } : {} },
     );
     const rows = data.directives.nodes;
     output(opts, rows, () =>
