@@ -245,8 +245,6 @@ declare
   v_task baton.tasks;
   v_directive baton.directives;
   v_candidate record;
-  v_daemon baton.daemons;
-  v_live integer;
 begin
   select * into v_task from baton.tasks t where t.id = assign_task.task_id;
   if not found then
@@ -260,25 +258,30 @@ begin
   if v_directive.status <> 'active' then
     return null;                        -- paused or archived: nothing new is dispatched
   end if;
-  for v_candidate in
-    select d.id,
-           exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
-                    and f.status in ('failed', 'interrupted')) as failed_here,
-           (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) as load
-      from baton.daemons d
-     where d.owner_id = v_task.owner_id and d.status = 'connected'
-       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by failed_here, load, d.last_heartbeat_at desc, d.id
-  loop
-    continue when v_candidate.load >= (select max_tasks from baton.daemons where id = v_candidate.id);
-    select * into v_daemon from baton.daemons d where d.id = v_candidate.id for update;
-    -- A fresh statement, so a concurrent dispatcher's committed assignment is counted.
-    select count(*) into v_live from baton.tasks l where l.daemon_id = v_daemon.id and l.status in ('starting', 'running');
-    if v_daemon.status = 'connected' and v_live < v_daemon.max_tasks then
-      update baton.tasks t set status = 'starting', daemon_id = v_daemon.id where t.id = v_task.id returning * into v_task;
-      return v_task;
-    end if;
-  end loop;
+  -- Lock every daemon that looks free, all at once and in id order, then choose among them with a
+  -- fresh count: two dispatchers never wait on each other's daemons in a cycle (locking one by one
+  -- in load order could deadlock), and none can fill a slot another has just taken.
+  perform 1 from baton.daemons d
+   where d.id in (select c.id from baton.daemons c
+                   where c.owner_id = v_task.owner_id and c.status = 'connected'
+                     and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
+                     and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
+   order by d.id
+     for update;
+  select d.id into v_candidate
+    from baton.daemons d
+   where d.owner_id = v_task.owner_id and d.status = 'connected'
+     and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     and (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) < d.max_tasks
+   order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                     and f.status in ('failed', 'interrupted')),
+            (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')),
+            d.last_heartbeat_at desc, d.id
+   limit 1;
+  if found then
+    update baton.tasks t set status = 'starting', daemon_id = v_candidate.id where t.id = v_task.id returning * into v_task;
+    return v_task;
+  end if;
   return null;
 end;
 $$;
@@ -286,16 +289,25 @@ comment on function baton.assign_task(uuid) is
   $$Assigns a pending task to a connected daemon of its owner with room (preferring one this step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.$$;
 
 /*
- * When a daemon frees a slot, its owner gets a dispatch run, unconditionally: a task that waits for
- * this very slot may be committed only after this transaction's check would have run (see
- * enqueue_dispatch_pending).
+ * When a daemon frees a slot, its owner gets a dispatch run if a task may be waiting for it: always
+ * when the daemon was full before this task left it (a task that found no room may commit only after
+ * this transaction's check: see enqueue_dispatch_pending), else only when a waiting task is visible.
+ * A daemon with room before this change cannot have turned a task away, so no job is queued on the
+ * common path, and the owner's dispatch_pending job row is not locked by every completion. The
+ * residual race (a daemon filled by an assignment that commits while this check runs) is covered by
+ * the daemon's next heartbeat, which checks for waiting tasks.
  */
 create function baton_private.tg_tasks__slot_freed() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  perform baton_private.enqueue_dispatch_pending(new.owner_id);
+  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and l.status in ('starting', 'running')) + 1
+     >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
+    perform baton_private.enqueue_dispatch_pending(new.owner_id);
+  else
+    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+  end if;
   return null;
 end;
 $$;
