@@ -54,6 +54,9 @@ const TaskSchema = z.object({
     .nullable(),
 });
 type Task = z.infer<typeof TaskSchema>;
+/** How long a report that cannot reach the server is retried (well past any lease: after that it is moot). */
+const REPORT_RETRY_MS = 5 * 60_000;
+
 const TASK_QUERY = `query($id: UUID!) { task(rowId: $id) { rowId kind status version prompt directiveId stepId daemonId agentToken workspace } }`;
 
 type Running = { agent?: AgentProcess; interrupted?: string };
@@ -97,7 +100,14 @@ export class Daemon {
     this.api = new GraphQLClient(this.opts.apiUrl, daemonToken);
     this.writeShim();
     this.logger.info("daemon registered", { daemon_id: this.daemonId, name: this.opts.name, max_tasks: this.opts.maxTasks });
-    this.ws = this.api.websocket({ onConnected: () => this.logger.debug("websocket connected") });
+    // graphql-ws resubscribes by itself after a reconnect, so `listen` never sees the outage: each
+    // (re)connection re-syncs here, or a task assigned while the socket was down would wait for its lease.
+    this.ws = this.api.websocket({
+      onConnected: () => {
+        this.logger.debug("websocket connected");
+        setTimeout(() => void this.resync(), 300);
+      },
+    });
     void this.listen();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs ?? 10_000);
     await this.heartbeat();
@@ -142,24 +152,52 @@ export class Daemon {
     }
   }
 
+  /*
+   * Heartbeats and `running` reports go out one at a time. A heartbeat lists the tasks this process
+   * runs when it is sent; a `running` report for a task spawned just after could overtake it in
+   * flight, and the server then counted that task lost (running, yet not in the list).
+   */
+  private ordered: Promise<unknown> = Promise.resolve();
+  private inOrder<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.ordered.then(fn, fn);
+    this.ordered = next.catch(() => undefined);
+    return next;
+  }
+
+  private heartbeatQueued = false;
+
   private async heartbeat(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.heartbeatQueued) return; // one waiting heartbeat is enough: it lists the tasks when it goes
+    this.heartbeatQueued = true;
     try {
-      await this.api.request(`mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { clientMutationId } }`, {
-        d: this.daemonId,
-        ids: [...this.running.keys()],
+      await this.inOrder(() => {
+        this.heartbeatQueued = false;
+        return this.api.request(`mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { clientMutationId } }`, {
+          d: this.daemonId,
+          ids: [...this.running.keys()],
+        });
       });
     } catch (err) {
       this.logger.warn("heartbeat failed", { error: (err as Error).message });
     }
   }
 
+  /*
+   * A task beyond maxTasks waits here for a slot instead of being dropped. The server counts a slot
+   * free as soon as a task's final report commits, while this process still holds the finished task
+   * until its worktree is removed; the next task is often assigned in that gap. Dropped, it stayed
+   * `starting` until the lease ran out and was then retried as lost.
+   */
+  private readonly deferred = new Set<string>();
+
   private spawn(taskId: string): void {
     if (this.stopping || this.running.has(taskId) || this.seen.has(taskId)) return;
     if (this.running.size >= this.opts.maxTasks) {
-      this.logger.warn("refusing a task beyond max_tasks", { task_id: taskId });
+      this.logger.debug("task deferred until a slot is free", { task_id: taskId });
+      this.deferred.add(taskId);
       return;
     }
+    this.deferred.delete(taskId);
     this.seen.add(taskId);
     const entry: Running = {};
     this.running.set(taskId, entry);
@@ -167,6 +205,7 @@ export class Daemon {
       .catch((err: Error) => this.logger.error("task run failed", { task_id: taskId, error: err.message }))
       .finally(() => {
         this.running.delete(taskId);
+        for (const id of [...this.deferred]) this.spawn(id);
         void this.heartbeat(); // a slot is free: tell the server now rather than in 10 s
       });
     this.idle = Promise.all([this.idle, run]).then(() => undefined);
@@ -179,18 +218,35 @@ export class Daemon {
     entry.agent?.interrupt(reason);
   }
 
+  /*
+   * A report the server never received (it is restarting, the network dropped) is sent again with
+   * backoff. Dropped, the finished task left `running` here, so the next heartbeat had the server
+   * count it lost and run it again. The task stays in `running` while its report is retried, so
+   * heartbeats keep claiming it. A refusal (BTSTL, BTSTS, ...) is final, and so is a failure while
+   * stopping.
+   */
   private async report(taskId: string, status: string, extra: { expectedVersion?: number; error?: string; branch?: string | null; commit?: string | null } = {}): Promise<boolean> {
-    try {
-      await this.api.request(
-        `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
-          reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`,
-        { t: taskId, s: status, v: extra.expectedVersion ?? null, e: extra.error ?? null, b: extra.branch ?? null, c: extra.commit ?? null },
-      );
-      return true;
-    } catch (err) {
-      const e = err as GraphQLRequestError;
-      this.logger.warn("report rejected", { task_id: taskId, status, error: e.message, code: e.code });
-      return false;
+    const deadline = Date.now() + REPORT_RETRY_MS;
+    for (let backoff = 250; ; backoff = Math.min(backoff * 2, 5000)) {
+      try {
+        const send = () =>
+          this.api.request(
+            `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
+              reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`,
+            { t: taskId, s: status, v: extra.expectedVersion ?? null, e: extra.error ?? null, b: extra.branch ?? null, c: extra.commit ?? null },
+          );
+        await (status === "running" ? this.inOrder(send) : send());
+        return true;
+      } catch (err) {
+        const e = err as GraphQLRequestError;
+        if (e.kind === "network" && !this.stopping && Date.now() + backoff < deadline) {
+          this.logger.warn("report failed; retrying", { task_id: taskId, status, error: e.message, retry_in_ms: backoff });
+          await new Promise((r) => setTimeout(r, backoff));
+          continue;
+        }
+        this.logger.warn("report rejected", { task_id: taskId, status, error: e.message, code: e.code });
+        return false;
+      }
     }
   }
 
@@ -247,11 +303,11 @@ export class Daemon {
           await this.report(taskId, "failed", { error: `The agent succeeded but its work could not be saved: ${(err as Error).message}` });
           return;
         }
-        await this.report(taskId, "completed", { branch: finished.branch, commit: finished.commit });
-        log.info("task completed", { branch: finished.branch, commit: finished.commit });
+        const reported = await this.report(taskId, "completed", { branch: finished.branch, commit: finished.commit });
+        log.info("task completed", { branch: finished.branch, commit: finished.commit, reported });
       } else {
-        await this.report(taskId, result.outcome, { error: result.errorTail, branch: workspace.branch });
-        log.info(`task ${result.outcome}`, { exit_code: result.exitCode, signal: result.signal });
+        const reported = await this.report(taskId, result.outcome, { error: result.errorTail, branch: workspace.branch });
+        log.info(`task ${result.outcome}`, { exit_code: result.exitCode, signal: result.signal, reported });
       }
     } finally {
       await workspace.dispose().catch(() => undefined);
