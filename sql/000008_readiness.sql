@@ -149,7 +149,7 @@ create trigger _200_stamp_status before update of status on baton.directive_step
   for each row when (old.status is distinct from new.status)
   execute function baton_private.tg_directive_steps__stamp_status();
 
-/* Propagates a step's status change through the DAG and enqueues its dispatch when it becomes ready. */
+/* Propagates a step's status change through the DAG (the dispatch of steps that became ready is enqueued per statement, below). */
 create function baton_private.tg_directive_steps__propagate() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
@@ -167,17 +167,31 @@ begin
       perform baton_private.unblock_dependents(new.id);
     end if;
   end if;
-  if new.status = 'ready' then
-    perform baton_private.maybe_enqueue_dispatch_step(new.id);
-  end if;
   return null;
 end;
 $$;
-comment on function baton_private.tg_directive_steps__propagate() is $$Satisfies, blocks or unblocks dependents and enqueues dispatch, after a step changes status.$$;
+comment on function baton_private.tg_directive_steps__propagate() is $$Satisfies, blocks or unblocks dependents after a step changes status.$$;
 
 create trigger _800_propagate after update of status on baton.directive_steps
   for each row when (old.status is distinct from new.status)
   execute function baton_private.tg_directive_steps__propagate();
+
+/* Steps that became ready in this statement get their dispatch jobs in one call. */
+create function baton_private.tg_directive_steps__enqueue_ready() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform baton_private.enqueue_dispatch_steps(array(
+    select n.id from new_rows n join old_rows o on o.id = n.id where n.status = 'ready' and o.status <> 'ready'));
+  return null;
+end;
+$$;
+comment on function baton_private.tg_directive_steps__enqueue_ready() is $$Enqueues dispatch_step, in one call per statement, for every step the statement made ready.$$;
+
+create trigger _900_enqueue_ready after update on baton.directive_steps
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function baton_private.tg_directive_steps__enqueue_ready();
 
 /*
  * Open-step counters, per statement so that a fan-out updating 2,000 steps touches its directive row

@@ -206,9 +206,8 @@ declare
   v_id uuid;
 begin
   if new.status = 'active' then
-    for v_id in select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready' loop
-      perform baton_private.maybe_enqueue_dispatch_step(v_id);
-    end loop;
+    perform baton_private.enqueue_dispatch_steps(array(
+      select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready'));
     for v_id in select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending' loop
       perform baton_private.enqueue_dispatch_task(v_id);
     end loop;

@@ -126,6 +126,7 @@ table baton.directive_steps (rls, forced)
   CREATE TRIGGER _800_count_open_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_insert()
   CREATE TRIGGER _800_count_open_update AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open()
   CREATE TRIGGER _800_propagate AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__propagate()
+  CREATE TRIGGER _900_enqueue_ready AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__enqueue_ready()
   policy definer_all for * to postgres using (true)
   policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
   grant SELECT to baton_agent
@@ -577,8 +578,6 @@ declare
   v_task baton.tasks;
   v_directive baton.directives;
   v_candidate record;
-  v_daemon baton.daemons;
-  v_live integer;
 begin
   select * into v_task from baton.tasks t where t.id = assign_task.task_id;
   if not found then
@@ -592,25 +591,30 @@ begin
   if v_directive.status <> 'active' then
     return null;                        -- paused or archived: nothing new is dispatched
   end if;
-  for v_candidate in
-    select d.id,
-           exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
-                    and f.status in ('failed', 'interrupted')) as failed_here,
-           (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) as load
-      from baton.daemons d
-     where d.owner_id = v_task.owner_id and d.status = 'connected'
-       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by failed_here, load, d.last_heartbeat_at desc, d.id
-  loop
-    continue when v_candidate.load >= (select max_tasks from baton.daemons where id = v_candidate.id);
-    select * into v_daemon from baton.daemons d where d.id = v_candidate.id for update;
-    -- A fresh statement, so a concurrent dispatcher's committed assignment is counted.
-    select count(*) into v_live from baton.tasks l where l.daemon_id = v_daemon.id and l.status in ('starting', 'running');
-    if v_daemon.status = 'connected' and v_live < v_daemon.max_tasks then
-      update baton.tasks t set status = 'starting', daemon_id = v_daemon.id where t.id = v_task.id returning * into v_task;
-      return v_task;
-    end if;
-  end loop;
+  -- Lock every daemon that looks free, all at once and in id order, then choose among them with a
+  -- fresh count: two dispatchers never wait on each other's daemons in a cycle (locking one by one
+  -- in load order could deadlock), and none can fill a slot another has just taken.
+  perform 1 from baton.daemons d
+   where d.id in (select c.id from baton.daemons c
+                   where c.owner_id = v_task.owner_id and c.status = 'connected'
+                     and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
+                     and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
+   order by d.id
+     for update;
+  select d.id into v_candidate
+    from baton.daemons d
+   where d.owner_id = v_task.owner_id and d.status = 'connected'
+     and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     and (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) < d.max_tasks
+   order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                     and f.status in ('failed', 'interrupted')),
+            (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')),
+            d.last_heartbeat_at desc, d.id
+   limit 1;
+  if found then
+    update baton.tasks t set status = 'starting', daemon_id = v_candidate.id where t.id = v_task.id returning * into v_task;
+    return v_task;
+  end if;
   return null;
 end;
 $function$
@@ -1753,6 +1757,31 @@ AS $function$
   select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
 $function$
 
+-- baton_private.enqueue_dispatch_steps(uuid[])
+-- comment: Enqueues, in one call, the dispatch of the next attempt of each given step that is ready in an active directive and has no live task.
+CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_steps(step_ids uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_specs graphile_worker.job_spec[];
+begin
+  select array_agg(row('dispatch_step', json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1), null, null, 10,
+                       'dispatch_step:' || s.id || ':' || (s.total_attempts + 1), null, null)::graphile_worker.job_spec
+                   order by s.order_index, s.id)
+    into v_specs
+    from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+   where s.id = any (step_ids) and s.status = 'ready' and d.status = 'active'
+     and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
+                     and t.status in ('pending', 'starting', 'running'));
+  if v_specs is not null then
+    perform graphile_worker.add_jobs(v_specs);
+  end if;
+end;
+$function$
+
 -- baton_private.enqueue_dispatch_task(uuid)
 -- comment: Enqueues the assignment of a pending task to a daemon.
 CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_task(task_id uuid)
@@ -1999,25 +2028,9 @@ $function$
 -- comment: Enqueues the dispatch of a ready step's next attempt when its directive is active.
 CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_dispatch_step(step_id uuid)
  RETURNS void
- LANGUAGE plpgsql
+ LANGUAGE sql
  SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-declare
-  v_step record;
-begin
-  select s.id, s.total_attempts, s.status, d.status as directive_status
-    into v_step
-    from baton.directive_steps s join baton.directives d on d.id = s.directive_id
-   where s.id = maybe_enqueue_dispatch_step.step_id;
-  if v_step.status = 'ready' and v_step.directive_status = 'active'
-     and not exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution'
-                     and t.status in ('pending', 'starting', 'running')) then
-    perform baton_private.enqueue('dispatch_step',
-      json_build_object('step_id', v_step.id, 'attempt', v_step.total_attempts + 1),
-      'dispatch_step:' || v_step.id || ':' || (v_step.total_attempts + 1));
-  end if;
-end;
-$function$
+AS $function$ select baton_private.enqueue_dispatch_steps(array[step_id]) $function$
 
 -- baton_private.maybe_enqueue_planning(uuid)
 -- comment: Enqueues a planning job when the directive needs (re-)planning.
@@ -2420,8 +2433,22 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directive_steps__enqueue_ready()
+-- comment: Enqueues dispatch_step, in one call per statement, for every step the statement made ready.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__enqueue_ready()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.enqueue_dispatch_steps(array(
+    select n.id from new_rows n join old_rows o on o.id = n.id where n.status = 'ready' and o.status <> 'ready'));
+  return null;
+end;
+$function$
+
 -- baton_private.tg_directive_steps__propagate()
--- comment: Satisfies, blocks or unblocks dependents and enqueues dispatch, after a step changes status.
+-- comment: Satisfies, blocks or unblocks dependents after a step changes status.
 CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__propagate()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2439,9 +2466,6 @@ begin
     elsif baton_private.is_broken(old.status) and not baton_private.is_broken(new.status) then
       perform baton_private.unblock_dependents(new.id);
     end if;
-  end if;
-  if new.status = 'ready' then
-    perform baton_private.maybe_enqueue_dispatch_step(new.id);
   end if;
   return null;
 end;
@@ -2474,9 +2498,8 @@ declare
   v_id uuid;
 begin
   if new.status = 'active' then
-    for v_id in select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready' loop
-      perform baton_private.maybe_enqueue_dispatch_step(v_id);
-    end loop;
+    perform baton_private.enqueue_dispatch_steps(array(
+      select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready'));
     for v_id in select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending' loop
       perform baton_private.enqueue_dispatch_task(v_id);
     end loop;
@@ -2623,7 +2646,12 @@ CREATE OR REPLACE FUNCTION baton_private.tg_tasks__slot_freed()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  perform baton_private.enqueue_dispatch_pending(new.owner_id);
+  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and l.status in ('starting', 'running')) + 1
+     >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
+    perform baton_private.enqueue_dispatch_pending(new.owner_id);
+  else
+    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+  end if;
   return null;
 end;
 $function$
