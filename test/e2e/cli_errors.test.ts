@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
-import { cli, cliJson, startServer, stepRowCounts, useE2E, type CliResult, type ServerProcess } from "../helpers/e2e";
+import { cli, cliJson, freePort, startServer, stepRowCounts, useE2E, type CliResult, type ServerProcess } from "../helpers/e2e";
 
 const e2e = useE2E();
 
@@ -77,6 +77,12 @@ describe("bad input to the CLI", () => {
 
   it("refuses an id that is not a UUID with exit 2", async () => {
     await refuses(["directive", "retry-step", "not-a-uuid"], 2, /^baton: STEP_ID must be a UUID such as .+ \(got "not-a-uuid"\)/);
+  });
+
+  it("fails with one line when the API cannot be reached or the token is not one", async () => {
+    const port = await freePort();
+    await refuses(["directive", "status", "--api", `http://127.0.0.1:${port}`], 1, new RegExp(`^baton: Cannot reach the Baton API at http://127\\.0\\.0\\.1:${port}/graphql \\(.*ECONNREFUSED.*\\)\\. Is \`baton server\` running\\?$`));
+    await refuses(["directive", "add-step", "C", "--token", "garbage"], 1, /^baton: The token is not a JWT/);
   });
 
   it("exits 2 on an unknown option or a missing argument", async () => {
