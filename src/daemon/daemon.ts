@@ -83,7 +83,18 @@ export class Daemon {
   /** Registers (or, given a daemon token, adopts its daemon) and starts listening. */
   async start(): Promise<void> {
     const user = new GraphQLClient(this.opts.apiUrl, this.opts.token);
-    const me = await user.request<{ currentIdentity: { role: string; daemon_id?: string } }>("{ currentIdentity }");
+    // A daemon started before its server (docker compose, a reboot) waits for it instead of exiting.
+    let me: { currentIdentity: { role: string; daemon_id?: string } };
+    for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        me = await user.request<{ currentIdentity: { role: string; daemon_id?: string } }>("{ currentIdentity }");
+        break;
+      } catch (err) {
+        if (!(err instanceof GraphQLRequestError) || err.kind !== "network" || this.stopping) throw err;
+        this.logger.warn("waiting for the Baton API", { api: this.opts.apiUrl, error: err.message, retry_ms: wait });
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
     let daemonToken = this.opts.token;
     if (me.currentIdentity.role === "baton_daemon" && me.currentIdentity.daemon_id) {
       this.daemonId = me.currentIdentity.daemon_id;
