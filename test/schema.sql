@@ -578,6 +578,7 @@ declare
   v_task baton.tasks;
   v_directive baton.directives;
   v_candidate record;
+  v_locked uuid[];
 begin
   select * into v_task from baton.tasks t where t.id = assign_task.task_id;
   if not found then
@@ -593,17 +594,22 @@ begin
   end if;
   -- Lock every daemon that looks free, all at once and in id order, then choose among them with a
   -- fresh count: two dispatchers never wait on each other's daemons in a cycle (locking one by one
-  -- in load order could deadlock), and none can fill a slot another has just taken.
-  perform 1 from baton.daemons d
-   where d.id in (select c.id from baton.daemons c
-                   where c.owner_id = v_task.owner_id and c.status = 'connected'
-                     and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
-                     and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
-   order by d.id
-     for update;
+  -- in load order could deadlock), and none can fill a slot another has just taken. The choice is
+  -- among the daemons locked here only: a daemon that was full at the first look and has a free slot
+  -- by the second is not locked, and another dispatcher holding its lock may be filling that slot
+  -- (test/faults/two_servers saw 3 live tasks on a daemon with max_tasks 2).
+  select coalesce(array_agg(x.id), '{}') into v_locked
+    from (select d.id from baton.daemons d
+           where d.id in (select c.id from baton.daemons c
+                           where c.owner_id = v_task.owner_id and c.status = 'connected'
+                             and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
+                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
+           order by d.id
+             for update) x;
   select d.id into v_candidate
     from baton.daemons d
-   where d.owner_id = v_task.owner_id and d.status = 'connected'
+   where d.id = any (v_locked)
+     and d.owner_id = v_task.owner_id and d.status = 'connected'
      and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
      and (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) < d.max_tasks
    order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
