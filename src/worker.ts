@@ -1,7 +1,7 @@
 /*
  * The graphile-worker runner, inside `baton server` or alone as `baton worker`, on the shared pool.
  */
-import type { Runner } from "graphile-worker";
+import type { Runner, RunnerOptions } from "graphile-worker";
 import type { Pool } from "pg";
 import type { Logger } from "./logger";
 import { buildTaskList, CRONTAB } from "./tasks";
@@ -11,6 +11,14 @@ import { buildTaskList, CRONTAB } from "./tasks";
  * `sweepMs`: how often expired daemons are disconnected and their tasks interrupted. The crontab's
  * granularity is a minute, far longer than a 30 s lease, so liveness has its own short sweep
  * (baton.expire_daemons is idempotent and cheap; every worker process may run it).
+ *
+ * The runner is supervised: graphile-worker 0.18 shuts its worker pool down for good when it cannot
+ * record a job's completion ("Could not completeJobs; queue is in an inconsistent state; aborting":
+ * its batch retry loop gives up at the first error), which a PostgreSQL restart causes. It expects a
+ * process supervisor to start a new process; inside `baton server` the API would go on without a
+ * worker and nothing would be dispatched again. So a runner that stops without being asked is
+ * replaced by a new one (with backoff while the database is away), and the returned Runner's stop()
+ * and addJob() act on whichever runner is current. Found by test/faults/postgres_restart.
  */
 export async function startWorker(pool: Pool, opts: { concurrency: number; logger: Logger; cron?: boolean; sweepMs?: number }): Promise<Runner> {
   const { run, Logger: WorkerLogger } = await import("graphile-worker");
@@ -21,7 +29,7 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     else if (level === "warning") logger.warn(message, fields);
     else logger.debug(message, fields);
   });
-  const runner = await run({
+  const options: RunnerOptions = {
     pgPool: pool,
     concurrency: opts.concurrency,
     noHandleSignals: true,
@@ -34,7 +42,52 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     taskList: buildTaskList({ logger }),
     ...(opts.cron === false ? { parsedCronItems: [] } : { crontab: CRONTAB }),
     logger: workerLogger,
-  });
+  };
+  const start = async (): Promise<Runner> => {
+    const r = await run(options);
+    if (opts.cron !== false) {
+      // The crontab's first tick, now rather than at the next minute boundary. A worker killed with
+      // SIGKILL (or a pool that aborted) leaves its running jobs locked for 4 hours; a dispatch_step
+      // among them strands its step (ready, no task) until reconcile re-enqueues it, which a job key
+      // in replace mode allows while the old job is locked. Measured in test/faults/server_killed:
+      // 0-5 stranded steps per kill, each waiting up to a minute for the crontab after the restart.
+      await r.addJob("reconcile", {}, { jobKey: "reconcile", jobKeyMode: "replace" }).catch((err: Error) =>
+        logger.warn("could not queue the first reconcile; the crontab will run it", { error: err.message }),
+      );
+    }
+    return r;
+  };
+
+  const runner = await start();
+  let current = { stop: runner.stop.bind(runner), addJob: runner.addJob.bind(runner) };
+  let stopped = false;
+  let currentEnded = false;
+  const supervise = (r: Runner) => {
+    void r.promise
+      .catch(() => undefined)
+      .then(async () => {
+        if (stopped) return;
+        currentEnded = true;
+        logger.error("the worker stopped on its own (graphile-worker aborts its pool when it loses the database mid-job); starting a new one");
+        for (let delay = 500; !stopped; delay = Math.min(delay * 2, 10_000)) {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          if (stopped) return;
+          try {
+            const next = await start();
+            if (stopped) return void (await next.stop().catch(() => undefined));
+            current = { stop: next.stop.bind(next), addJob: next.addJob.bind(next) };
+            currentEnded = false;
+            supervise(next);
+            logger.warn("worker restarted");
+            return;
+          } catch (err) {
+            logger.warn("the worker could not start yet; retrying", { error: (err as Error).message, retry_in_ms: delay * 2 });
+          }
+        }
+      });
+  };
+  supervise(runner);
+
   const sweep = setInterval(() => {
     pool.query<{ expired: number }>("select baton.expire_daemons() as expired").then(
       (r) => r.rows[0]!.expired > 0 && logger.info("expired daemons disconnected", { count: r.rows[0]!.expired }),
@@ -42,10 +95,11 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     );
   }, opts.sweepMs ?? 5000);
   sweep.unref();
-  const stop = runner.stop.bind(runner);
+  runner.addJob = (...args) => current.addJob(...args);
   runner.stop = async () => {
+    stopped = true;
     clearInterval(sweep);
-    await stop();
+    if (!currentEnded) await current.stop();
   };
   return runner;
 }
