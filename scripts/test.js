@@ -5,8 +5,10 @@
  * The schema is migrated once into a template database; each test file clones it (cheap), so files
  * never share data and can run in parallel.
  *
- *   npm test                         all of test/**\/*.test.ts
+ *   npm test                         all of test/**\/*.test.ts except the fault suite (test/faults)
  *   npm test -- test/sql/foo.test.ts only the files named
+ *   npm run test:faults              only test/faults: slow (kills and restarts processes), so run
+ *                                    one file at a time, each test bounded by --test-timeout
  */
 "use strict";
 const { spawn } = require("node:child_process");
@@ -40,8 +42,16 @@ function withDatabase(url, database) {
 }
 
 async function main() {
-  const args = process.argv.slice(2);
-  const files = args.length > 0 ? args.map((f) => path.resolve(f)) : findTests(path.join(root, "test"));
+  const faults = process.argv[2] === "--faults";
+  const args = process.argv.slice(faults ? 3 : 2);
+  const faultsDir = path.join(root, "test", "faults");
+  const files =
+    args.length > 0
+      ? args.map((f) => path.resolve(f))
+      : faults
+        ? findTests(faultsDir)
+        : findTests(path.join(root, "test")).filter((f) => !f.startsWith(faultsDir + path.sep));
+  const slow = files.length > 0 && files.every((f) => f.startsWith(faultsDir + path.sep)); // fault files, however named
   const logger = createLogger(process.env.BATON_LOG_LEVEL || "warn");
   let embedded;
   let adminUrl = process.env.DATABASE_URL;
@@ -61,7 +71,7 @@ async function main() {
     await pool.end();
     const child = spawn(
       process.execPath,
-      ["--require", path.join(root, "test", "helpers", "register.js"), "--test", "--test-concurrency=3", "--test-timeout=120000", ...files],
+      ["--require", path.join(root, "test", "helpers", "register.js"), "--test", `--test-concurrency=${slow ? 1 : 3}`, `--test-timeout=${slow ? 240000 : 120000}`, ...files],
       { stdio: "inherit", env: { ...process.env, BATON_TEST_ADMIN_URL: adminUrl, BATON_TEST_TEMPLATE: template } },
     );
     const stop = () => child.kill("SIGINT");
