@@ -748,7 +748,9 @@ begin
     from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
     left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
     left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
+    -- 000021: only the owner's other directives; another owner's step is reported as not existing.
     left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
+      and o.owner_id = v_directive.owner_id
    where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
    order by e.ord limit 1;
   if found then
@@ -1265,7 +1267,7 @@ end;
 $function$
 
 -- baton.set_step_dependencies(uuid,uuid[])  (execute: baton_agent,baton_user)
--- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects unknown steps, steps of other directives and cycles (the message prints the cycle).
+-- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle).
 CREATE OR REPLACE FUNCTION baton.set_step_dependencies(step_id uuid, depends_on uuid[])
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
@@ -1283,10 +1285,17 @@ begin
     raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
       v_step.id, v_step.status using errcode = 'BTSTS';
   end if;
+  -- 000021: a null entry is a mistake to point out, not a step called <NULL> that does not exist.
+  if array_position(depends_on, null) is not null then
+    raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
+      v_step.id, array_position(depends_on, null) using errcode = 'BTINV';
+  end if;
   if v_step.id = any (v_deps) then
     raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
   end if;
-  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id) left join baton.directive_steps s on s.id = d.id
+  -- 000021: another owner's step joins nothing, so it is reported as not existing.
+  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id)
+    left join baton.directive_steps s on s.id = d.id and s.owner_id = v_step.owner_id
    where s.directive_id is distinct from v_step.directive_id limit 1;
   if found then
     if v_bad.directive_id is null then
@@ -1361,7 +1370,7 @@ AS $function$
           or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
 $function$
 
--- baton.tasks_workspace(baton.tasks)  (execute: baton_daemon,baton_user)
+-- baton.tasks_workspace(baton.tasks)  (execute: baton_agent,baton_daemon,baton_user)
 -- comment: For the task's daemon: {repo, base_branch, directive_title, step_name, dependencies: [{step_id, name, status, branch, commit_sha}]} — where to clone from and which commits the worktree starts from.
 CREATE OR REPLACE FUNCTION baton.tasks_workspace(t baton.tasks)
  RETURNS jsonb
@@ -2003,10 +2012,11 @@ CREATE OR REPLACE FUNCTION baton_private.lock_step(step_id uuid)
 AS $function$
 declare
   v_directive_id uuid;
+  v_owner_id uuid;
   v_step baton.directive_steps;
 begin
-  select s.directive_id into v_directive_id from baton.directive_steps s where s.id = lock_step.step_id;
-  if not found then
+  select s.directive_id, s.owner_id into v_directive_id, v_owner_id from baton.directive_steps s where s.id = lock_step.step_id;
+  if not found or (baton_private.current_api_role() <> 'admin' and v_owner_id is distinct from baton_private.current_owner_id()) then
     raise exception 'Step % does not exist.', step_id
       using errcode = 'BTNFD', hint = 'See the steps of a directive with `baton directive status`.';
   end if;
@@ -2250,6 +2260,10 @@ begin
     if requested is not null and requested <> v_setting then
       raise exception 'You act as owner %, so you cannot act for owner %.', v_setting, requested
         using errcode = 'BTDNY', hint = 'Leave owner_id out; it comes from your token.';
+    end if;
+    if not exists (select 1 from baton.owners o where o.id = v_setting) then
+      raise exception 'Owner % (the owner of your token) does not exist, so nothing can be created for it.', v_setting
+        using errcode = 'BTNFD', hint = 'Use a token of an existing owner; `baton owner create NAME` prints one.';
     end if;
     return v_setting;
   end if;
