@@ -21,13 +21,26 @@ const SAFE_PG_CODES: Record<string, string> = {
 export function makeMaskError(logger: Logger) {
   return function maskError(error: GraphQLError): GraphQLError {
     const original = error.originalError as (Error & { code?: string; hint?: string; statusCode?: number }) | undefined;
-    if (!original) return error; // validation and parse errors: already about the query
+    if (!original) {
+      // A variable missing or of the wrong shape (`Variable "$d" of required type "UUID!" was not
+      // provided.`): about the query, like the scalar errors below, so it gets their code.
+      if (/^Variable "\$/.test(error.message)) {
+        return new GraphQLError(error.message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions: { ...error.extensions, code: "BAD_USER_INPUT" } });
+      }
+      return error; // parse and validation errors: already about the query
+    }
+    // Input refused before execution (input-checks.ts), arriving here over websockets.
+    if ((original as { extensions?: { code?: unknown } }).extensions?.code === "BAD_USER_INPUT") {
+      return new GraphQLError(original.message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions: { code: "BAD_USER_INPUT" } });
+    }
     // A scalar refusing a value (a UUID that is not one, ...): graphql-js's message names the variable
     // or argument and quotes the scalar's reason, so it is about the query, not the server.
     if (/^(Variable "\$[^"]+" got invalid value|Expected value of type )/.test(error.message)) {
       return new GraphQLError(error.message, { nodes: error.nodes, positions: error.positions, path: error.path, extensions: { code: "BAD_USER_INPUT" } });
     }
-    const code = original.code;
+    // PostgreSQL refuses a NUL byte in a text parameter as "invalid byte sequence for encoding UTF8:
+    // 0x00" (22021), in JSON text as 22P05: one answer for both, since NUL is valid UTF-8.
+    const code = original.code === "22021" && /0x00/.test(original.message) ? "22P05" : original.code;
     if (code && code in BATON_ERROR_CODES) {
       return new GraphQLError(original.message + (original.hint ? ` ${original.hint}` : ""), {
         nodes: error.nodes,

@@ -1,6 +1,7 @@
 /*
  * The PostGraphile preset: the `baton` schema with amber and simplified inflection, our
- * subscriptions, JWT signing for baton.jwt_token, and per-request settings from the caller's token.
+ * subscriptions and input checks (text that is not UTF-8), JWT signing for baton.jwt_token, and
+ * per-request settings from the caller's token.
  */
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import type { Pool } from "pg";
@@ -11,6 +12,7 @@ import { bearerToken, parseToken, pgSettingsFor } from "../auth/claims";
 import { TokenError } from "../auth/jwt";
 import type { Logger } from "../logger";
 import { makeMaskError } from "./errors";
+import { InputChecksPlugin } from "./input-checks";
 import { BatonSubscriptionsPlugin } from "./subscriptions";
 
 export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger }) {
@@ -18,7 +20,7 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
   const pgService = makePgService({ pool: opts.pool, schemas: ["baton"], pubsub: true, pgSettingsForIntrospection: { role: "baton_api" } });
   const preset = {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
-    plugins: [BatonSubscriptionsPlugin],
+    plugins: [BatonSubscriptionsPlugin, InputChecksPlugin],
     // Every column can be filtered and ordered on, not only indexed ones: tables are per-owner and small
     // enough, and clients (the CLI among them) need conditions such as tasks by daemon and status.
     disablePlugins: ["PgIndexBehaviorsPlugin"],

@@ -40,6 +40,10 @@ export function verifyJwt(token: string, secret: string, now = Date.now()): Reco
     throw new TokenError("The token's signature is invalid (it was not issued by this Baton server).");
   }
   if (typeof claims !== "object" || claims === null || Array.isArray(claims)) throw new TokenError("The token's payload is not an object.");
+  // An exp that is not a number (a string, say) would otherwise be skipped and the token never expire.
+  if (claims.exp != null && (typeof claims.exp !== "number" || !Number.isFinite(claims.exp))) {
+    throw new TokenError("The token's exp must be a number of seconds since 1970 (a JWT NumericDate); ask for a new token.");
+  }
   if (typeof claims.exp === "number" && claims.exp * 1000 <= now) throw new TokenError("The token has expired; ask for a new one.");
   const aud = claims.aud;
   if (aud !== "baton" && !(Array.isArray(aud) && aud.includes("baton"))) throw new TokenError("The token is not meant for Baton (its audience is not `baton`).");
