@@ -32,11 +32,20 @@ export function parseBatch(text: string): z.infer<typeof Batch> {
   return parsed.data;
 }
 
+/* Strict: Buffer#toString would turn bytes that are not UTF-8 into U+FFFD and store those in step names. */
+function decodeUtf8(bytes: Buffer, what: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`${what} is not valid UTF-8 (it has bytes such as 0xFF that encode no character); save it as UTF-8 and try again.`);
+  }
+}
+
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new UsageError("Give the steps with --json JSON, --file PATH, or on stdin.");
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return decodeUtf8(Buffer.concat(chunks), "The input on stdin");
 }
 
 export function register(directive: Command): void {
@@ -58,7 +67,7 @@ export function register(directive: Command): void {
     if (inline !== undefined) text = inline;
     else if (opts.file) {
       if (!fs.existsSync(opts.file)) throw new UsageError(`The file ${opts.file} does not exist.`);
-      text = fs.readFileSync(opts.file, "utf8");
+      text = decodeUtf8(fs.readFileSync(opts.file), `The file ${opts.file}`);
     } else text = await readStdin();
     const steps = parseBatch(text);
     const data = await apiClient(opts).request<{ batchAddSteps: { result: { rowId: string; name: string; status: string }[] } }>(
