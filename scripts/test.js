@@ -71,7 +71,7 @@ async function main() {
     await pool.end();
     const child = spawn(
       process.execPath,
-      ["--require", path.join(root, "test", "helpers", "register.js"), "--test", `--test-concurrency=${slow ? 1 : 3}`, `--test-timeout=${slow ? 240000 : 120000}`, ...files],
+      ["--require", path.join(root, "test", "helpers", "register.js"), "--test", `--test-concurrency=${slow ? 1 : 3}`, `--test-timeout=${slow ? 240000 : 300000}`, ...files],
       { stdio: "inherit", env: { ...process.env, BATON_TEST_ADMIN_URL: adminUrl, BATON_TEST_TEMPLATE: template } },
     );
     const stop = () => child.kill("SIGINT");
