@@ -250,7 +250,9 @@ export class Daemon {
         return true;
       } catch (err) {
         const e = err as GraphQLRequestError;
-        if (e.kind === "network" && !this.stopping && Date.now() + backoff < deadline) {
+        // INTERNAL is what the API says while its database is unreachable (a restart): worth retrying too.
+        const retryable = e.kind === "network" || e.code === "INTERNAL";
+        if (retryable && !this.stopping && Date.now() + backoff < deadline) {
           this.logger.warn("report failed; retrying", { task_id: taskId, status, error: e.message, retry_in_ms: backoff });
           await new Promise((r) => setTimeout(r, backoff));
           continue;
