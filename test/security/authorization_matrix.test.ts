@@ -1,0 +1,259 @@
+/*
+ * The authorization matrix: every Query field, Mutation and Subscription of the live schema, asked
+ * by every kind of subject about owner A's objects, one test per cell, each with a real request.
+ *
+ * Subjects: anonymous (no token), owner A, owner B, A's daemon, B's daemon, the agent token of a live
+ * task of A's directive, and an expired token of A.
+ *
+ * Outcomes, and what each asserts:
+ *   allow            HTTP 200, no error, A's target row comes back (reads and subscriptions) or the
+ *                    change is in the database (mutations; the snapshot differs).
+ *   hidden           reads through row-level security: HTTP 200, no error, a lookup answers null and a
+ *                    list leaves out every row of A (compared with what root sees).
+ *   BTNFD, BTDNY     HTTP 200, one error with that extensions.code, a message saying what (not found /
+ *                    this token may not act for that) and naming no id but those the caller gave or
+ *                    holds in its token, the field null; a mutation leaves the database
+ *                    unchanged; a subscription fails before anything is delivered, and delivers
+ *                    nothing published afterwards.
+ *   42501            the same, for a role without the GRANT: "Permission denied: your token's role ...".
+ *   UNAUTHENTICATED  HTTP 401 with "The token has expired; ask for a new one." and no data (over a
+ *                    websocket: that error on the subscription).
+ *
+ * A new query field, mutation or subscription without a row here fails "has a row for every operation".
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { post, subscribe, useTestServer, wsClient, type GraphQLResult } from "../helpers/api";
+import { useTestDatabase } from "../helpers/db";
+import { changedTables, snapshot } from "../helpers/snapshot";
+import { aRows, OPERATIONS, type ARows, type MutationOp, type ReadOp, type SubscriptionOp } from "./operations";
+import { makeWorld, SUBJECTS, type Subject, type World } from "./world";
+
+const db = useTestDatabase();
+
+type Outcome = "allow" | "hidden" | "BTNFD" | "BTDNY" | "42501" | "UNAUTHENTICATED";
+const U = "UNAUTHENTICATED";
+
+// prettier-ignore
+const MATRIX: Record<string, readonly [anonymous: Outcome, ownerA: Outcome, ownerB: Outcome, daemonA: Outcome, daemonB: Outcome, agentA: Outcome, expired: Outcome]> = {
+  //                                anonymous  ownerA    ownerB    daemonA   daemonB   agentA    expired
+  "Query.query":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.id":                      ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U],
+  "Query.node":                    ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.currentIdentity":         ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U],
+  "Query.owner":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.ownerById":               ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.owners":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directive":               ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directiveById":           ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directives":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directiveStep":           ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directiveStepById":       ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.directiveSteps":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.stepDependency":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.stepDependencyById":      ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.stepDependencies":        ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.task":                    ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.taskById":                ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.tasks":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.taskOutput":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.taskOutputById":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.taskOutputs":             ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
+  "Query.daemon":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
+  "Query.daemonById":              ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
+  "Query.daemons":                 ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
+  "Query.event":                   ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
+  "Query.eventById":               ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
+  "Query.events":                  ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
+  "Query.transactionEvents":       ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
+  "Query.directiveProgresses":     ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
+  "Query.stepWaits":               ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
+  "Query.daemonToken":             ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "42501",  U],
+  // Computed columns that hand out a secret or other daemons' facts (not root fields; kept by hand).
+  "Task.agentToken":               ["42501",  "hidden", "hidden", "allow",  "hidden", "hidden", U],
+  "Task.workspace":                ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
+  "Mutation.createDirective":      ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U],
+  "Mutation.registerDaemon":       ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U],
+  "Mutation.startDirective":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.pauseDirective":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.archiveDirective":     ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.updateGoal":           ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.addStep":              ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
+  "Mutation.batchAddSteps":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
+  "Mutation.removeStep":           ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
+  "Mutation.setStepDependencies":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
+  "Mutation.completeStep":         ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.failStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.skipStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.retryStep":            ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
+  "Mutation.heartbeat":            ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
+  "Mutation.disconnectDaemon":     ["42501",  "allow",  "BTNFD",  "allow",  "BTDNY",  "42501",  U],
+  "Mutation.reportTaskStatus":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
+  "Mutation.appendTaskOutput":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
+  "Subscription.daemonCommands":   ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "BTNFD",  U],
+  "Subscription.directiveEvents":  ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "allow",  U],
+};
+
+/** What a denial's message must say, per code. */
+const DENIAL_MESSAGES: Record<string, RegExp> = {
+  "42501": /^Permission denied: your token's role may not do that/,
+  BTNFD: /^(Directive|Step|Daemon|Task) [0-9a-f-]{36} does not exist/,
+  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon)/,
+  UNAUTHENTICATED: /^The token has expired; ask for a new one\.$/,
+};
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+/** A refusal may name the ids the caller gave and its own token's ids, and no others (no leaks). */
+function assertNamesOnlyKnownIds(message: string, variables: unknown, bearer: string | undefined): void {
+  const known = new Set([...JSON.stringify(variables ?? {}).matchAll(UUID)].map((m) => m[0]));
+  if (bearer) for (const m of Buffer.from(bearer.split(".")[1]!, "base64url").toString().matchAll(UUID)) known.add(m[0]);
+  const strange = [...message.matchAll(UUID)].map((m) => m[0]).filter((id) => !known.has(id));
+  assert.deepEqual(strange, [], `the refusal names ids the caller did not give: ${message}`);
+}
+
+function assertDenied(r: GraphQLResult & { status: number }, code: Outcome, field: string, variables: unknown, bearer: string | undefined): void {
+  const error = r.errors?.[0];
+  assert.ok(error, `expected ${code}, got data ${JSON.stringify(r.data)}`);
+  assert.equal(error.extensions?.code, code, `expected ${code}: ${error.message}`);
+  assert.match(error.message, DENIAL_MESSAGES[code]!);
+  assertNamesOnlyKnownIds(error.message, variables, bearer);
+  if (code === U) {
+    assert.equal(r.status, 401);
+    assert.equal(r.data, undefined);
+    return;
+  }
+  assert.equal(r.status, 200);
+  assert.equal(r.errors!.length, 1, JSON.stringify(r.errors));
+  // The refused field (or the nested one that was refused, as in query { directive }) answers null.
+  assert.equal(error.path?.[0], field);
+  const value = error.path!.reduce<any>((v, key) => (v == null ? v : v[key as string]), r.data);
+  assert.equal(value ?? null, null);
+}
+
+describe("the authorization matrix", () => {
+  const server = useTestServer(db, { worker: false });
+  // One world for reads and subscriptions (they change nothing); mutations build their own.
+  let shared: World;
+  let sharedRows: ARows;
+  let worlds = 0;
+
+  before(async () => {
+    shared = await makeWorld(db, server, "shared");
+    sharedRows = await aRows(db, shared);
+  });
+
+  it("has a row for every query field, mutation and subscription of the live schema, and no other", async () => {
+    const r = await post(server, `{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }`);
+    const s = r.data.__schema;
+    const live = [
+      ...s.queryType.fields.map((f: { name: string }) => `Query.${f.name}`),
+      ...s.mutationType.fields.map((f: { name: string }) => `Mutation.${f.name}`),
+      ...s.subscriptionType.fields.map((f: { name: string }) => `Subscription.${f.name}`),
+    ].sort();
+    const rows = Object.keys(MATRIX).filter((k) => /^(Query|Mutation|Subscription)\./.test(k));
+    const missing = live.filter((op) => !rows.includes(op));
+    const stale = rows.filter((op) => !live.includes(op));
+    assert.deepEqual(missing, [], missing.map((op) => `add a row for ${op} to the matrix in test/security/authorization_matrix.test.ts (and its request in operations.ts)`).join("; "));
+    assert.deepEqual(stale, [], stale.map((op) => `remove the row for ${op}: the API no longer has it`).join("; "));
+    for (const op of Object.keys(MATRIX)) assert.ok(OPERATIONS[op], `operations.ts has no request for ${op}`);
+    for (const op of Object.keys(OPERATIONS)) assert.ok(MATRIX[op], `operations.ts has ${op}, but the matrix has no row for it`);
+  });
+
+  it("signs the subjects' tokens with the claims the server mints for daemons and agents", async () => {
+    // Everything but the times and the issuer, without the null claims the SQL leaves in.
+    const claims = (t: string) => {
+      const { exp: _exp, iat: _iat, iss: _iss, ...rest } = JSON.parse(Buffer.from(t.split(".")[1]!, "base64url").toString());
+      return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== null));
+    };
+    const minted = await post(server, `query ($dm: UUID!) { daemonToken(daemonId: $dm) }`, { dm: shared.daemonA }, shared.tokens.ownerA);
+    assert.deepEqual(claims(minted.data.daemonToken), claims(shared.tokens.daemonA!));
+    const agent = await post(server, `query ($t: UUID!) { task(rowId: $t) { agentToken } }`, { t: shared.task }, shared.tokens.daemonA);
+    assert.deepEqual(claims(agent.data.task.agentToken), claims(shared.tokens.agentA!));
+  });
+
+  for (const [op, row] of Object.entries(MATRIX)) {
+    const spec = OPERATIONS[op];
+    if (!spec) continue; // reported by the completeness test above
+    describe(op, () => {
+      SUBJECTS.forEach((subject, i) => {
+        const outcome = row[i]!;
+        it(`${subject}: ${outcome}`, async () => {
+          if (spec.kind === "read") await readCell(spec, subject, outcome);
+          else if (spec.kind === "mutation") await mutationCell(spec, subject, outcome, `${op} ${subject} ${++worlds}`);
+          else await subscriptionCell(spec, subject, outcome);
+        });
+      });
+    });
+  }
+
+  async function readCell(spec: ReadOp, subject: Subject, outcome: Outcome): Promise<void> {
+    const { query, variables } = spec.request(shared);
+    const r = await post(server, query, variables, shared.tokens[subject]);
+    if (outcome === "allow" || outcome === "hidden") {
+      assert.equal(r.status, 200);
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+      if (outcome === "allow") spec.allowed(r.data[spec.field], shared);
+      else {
+        assert.ok(spec.hidden, `${spec.field} cannot be hidden; the matrix must say allow or a denial`);
+        spec.hidden(r.data[spec.field], shared, sharedRows);
+      }
+    } else assertDenied(r, outcome, spec.field, variables, shared.tokens[subject]);
+  }
+
+  async function mutationCell(spec: MutationOp, subject: Subject, outcome: Outcome, tag: string): Promise<void> {
+    assert.notEqual(outcome, "hidden", "a mutation is allowed or denied, never hidden");
+    const w = await makeWorld(db, server, tag);
+    await spec.prepare?.(db, w);
+    const before = await snapshot(db);
+    const { query, variables } = spec.request(w);
+    const r = await post(server, query, variables, w.tokens[subject]);
+    const changed = changedTables(before, await snapshot(db));
+    if (outcome === "allow") {
+      assert.equal(r.errors, undefined, JSON.stringify(r.errors));
+      assert.equal(r.status, 200);
+      await spec.allowed(r.data[spec.field].result, w, db);
+      assert.notDeepEqual(changed, [], "an allowed mutation changed something");
+    } else {
+      assertDenied(r, outcome, spec.field, variables, w.tokens[subject]);
+      assert.deepEqual(changed, [], `the refused ${spec.field} changed the database: ${changed.join(", ")}`);
+    }
+  }
+
+  async function subscriptionCell(spec: SubscriptionOp, subject: Subject, outcome: Outcome): Promise<void> {
+    assert.notEqual(outcome, "hidden", "a subscription is allowed or refused, never hidden");
+    const { query, variables } = spec.request(shared);
+    const client = wsClient(server, shared.tokens[subject]);
+    const sub = subscribe(client, query, variables ?? {});
+    const probe = spec.probe(shared);
+    const notify = () => db.pool.query("select pg_notify($1, $2)", [spec.channel(shared), probe.payload]);
+    try {
+      if (outcome === "allow") {
+        // graphql-ws does not acknowledge a subscription: publish until the listener is in place.
+        for (let i = 0; ; i++) {
+          await notify();
+          const data = await sub.next(100).catch((err: Error) => {
+            if (i < 100 && /no subscription payload/.test(err.message)) return undefined;
+            throw err;
+          });
+          if (data !== undefined) {
+            assert.ok(probe.matches(data), `unexpected payload ${JSON.stringify(data)}`);
+            return;
+          }
+        }
+      }
+      const errors = (await sub.error()) as { message: string; extensions?: { code?: string } }[];
+      assert.ok(Array.isArray(errors), `expected GraphQL errors, got ${String(errors)}`);
+      assert.equal(errors[0]?.extensions?.code, outcome, errors[0]?.message);
+      assert.match(errors[0]!.message, outcome === "BTNFD" ? /^(Directive|Daemon) [0-9a-f-]{36} does not exist or is not yours/ : DENIAL_MESSAGES[outcome]!);
+      assertNamesOnlyKnownIds(errors[0]!.message, variables, shared.tokens[subject]);
+      // Nothing published afterwards reaches a refused subscriber.
+      await notify();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(sub.pending(), []);
+    } finally {
+      sub.close();
+      await client.dispose();
+    }
+  }
+});
