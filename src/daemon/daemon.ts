@@ -59,7 +59,7 @@ const REPORT_RETRY_MS = 5 * 60_000;
 
 const TASK_QUERY = `query($id: UUID!) { task(rowId: $id) { rowId kind status version prompt directiveId stepId daemonId agentToken workspace } }`;
 
-type Running = { agent?: AgentProcess; interrupted?: string };
+type Running = { agent?: AgentProcess; interrupted?: string; started?: boolean };
 
 export class Daemon {
   private daemonId = "";
@@ -213,7 +213,15 @@ export class Daemon {
     const entry: Running = {};
     this.running.set(taskId, entry);
     const run = this.runTask(taskId, entry)
-      .catch((err: Error) => this.logger.error("task run failed", { task_id: taskId, error: err.message }))
+      .catch((err: Error) => {
+        this.logger.error("task run failed", { task_id: taskId, error: err.message });
+        // Failed before the agent started (the API or its database was away): forget the task, so
+        // the next re-sync finds it still `starting` and runs it, instead of waiting for the lease.
+        if (!entry.started) {
+          this.seen.delete(taskId);
+          setTimeout(() => void this.resync(), 2000).unref();
+        }
+      })
       .finally(() => {
         this.running.delete(taskId);
         for (const id of [...this.deferred]) this.spawn(id);
@@ -272,6 +280,7 @@ export class Daemon {
     if (task.status !== "starting") return; // already running elsewhere in this process, or over
     // The version fence: of two spawns of one task, only one moves it from `starting`.
     if (!(await this.report(taskId, "running", { expectedVersion: task.version }))) return;
+    entry.started = true;
     log.info("task started", { kind: task.kind, step_id: task.stepId, directive_id: task.directiveId });
     const sink = new OutputSink(this.api, taskId, log);
     let workspace;
