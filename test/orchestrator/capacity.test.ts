@@ -34,7 +34,11 @@ describe("a daemon's capacity", () => {
     for (let finished = 0; finished < 3; finished++) {
       await waitFor(() => daemon.spawned.length === finished + 1, { what: `task ${finished + 1} to be spawned` });
       await waitForQuietQueue(db);
-      const tasks = await tasksOf(db, { directiveId: d.id });
+      // The spawn is recorded when the command arrives; the daemon's `running` report follows it.
+      const tasks = await waitFor(async () => {
+        const all = await tasksOf(db, { directiveId: d.id });
+        return all.some((t) => t.status === "running") && all;
+      }, { what: "the spawned task running" });
       assert.equal(tasks.filter((t) => t.status === "running").length, 1);
       assert.equal(tasks.filter((t) => t.status === "pending").length, 3 - finished - 1);
       assert.deepEqual(await liveTasksPerDaemon(db), { [daemon.id]: 1 });
