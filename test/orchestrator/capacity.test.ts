@@ -58,7 +58,11 @@ describe("a daemon's capacity", () => {
     await waitFor(() => daemon.spawned.length === 3, { what: "three tasks spawned" });
     await waitFor(async () => (await tasksOf(db, { directiveId: d.id })).length === 5, { what: "five tasks" });
     await waitForQuietQueue(db);
-    const statuses = (await tasksOf(db, { directiveId: d.id })).map((t) => t.status).sort();
+    // Spawned means the command arrived; the daemon's `running` reports follow.
+    const statuses = await waitFor(async () => {
+      const s = (await tasksOf(db, { directiveId: d.id })).map((t) => t.status).sort();
+      return !s.includes("starting") && s;
+    }, { what: "the spawned tasks running" });
     assert.deepEqual(statuses, ["pending", "pending", "running", "running", "running"]);
     assert.equal(daemon.spawned.length, 3);
     for (const t of [...daemon.spawned]) await daemon.finish(t.id, "completed");
