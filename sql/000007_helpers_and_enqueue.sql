@@ -45,10 +45,12 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_directive_id uuid;
+  v_owner_id uuid;
   v_step baton.directive_steps;
 begin
-  select s.directive_id into v_directive_id from baton.directive_steps s where s.id = lock_step.step_id;
-  if not found then
+  select s.directive_id, s.owner_id into v_directive_id, v_owner_id from baton.directive_steps s where s.id = lock_step.step_id;
+  -- Another owner's step is answered like a missing one, before lock_directive could name its directive.
+  if not found or (baton_private.current_api_role() <> 'admin' and v_owner_id is distinct from baton_private.current_owner_id()) then
     raise exception 'Step % does not exist.', step_id
       using errcode = 'BTNFD', hint = 'See the steps of a directive with `baton directive status`.';
   end if;
@@ -75,6 +77,10 @@ begin
     if requested is not null and requested <> v_setting then
       raise exception 'You act as owner %, so you cannot act for owner %.', v_setting, requested
         using errcode = 'BTDNY', hint = 'Leave owner_id out; it comes from your token.';
+    end if;
+    if not exists (select 1 from baton.owners o where o.id = v_setting) then
+      raise exception 'Owner % (the owner of your token) does not exist, so nothing can be created for it.', v_setting
+        using errcode = 'BTNFD', hint = 'Use a token of an existing owner; `baton owner create NAME` prints one.';
     end if;
     return v_setting;
   end if;

@@ -68,7 +68,7 @@ comment on function baton_private.find_batch_cycle(integer, integer[], integer[]
   $$Depth-first search for a cycle among nodes 1..n with edges sorted by source; returns the cycle (first node repeated at the end) or null. O(nodes + edges).$$;
 
 create function baton.batch_add_steps(directive_id uuid, steps jsonb) returns setof baton.directive_steps
-language plpgsql volatile
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -186,7 +186,9 @@ begin
     from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
     left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
     left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
+    -- 000021: only the owner's other directives; another owner's step is reported as not existing.
     left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
+      and o.owner_id = v_directive.owner_id
    where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
    order by e.ord limit 1;
   if found then
@@ -317,7 +319,7 @@ $$;
 comment on function baton_private.assert_no_cycle(uuid, uuid[]) is $$Raises BTCYC, printing the cycle, if the step would transitively depend on itself.$$;
 
 create function baton.set_step_dependencies(step_id uuid, depends_on uuid[]) returns baton.directive_steps
-language plpgsql volatile
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -331,10 +333,17 @@ begin
     raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
       v_step.id, v_step.status using errcode = 'BTSTS';
   end if;
+  -- 000021: a null entry is a mistake to point out, not a step called <NULL> that does not exist.
+  if array_position(depends_on, null) is not null then
+    raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
+      v_step.id, array_position(depends_on, null) using errcode = 'BTINV';
+  end if;
   if v_step.id = any (v_deps) then
     raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
   end if;
-  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id) left join baton.directive_steps s on s.id = d.id
+  -- 000021: another owner's step joins nothing, so it is reported as not existing.
+  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id)
+    left join baton.directive_steps s on s.id = d.id and s.owner_id = v_step.owner_id
    where s.directive_id is distinct from v_step.directive_id limit 1;
   if found then
     if v_bad.directive_id is null then
@@ -360,7 +369,7 @@ begin
 end;
 $$;
 comment on function baton.set_step_dependencies(uuid, uuid[]) is
-  $$Replaces the dependencies of a pending, ready or blocked step. Rejects unknown steps, steps of other directives and cycles (the message prints the cycle).$$;
+  $$Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle).$$;
 
 /* Cancels a step's live task, if any (a manual override won over it). The daemon is told to stop. */
 create function baton_private.cancel_live_task(step_id uuid, reason text) returns void

@@ -31,4 +31,5 @@ as $$
 $$;
 comment on function baton.tasks_workspace(baton.tasks) is
   $$For the task's daemon: {repo, base_branch, directive_title, step_name, dependencies: [{step_id, name, status, branch, commit_sha}]} — where to clone from and which commits the worktree starts from.$$;
-grant execute on function baton.tasks_workspace(baton.tasks) to baton_user, baton_daemon;
+-- Agents read it too (it answers them null), so reading a task with an agent token never fails on it.
+grant execute on function baton.tasks_workspace(baton.tasks) to baton_user, baton_daemon, baton_agent;
