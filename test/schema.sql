@@ -2016,6 +2016,7 @@ declare
   v_step baton.directive_steps;
 begin
   select s.directive_id, s.owner_id into v_directive_id, v_owner_id from baton.directive_steps s where s.id = lock_step.step_id;
+  -- Another owner's step is answered like a missing one, before lock_directive could name its directive.
   if not found or (baton_private.current_api_role() <> 'admin' and v_owner_id is distinct from baton_private.current_owner_id()) then
     raise exception 'Step % does not exist.', step_id
       using errcode = 'BTNFD', hint = 'See the steps of a directive with `baton directive status`.';
