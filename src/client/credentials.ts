@@ -19,14 +19,45 @@ export function normalizeApiUrl(url: string): string {
   return u.toString();
 }
 
-export function resolveEndpoint(flags: { api?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): Endpoint {
-  const dataDir = path.resolve(env.BATON_DATA_DIR || "./.baton");
-  const file = path.join(dataDir, "credentials.json");
-  let fromFile: z.infer<typeof CredentialsFile> | undefined;
+/** BATON_DATA_DIR/credentials.json (the local owner's API address and token), when it is there and well-formed. */
+export function readCredentialsFile(env: NodeJS.ProcessEnv = process.env): { file: string; credentials: z.infer<typeof CredentialsFile> | undefined } {
+  const file = path.join(path.resolve(env.BATON_DATA_DIR || "./.baton"), "credentials.json");
+  let credentials: z.infer<typeof CredentialsFile> | undefined;
   if (fs.existsSync(file)) {
-    const parsed = CredentialsFile.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
-    if (parsed.success) fromFile = parsed.data;
+    try {
+      const parsed = CredentialsFile.safeParse(JSON.parse(fs.readFileSync(file, "utf8")));
+      if (parsed.success) credentials = parsed.data;
+    } catch {
+      credentials = undefined; // half-written or not JSON: as if absent
+    }
   }
+  return { file, credentials };
+}
+
+/**
+ * A token kept in a file (`--token-file`): it must be a regular file that only its owner can read,
+ * since anyone who reads it acts as its subject. Surrounding whitespace is ignored.
+ */
+export function readTokenFile(file: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw new CredentialsError(`--token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+  }
+  if (!st.isFile()) throw new CredentialsError(`--token-file ${file} is not a regular file.`);
+  if (st.mode & 0o077) {
+    throw new CredentialsError(
+      `--token-file ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); a token file must be mode 600: run chmod 600 ${file}.`,
+    );
+  }
+  const token = fs.readFileSync(file, "utf8").trim();
+  if (!token) throw new CredentialsError(`--token-file ${file} is empty; write the token into it.`);
+  return token;
+}
+
+export function resolveEndpoint(flags: { api?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): Endpoint {
+  const { file, credentials: fromFile } = readCredentialsFile(env);
   const api = flags.api || env.BATON_API_URL || fromFile?.api_url;
   if (!api) {
     throw new CredentialsError(

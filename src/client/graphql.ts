@@ -57,7 +57,8 @@ export class GraphQLClient {
     return createClient({
       url: this.url.replace(/^http/, "ws"),
       webSocketImpl: WebSocket,
-      connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      // A function, read at every (re)connection: a daemon that renewed its token reconnects with the new one.
+      connectionParams: () => (this.token ? { authorization: `Bearer ${this.token}` } : {}),
       retryAttempts: Infinity,
       shouldRetry: () => true,
       retryWait: async (retries) => new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** Math.min(retries, 6)) * (0.5 + Math.random() / 2))),

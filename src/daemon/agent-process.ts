@@ -4,10 +4,17 @@
  * completed, non-zero failed (the tail of stderr is the error), stopped by us means interrupted.
  * The process runs in its own process group so an interrupt reaches its children too: SIGTERM, then
  * SIGKILL after the grace period.
+ *
+ * The environment is an allow-list (agent-env.ts), never the daemon's own. With an agent user
+ * (agent-user.ts) the process runs under that uid/gid (supplementary groups dropped), owns its
+ * workspace and prompt while it runs, and what it leaves running in its process group is killed when
+ * it exits, before the daemon takes the workspace back.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { agentEnvironment } from "./agent-env";
+import { handOver, reclaim, type AgentUser } from "./agent-user";
 
 export type AgentResult = { outcome: "completed" | "failed" | "interrupted"; exitCode: number | null; signal: string | null; errorTail: string };
 
@@ -15,7 +22,12 @@ export type AgentOptions = {
   command: string;
   cwd: string;
   prompt: string;
+  /** The task's variables (BATON_*, and PATH with the `baton` shim first); added to the allow-list. */
   env: Record<string, string>;
+  /** Names of the daemon's variables the operator passes on (--agent-env). */
+  passEnv?: readonly string[];
+  /** Run the agent as this user (--agent-user). */
+  user?: AgentUser;
   promptDir: string;
   graceMs: number;
   onOutput: (stream: "stdout" | "stderr", text: string) => void;
@@ -32,11 +44,15 @@ export class AgentProcess {
     fs.mkdirSync(opts.promptDir, { recursive: true });
     const promptFile = path.join(opts.promptDir, "prompt.md");
     fs.writeFileSync(promptFile, opts.prompt);
+    const user = opts.user;
+    const owned = user ? handOver(user, opts.cwd, opts.promptDir) : null;
+    const env = agentEnvironment(process.env, opts.passEnv ?? [], { ...opts.env, BATON_PROMPT_FILE: promptFile, ...(user ? { HOME: user.home } : {}) });
     this.child = spawn("sh", ["-c", opts.command], {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env, BATON_PROMPT_FILE: promptFile },
+      env,
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
     let stderrTail = "";
     this.child.stdout.setEncoding("utf8").on("data", (text: string) => opts.onOutput("stdout", text));
@@ -50,6 +66,16 @@ export class AgentProcess {
       this.child.on("error", (err) => resolve({ outcome: "failed", exitCode: null, signal: null, errorTail: `Could not start the agent: ${err.message}` }));
       this.child.on("close", (code, signal) => {
         clearTimeout(this.killTimer);
+        if (user && owned) {
+          // Another uid's leftovers could keep writing into the workspace while the daemon commits it.
+          this.signal("SIGKILL");
+          try {
+            reclaim(opts.cwd, opts.promptDir, owned);
+          } catch (err) {
+            resolve({ outcome: "failed", exitCode: code, signal, errorTail: `Could not take the workspace back from ${user.name}: ${(err as Error).message}` });
+            return;
+          }
+        }
         if (this.interruptedBy) {
           resolve({ outcome: "interrupted", exitCode: code, signal, errorTail: `Interrupted (${this.interruptedBy}).` });
         } else if (code === 0) {

@@ -15,6 +15,7 @@ import { z } from "zod";
 import { GraphQLClient, GraphQLRequestError, subscribe } from "../client/graphql";
 import type { Logger } from "../logger";
 import { AgentProcess } from "./agent-process";
+import type { AgentUser } from "./agent-user";
 import { OutputSink } from "./output-sink";
 import { prepareWorkspace, WorkspaceError, type WorkspaceInfo } from "./workspace";
 
@@ -29,6 +30,12 @@ export type DaemonOptions = {
   graceMs?: number;
   batonBin: string;
   logger: Logger;
+  /** The client for daemon requests (daemon-run passes one whose token is renewed); default: one on the daemon token. */
+  client?: GraphQLClient;
+  /** Extra variables of the daemon's environment that agents get (--agent-env); the rest is not passed. */
+  agentEnv?: readonly string[];
+  /** Run agents as this user (--agent-user). */
+  agentUser?: AgentUser;
 };
 
 const Command = z.object({ type: z.enum(["spawn_task", "interrupt_task"]), taskId: z.string() });
@@ -108,7 +115,7 @@ export class Daemon {
     } else {
       throw new Error(`A daemon needs a user token (to register) or a daemon token; this token's role is ${me.currentIdentity.role}.`);
     }
-    this.api = new GraphQLClient(this.opts.apiUrl, daemonToken);
+    this.api = this.opts.client ?? new GraphQLClient(this.opts.apiUrl, daemonToken);
     this.writeShim();
     this.logger.info("daemon registered", { daemon_id: this.daemonId, name: this.opts.name, max_tasks: this.opts.maxTasks });
     // graphql-ws resubscribes by itself after a reconnect, so `listen` never sees the outage: each
@@ -302,6 +309,8 @@ export class Daemon {
         prompt: task.prompt ?? "",
         promptDir: path.join(this.opts.workDir, "prompts", taskId),
         graceMs: this.opts.graceMs ?? 10_000,
+        passEnv: this.opts.agentEnv,
+        user: this.opts.agentUser,
         env: {
           BATON_API_URL: this.opts.apiUrl,
           BATON_TOKEN: task.agentToken ?? "",

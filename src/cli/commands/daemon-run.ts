@@ -1,66 +1,156 @@
 import os from "node:os";
 import path from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { z } from "zod";
-import { resolveEndpoint } from "../../client/credentials";
+import { CredentialsError, readCredentialsFile, normalizeApiUrl } from "../../client/credentials";
+import { checkAgentEnvNames } from "../../daemon/agent-env";
+import { openWorkDirTo, resolveAgentUser } from "../../daemon/agent-user";
 import { Daemon } from "../../daemon/daemon";
+import { establishIdentity, IdentityError } from "../../daemon/daemon-identity";
+import { DaemonStateError, readDaemonState, writeDaemonState } from "../../daemon/daemon-state";
+import { RenewableClient, TokenKeeper, type TokenHolder } from "../../daemon/token-renewal";
+import { checkWorkDir, DEFAULT_WORK_DIR, stateDirFor } from "../../daemon/work-dir";
 import { createLogger } from "../../logger";
-import { UsageError, type CommonOptions } from "../context";
+import { UsageError } from "../context";
 
 const Options = z.object({
   agentCommand: z.string().min(1, "--agent-command must not be empty"),
   maxTasks: z.coerce.number().int().min(1).max(1000),
   workDir: z.string().min(1),
+  stateDir: z.string().min(1).optional(),
   name: z.string().min(1).max(200),
   grace: z.coerce.number().int().min(0).max(3600),
+  api: z.string().optional(),
+  tokenFile: z.string().min(1).optional(),
+  agentEnv: z.array(z.string()).default([]),
+  agentUser: z.string().min(1).optional(),
 });
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** The API: --api, BATON_API_URL, the local credentials.json, then the state file of an earlier start. */
+function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv, stateDir: string): string {
+  const { file, credentials } = readCredentialsFile(env);
+  let stored: string | undefined;
+  try {
+    stored = readDaemonState(stateDir)?.api_url;
+  } catch {
+    stored = undefined; // reported when the identity is read
+  }
+  const api = flag || env.BATON_API_URL || credentials?.api_url || stored;
+  if (!api) throw new UsageError(`No Baton API given: pass --api URL, set BATON_API_URL, or run \`baton server\` here so it writes ${file}.`);
+  try {
+    return normalizeApiUrl(api);
+  } catch {
+    throw new UsageError(`The API address "${api}" is not a URL; use e.g. http://127.0.0.1:4000.`);
+  }
+}
 
 export function register(daemon: Command): void {
   daemon
     .command("run")
-    .description("Run a daemon: take tasks from the server and run CMD for each in a git worktree (or an empty directory).")
+    .description(
+      "Run a daemon: take tasks from the server and run CMD for each in a git worktree (or an empty directory). Agents get an allow-listed environment; the daemon keeps a daemon token only.",
+    )
     .requiredOption("--agent-command <cmd>", "the agent to run through `sh -c`; it gets the prompt on stdin and in BATON_PROMPT_FILE")
     .option("--max-tasks <n>", "how many tasks to run at once", "1")
-    .option("--work-dir <dir>", "where clones, worktrees and prompts live", "./.baton/work")
+    .option("--work-dir <dir>", "where clones, worktrees and prompts live; never inside BATON_DATA_DIR", DEFAULT_WORK_DIR)
+    .option("--state-dir <dir>", "where the daemon keeps its id and daemon token (mode 0600) (default: <work-dir>/state)")
     .option("--name <name>", "a name shown in status and watch", os.hostname())
     .option("--grace <seconds>", "after SIGTERM, how long an interrupted agent gets before SIGKILL", "10")
-    .option("--api <url>", "Baton API URL (default: BATON_API_URL, then the local server's credentials.json)")
-    .option("--token <token>", "a user token (the daemon registers itself) or a daemon token (default: BATON_TOKEN, then credentials.json)")
+    .option("--agent-env <name>", "pass this variable of the daemon's environment to agents (repeatable); agents get only PATH, HOME, LANG, TERM, LC_* and BATON_* otherwise", collect)
+    .option("--agent-user <user>", "run agents as this user (the daemon must run as root); they cannot read the daemon's files or environment")
+    .option("--api <url>", "Baton API URL (default: BATON_API_URL, then the local server's credentials.json, then the state dir)")
+    .option("--token-file <path>", "a file (mode 600) holding an owner token (the daemon registers itself) or a daemon token (default: BATON_TOKEN, then credentials.json); needed only until the daemon has stored its own token")
+    .addOption(new Option("--token <token>", "refused: a token on the command line is visible to every process (ps)").hideHelp())
     .option("--json", "log as JSON lines (the default; kept for symmetry)")
     .addHelpText(
       "after",
-      `\nExamples:\n  baton daemon run --agent-command "node examples/agent.js" --max-tasks 2\n  baton daemon run --agent-command 'claude -p --dangerously-skip-permissions' --work-dir ~/baton-work`,
+      `
+The first start registers the daemon with an owner token (--token-file, BATON_TOKEN or credentials.json)
+and stores its own daemon token in the state dir; later starts use that, renewing it as it ages.
+A token given in BATON_TOKEN stays readable in /proc/<pid>/environ to the daemon's user: prefer
+--token-file, and --agent-user where the daemon runs as root.
+
+Examples:
+  baton daemon run --agent-command "node $PWD/examples/agent.js" --max-tasks 2
+  baton daemon run --agent-command 'claude -p --dangerously-skip-permissions' --work-dir ~/baton-work --agent-env ANTHROPIC_API_KEY
+  sudo baton daemon run --agent-command 'claude -p' --token-file ~/.baton-owner-token --agent-user baton-agent`,
     )
-    .action(async (raw: CommonOptions & Record<string, string>) => {
+    .action(async (raw: Record<string, unknown>) => {
+      if (raw.token !== undefined) {
+        throw new UsageError("baton daemon run does not take --token (command lines are visible to every process on the machine); put the token in a file with mode 600 and pass --token-file PATH, or set BATON_TOKEN.");
+      }
       const parsed = Options.safeParse(raw);
       if (!parsed.success) {
         const i = parsed.error.issues[0]!;
         throw new UsageError(`--${String(i.path[0]).replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}: ${i.message}.`);
       }
       const opts = parsed.data;
-      const { apiUrl, token } = resolveEndpoint(raw);
-      if (!token) throw new UsageError("The daemon needs a token: pass --token, set BATON_TOKEN, or run it where `baton server` wrote credentials.json.");
+      const workDir = checkWorkDir(opts.workDir);
+      const stateDir = stateDirFor(workDir, opts.stateDir);
+      const agentEnv = checkAgentEnvNames(opts.agentEnv, process.env);
+      const agentUser = opts.agentUser ? resolveAgentUser(opts.agentUser) : undefined;
+      const apiUrl = resolveApi(opts.api, process.env, stateDir);
       const logger = createLogger((process.env.BATON_LOG_LEVEL as "info") || "info");
+      if (process.env.BATON_TOKEN && !agentUser) {
+        logger.warn(
+          "BATON_TOKEN stays readable in /proc/<pid>/environ to every process of this user, agents included; use --token-file (the daemon stores its own token after the first start), or --agent-user",
+          { pid: process.pid },
+        );
+      }
+
+      let stopping = false;
+      let identity;
+      try {
+        identity = await establishIdentity({ apiUrl, stateDir, tokenFile: opts.tokenFile, env: process.env, name: opts.name, maxTasks: opts.maxTasks, logger, isStopping: () => stopping });
+      } catch (err) {
+        if (err instanceof IdentityError || err instanceof DaemonStateError || err instanceof CredentialsError) throw new UsageError(err.message);
+        throw err;
+      }
+      // The owner's token is not kept: nothing below sees it, and children (git, agents) never get it.
+      delete process.env.BATON_TOKEN;
+
+      if (agentUser) openWorkDirTo(workDir);
+      const holder: TokenHolder = { token: identity.token };
       const d = new Daemon({
         apiUrl,
-        token,
+        token: identity.token,
+        client: new RenewableClient(apiUrl, holder),
         agentCommand: opts.agentCommand,
         maxTasks: opts.maxTasks,
-        workDir: path.resolve(opts.workDir),
+        workDir,
         name: opts.name,
         graceMs: opts.grace * 1000,
         batonBin: path.resolve(__dirname, "..", "..", "..", "bin", "baton.js"),
         logger,
         heartbeatMs: Number(process.env.BATON_HEARTBEAT_MS) || 10_000,
+        agentEnv,
+        agentUser,
       });
       await d.start();
       await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          logger.info("stopping the daemon", { signal });
+        const stop = (why: Record<string, string>) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info("stopping the daemon", why);
+          keeper.stop();
           void d.stop().then(resolve);
         };
-        process.once("SIGINT", () => stop("SIGINT"));
-        process.once("SIGTERM", () => stop("SIGTERM"));
+        const keeper = new TokenKeeper({
+          apiUrl,
+          daemonId: identity.daemon_id,
+          holder,
+          persist: (token) => writeDaemonState(stateDir, { api_url: apiUrl, daemon_id: identity.daemon_id, token }),
+          logger,
+          onRefused: (message) => {
+            process.exitCode = 1;
+            stop({ reason: `the daemon token was refused (${message}); start the daemon again with an owner token (--token-file) to register anew` });
+          },
+        });
+        keeper.start();
+        process.once("SIGINT", () => stop({ signal: "SIGINT" }));
+        process.once("SIGTERM", () => stop({ signal: "SIGTERM" }));
       });
     });
 }

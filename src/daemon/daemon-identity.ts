@@ -1,0 +1,108 @@
+/*
+ * Who the daemon is, established before it starts: it ends holding a daemon token only.
+ *
+ * 1. The state file's daemon token (a restart), when it is for this API and the server still takes it.
+ * 2. Otherwise the token it was given: --token-file, else BATON_TOKEN, else the local server's
+ *    credentials.json. A daemon token is adopted; an owner's token registers a new daemon and mints
+ *    its daemon token, and is then dropped.
+ * The daemon token is written to the state file (0600) before the daemon starts, so the next start
+ * needs no owner token. Tokens never come from argv (`ps` shows every process's arguments).
+ */
+import os from "node:os";
+import { CredentialsError, readCredentialsFile, readTokenFile } from "../client/credentials";
+import { GraphQLClient, GraphQLRequestError } from "../client/graphql";
+import type { Logger } from "../logger";
+import { readDaemonState, writeDaemonState, type DaemonState } from "./daemon-state";
+
+export class IdentityError extends Error {}
+
+export type IdentityInput = {
+  apiUrl: string;
+  stateDir: string;
+  tokenFile?: string;
+  env: NodeJS.ProcessEnv;
+  name: string;
+  maxTasks: number;
+  logger: Logger;
+  isStopping?: () => boolean;
+};
+
+type Identity = { role: string; daemon_id?: string };
+
+/** The first request waits for the API (a daemon started before its server, after a reboot, by compose). */
+async function whoAmI(apiUrl: string, token: string, input: IdentityInput): Promise<Identity> {
+  const client = new GraphQLClient(apiUrl, token);
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      return (await client.request<{ currentIdentity: Identity }>("{ currentIdentity }")).currentIdentity;
+    } catch (err) {
+      if (!(err instanceof GraphQLRequestError) || err.kind !== "network" || input.isStopping?.()) throw err;
+      input.logger.warn("waiting for the Baton API", { api: apiUrl, error: err.message, retry_ms: wait });
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** The token given to this start, and where it came from (for messages). */
+function givenToken(input: IdentityInput): { token: string; source: string } | null {
+  if (input.tokenFile) {
+    try {
+      return { token: readTokenFile(input.tokenFile), source: `--token-file ${input.tokenFile}` };
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new IdentityError(err.message);
+      throw err;
+    }
+  }
+  if (input.env.BATON_TOKEN) return { token: input.env.BATON_TOKEN, source: "BATON_TOKEN" };
+  const { file, credentials } = readCredentialsFile(input.env);
+  if (credentials) return { token: credentials.token, source: file };
+  return null;
+}
+
+/** Returns the daemon's id and daemon token, stored in the state dir. */
+export async function establishIdentity(input: IdentityInput): Promise<DaemonState> {
+  const { apiUrl, stateDir, logger } = input;
+  let storedNote = "";
+  const stored = readDaemonState(stateDir);
+  if (stored && stored.api_url !== apiUrl) {
+    logger.warn("the state file belongs to another API; registering anew", { state_dir: stateDir, stored_api: stored.api_url, api: apiUrl });
+  } else if (stored) {
+    try {
+      const me = await whoAmI(apiUrl, stored.token, input);
+      if (me.role === "baton_daemon" && me.daemon_id === stored.daemon_id) {
+        logger.info("using the stored daemon identity", { daemon_id: stored.daemon_id, state_dir: stateDir });
+        return stored;
+      }
+      storedNote = ` (the stored daemon token in ${stateDir} is for ${me.role})`;
+    } catch (err) {
+      if (!(err instanceof GraphQLRequestError) || err.kind !== "auth") throw err;
+      storedNote = ` (the stored daemon token in ${stateDir} was refused: ${err.message})`;
+      logger.warn("the stored daemon token was refused; trying the given token", { error: err.message });
+    }
+  }
+  const given = givenToken(input);
+  if (!given) {
+    throw new IdentityError(
+      `The daemon needs a token${storedNote}: give an owner or daemon token with --token-file PATH (mode 600) or BATON_TOKEN, or run it where \`baton server\` wrote credentials.json (BATON_DATA_DIR).`,
+    );
+  }
+  const me = await whoAmI(apiUrl, given.token, input);
+  let state: DaemonState;
+  if (me.role === "baton_daemon" && me.daemon_id) {
+    state = { api_url: apiUrl, daemon_id: me.daemon_id, token: given.token };
+  } else if (me.role === "baton_user") {
+    const owner = new GraphQLClient(apiUrl, given.token);
+    const reg = await owner.request<{ registerDaemon: { result: { rowId: string } } }>(
+      `mutation($name: String!, $host: String, $max: Int) { registerDaemon(input: { name: $name, hostname: $host, maxTasks: $max }) { result { rowId } } }`,
+      { name: input.name, host: os.hostname(), max: input.maxTasks },
+    );
+    const daemonId = reg.registerDaemon.result.rowId;
+    const { daemonToken } = await owner.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: daemonId });
+    state = { api_url: apiUrl, daemon_id: daemonId, token: daemonToken };
+    logger.info("registered a new daemon with the owner's token; from now on it uses its own daemon token", { daemon_id: daemonId, token_from: given.source });
+  } else {
+    throw new IdentityError(`A daemon needs an owner token (to register) or a daemon token; the token from ${given.source} is for ${me.role}.`);
+  }
+  writeDaemonState(stateDir, state);
+  return state;
+}
