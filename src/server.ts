@@ -2,13 +2,15 @@
  * `baton server`: wiring only, in order: database, pool, migrations, settings, local owner, worker,
  * HTTP routes; and one shutdown list run in reverse.
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/node";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
-import { makePreset } from "./api/preset";
+import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
+import { makeWebsocketHandler } from "./api/websocket";
 import { signJwt } from "./auth/jwt";
 import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
@@ -58,33 +60,51 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const serv = pgl.createServ(grafserv);
     await pgl.getSchema(); // schema errors surface at boot, not at the first request
     const graphqlHandler = serv.createHandler();
-    const upgradeHandler = await serv.getUpgradeHandler();
+    // Our own graphql-ws wiring: grafserv's lets one malformed frame stop the process (websocket.ts).
+    const websockets = makeWebsocketHandler(serv, { logger, maxPayload: MAX_REQUEST_BYTES });
 
     const metrics = createMetrics(pool, logger);
+    // Nothing a client sends may throw out of these listeners: an exception there stops the whole
+    // process (API and worker). Each answers 400 for a target it cannot read, and 500 as a last resort.
     const server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      metrics.http.track(req, res);
-      if (url.pathname === "/healthz") return void healthz(pool, res);
-      if (url.pathname === "/metrics") return void metrics.handle(res);
-      if (url.pathname === "/graphql") {
-        const problem = tokenProblem(req, jwtSecret);
-        if (problem) return void sendUnauthorized(res, problem);
+      try {
+        const url = requestUrl(req);
+        if (!url) return void sendJson(res, 400, { error: BAD_TARGET });
+        trackSafely(() => metrics.http.track(req, res), logger);
+        if (url.pathname === "/healthz") return void healthz(pool, res, logger);
+        if (url.pathname === "/metrics") return void metrics.handle(res);
+        if (url.pathname === "/graphql") {
+          const problem = tokenProblem(req, jwtSecret);
+          if (problem) return void sendUnauthorized(res, problem);
+        }
+        const notFound = (err?: unknown) => {
+          if (err) return failRequest(res, err, logger);
+          sendJson(res, 404, { error: `No route ${url.pathname.slice(0, 200)}. Baton serves /graphql, /graphiql, /healthz and /metrics.` });
+        };
+        Promise.resolve(graphqlHandler(req, res, notFound)).catch((err: unknown) => failRequest(res, err, logger));
+      } catch (err) {
+        failRequest(res, err, logger);
       }
-      graphqlHandler(req, res, () => {
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: `No route ${url.pathname}. Baton serves /graphql, /graphiql, /healthz and /metrics.` }));
-      });
     });
     // Upgraded sockets (graphql-ws) are not closed by server.close(): track them so shutdown ends them.
     const upgraded = new Set<import("node:stream").Duplex>();
     server.on("upgrade", (req, socket, head) => {
-      const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
-      if (upgradeHandler && pathname === "/graphql") {
-        metrics.http.trackUpgrade(pathname);
+      // A client that resets the connection mid-handshake must not be an uncaught 'error' event.
+      socket.on("error", (err) => logger.debug("upgrade socket error", { error: err.message }));
+      try {
+        const url = requestUrl(req);
+        if (url?.pathname !== "/graphql") {
+          socket.end(`HTTP/1.1 ${url ? "404 Not Found" : "400 Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+          return;
+        }
+        trackSafely(() => metrics.http.trackUpgrade(url.pathname), logger);
         upgraded.add(socket);
         socket.once("close", () => upgraded.delete(socket));
-        upgradeHandler(req, socket, head);
-      } else socket.destroy();
+        websockets.handle(req, socket, head);
+      } catch (err) {
+        logger.error("websocket upgrade failed", { error: err instanceof Error ? err.message : String(err) });
+        socket.destroy();
+      }
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -96,6 +116,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         new Promise((resolve) => {
           server.close(resolve);
           server.closeAllConnections();
+          websockets.close();
           for (const socket of upgraded) socket.destroy();
         }),
     });
@@ -119,17 +140,53 @@ async function ensureLocalOwner(pool: import("pg").Pool): Promise<{ id: string; 
   return { id: created.rows[0]!.id, created: true };
 }
 
-function healthz(pool: import("pg").Pool, res: http.ServerResponse): void {
+/** 200 when the database answers; 503 otherwise, with the database's error in the log only (it can name hosts and users). */
+function healthz(pool: import("pg").Pool, res: http.ServerResponse, logger: Logger): void {
   pool
     .query("select 1")
-    .then(() => {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "ok" }));
-    })
+    .then(() => sendJson(res, 200, { status: "ok" }))
     .catch((err: Error) => {
-      res.writeHead(503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "unavailable", error: err.message }));
+      logger.error("healthz: the database did not answer", { error: err.message });
+      sendJson(res, 503, { status: "unavailable", error: "The database did not answer; the server log has the details." });
     });
+}
+
+/** The request target as a URL (origin-form or absolute-form), or undefined when it is not one. */
+function requestUrl(req: http.IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    return undefined;
+  }
+}
+
+const BAD_TARGET = "The request target is not a valid URL path. Baton serves /graphql, /graphiql, /healthz and /metrics.";
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
+
+/** Counting a request must never be why it fails. */
+function trackSafely(track: () => void, logger: Logger): void {
+  try {
+    track();
+  } catch (err) {
+    logger.warn("metrics: a request could not be counted", { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** The last resort for a request: 500 with an id to find the logged error by, and nothing of the error itself. */
+function failRequest(res: http.ServerResponse, err: unknown, logger: Logger): void {
+  const id = randomBytes(6).toString("hex");
+  logger.error("request failed", { error_id: id, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+  try {
+    if (res.headersSent) return void res.destroy();
+    sendJson(res, 500, { errors: [{ message: `An unexpected error occurred (error id ${id}); the server log has the details.`, extensions: { code: "INTERNAL", errorId: id } }] });
+  } catch {
+    res.destroy();
+  }
 }
 
 /** The local owner's credentials, for the CLI and daemons on this machine (mode 0600). */

@@ -15,8 +15,16 @@ import { makeMaskError } from "./errors";
 import { InputChecksPlugin } from "./input-checks";
 import { BatonSubscriptionsPlugin } from "./subscriptions";
 
+/**
+ * The largest request body (HTTP) or websocket message: grafserv's default is 100,000 bytes, below what
+ * the SQL accepts (a 100 KiB goal, a 256 KiB output batch, a large plan). 4 MiB leaves room for JSON
+ * escaping; the SQL enforces the real limits.
+ */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
 export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger }) {
-  // Introspect as baton_api (every API role at once), so ungranted internals stay out of the API.
+  // The pool is the API pool (connections start as baton_anonymous, src/db/pool.ts). Introspect as
+  // baton_api (a member of every API role), so ungranted internals stay out of the API.
   const pgService = makePgService({ pool: opts.pool, schemas: ["baton"], pubsub: true, pgSettingsForIntrospection: { role: "baton_api" } });
   const preset = {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
@@ -36,17 +44,14 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
       graphiqlPath: "/graphiql",
       graphiql: true,
       websockets: true,
-      // grafserv's default is 100,000 bytes, below what the SQL accepts (a 100 KiB goal, a 256 KiB
-      // output batch, a large plan). 4 MiB leaves room for JSON escaping; the SQL enforces the real limits.
-      maxRequestLength: 4 * 1024 * 1024,
+      maxRequestLength: MAX_REQUEST_BYTES,
       maskError: makeMaskError(opts.logger),
     },
     grafast: {
       explain: false,
       context(requestContext: Partial<Grafast.RequestContext>) {
-        const raw = requestContext.ws?.normalizedConnectionParams?.authorization ?? requestContext.node?.req?.headers?.authorization;
         try {
-          const token = bearerToken(Array.isArray(raw) ? raw[0] : raw);
+          const token = bearerToken(authorizationOf(requestContext));
           return { pgSettings: pgSettingsFor(token ? parseToken(token, opts.jwtSecret) : undefined) };
         } catch (err) {
           if (err instanceof TokenError) throw Object.assign(err, { statusCode: 401 });
@@ -56,4 +61,26 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
     },
   } satisfies GraphileConfig.Preset;
   return { preset, pgService };
+}
+
+/**
+ * The caller's Authorization value: the HTTP header, or the `authorization` connection param of a
+ * websocket (any letter case). connectionParams come from the client as any JSON: a value that is not
+ * one string (a number, an object, two spellings of the key) is refused rather than read as anonymous.
+ */
+function authorizationOf(requestContext: Partial<Grafast.RequestContext>): string | undefined {
+  const ws = requestContext.ws;
+  if (!ws) {
+    const header = requestContext.node?.req?.headers?.authorization;
+    return typeof header === "string" ? header : undefined;
+  }
+  const params: unknown = ws.connectionParams;
+  if (typeof params !== "object" || params === null || Array.isArray(params)) return undefined;
+  const values = Object.entries(params).filter(([key, value]) => key.toLowerCase() === "authorization" && value != null);
+  if (values.length === 0) return undefined;
+  const value = values[0]![1];
+  if (values.length > 1 || typeof value !== "string") {
+    throw new TokenError("The authorization connection parameter must be one string, `Bearer <token>`.");
+  }
+  return value;
 }
