@@ -17,6 +17,8 @@ const EnvSchema = z.object({
   BATON_DAEMON_LEASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
   BATON_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   BATON_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  // When set, /metrics answers only scrapes that send it as a bearer token.
+  BATON_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").regex(/^\S+$/, "must not contain spaces").optional(),
 });
 
 export type Config = {
@@ -29,6 +31,8 @@ export type Config = {
   daemonLeaseSeconds: number;
   logLevel: "debug" | "info" | "warn" | "error";
   jwtSecret: string | undefined;
+  /** BATON_METRICS_TOKEN: required from /metrics scrapes when set. */
+  metricsToken?: string | undefined;
 };
 
 export class ConfigError extends Error {}
@@ -50,5 +54,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     daemonLeaseSeconds: e.BATON_DAEMON_LEASE_SECONDS,
     logLevel: e.BATON_LOG_LEVEL,
     jwtSecret: e.BATON_JWT_SECRET,
+    metricsToken: e.BATON_METRICS_TOKEN,
   };
 }

@@ -1,11 +1,14 @@
 /*
  * /metrics: Prometheus text for one Baton process. HTTP counts come from this process; everything
- * else from the database, read at each scrape. When the database does not answer, the scrape still
- * succeeds with baton_database_up 0 and the HTTP counts, so an outage shows as a metric, not a gap.
+ * else from the database, read at each scrape (counters, not counts: see database.ts). When the
+ * database does not answer, the scrape still succeeds with baton_database_up 0 and the HTTP counts,
+ * so an outage shows as a metric, not a gap. With BATON_METRICS_TOKEN set, a scrape must carry it
+ * (authorize.ts).
  */
 import type http from "node:http";
 import type { Pool } from "pg";
 import type { Logger } from "../logger";
+import { metricsTokenProblem } from "./authorize";
 import { databaseFamilies, readSnapshot } from "./database";
 import { HttpMetrics } from "./http";
 import { CONTENT_TYPE, formatFamilies, type Family } from "./prometheus";
@@ -17,8 +20,8 @@ export type Metrics = {
   http: HttpMetrics;
   /** Renders the exposition text (the /metrics body). */
   render: () => Promise<string>;
-  /** Serves /metrics. */
-  handle: (res: http.ServerResponse) => void;
+  /** Serves /metrics; with a token, only to a request that carries it (401 otherwise). */
+  handle: (req: http.IncomingMessage, res: http.ServerResponse, token?: string) => void;
 };
 
 export function createMetrics(pool: Pool, logger: Logger): Metrics {
@@ -41,7 +44,13 @@ export function createMetrics(pool: Pool, logger: Logger): Metrics {
   return {
     http: httpMetrics,
     render,
-    handle(res) {
+    handle(req, res, token) {
+      const problem = token === undefined ? undefined : metricsTokenProblem(req.headers.authorization, token);
+      if (problem) {
+        res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="baton-metrics"' });
+        res.end(JSON.stringify({ error: problem }));
+        return;
+      }
       render().then(
         (body) => {
           res.writeHead(200, { "content-type": CONTENT_TYPE });
