@@ -18,6 +18,27 @@ export class GraphQLRequestError extends Error {
   }
 }
 
+/*
+ * Timeouts. Every HTTP request is aborted after REQUEST_TIMEOUT_MS (the whole exchange: connect,
+ * headers and body), so a request into a network partition fails instead of hanging for ever; a
+ * timeout is a "network" error, which the daemon retries like any other. Callers may pass a shorter
+ * one (the daemon's heartbeat). A websocket must finish its HTTP upgrade within WS_HANDSHAKE_TIMEOUT_MS
+ * and be acknowledged within WS_ACK_TIMEOUT_MS, and a ping left without pong for WS_PONG_TIMEOUT_MS
+ * closes it, so graphql-ws reconnects instead of listening on a dead connection.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+const WS_ACK_TIMEOUT_MS = 10_000;
+const WS_KEEPALIVE_MS = 10_000;
+const WS_PONG_TIMEOUT_MS = 10_000;
+
+/** ws with a handshake timeout: graphql-ws constructs its socket with (url, protocol) only. */
+class TimedWebSocket extends WebSocket {
+  constructor(url: string, protocols?: string | string[]) {
+    super(url, protocols, { handshakeTimeout: WS_HANDSHAKE_TIMEOUT_MS });
+  }
+}
+
 type GraphQLResponse<T> = { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
 
 export class GraphQLClient {
@@ -26,21 +47,27 @@ export class GraphQLClient {
     readonly token: string | undefined,
   ) {}
 
-  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  async request<T>(query: string, variables: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
+    const timedOut = () => new GraphQLRequestError(`The Baton API at ${this.url} did not answer within ${timeoutMs / 1000} s.`, undefined, "network");
     let res: Response;
     try {
       res = await fetch(this.url, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json", ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
         body: JSON.stringify({ query, variables }),
+        signal,
       });
     } catch (err) {
+      if (signal.aborted) throw timedOut();
       throw new GraphQLRequestError(`Cannot reach the Baton API at ${this.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}). Is \`baton server\` running?`, undefined, "network");
     }
     let body: GraphQLResponse<T>;
     try {
       body = (await res.json()) as GraphQLResponse<T>;
     } catch {
+      if (signal.aborted) throw timedOut();
       throw new GraphQLRequestError(`The Baton API at ${this.url} answered HTTP ${res.status} without JSON.`, undefined, "network");
     }
     if (body.errors?.length) {
@@ -54,16 +81,38 @@ export class GraphQLClient {
 
   /** A graphql-ws client on the same URL (ws:// or wss://), authenticated through connectionParams. */
   websocket(opts: { onConnected?: () => void; onClosed?: () => void } = {}): WsClient {
+    let socket: WebSocket | undefined;
+    let pongTimer: NodeJS.Timeout | undefined;
     return createClient({
       url: this.url.replace(/^http/, "ws"),
-      webSocketImpl: WebSocket,
+      webSocketImpl: TimedWebSocket,
       // A function, read at every (re)connection: a daemon that renewed its token reconnects with the new one.
       connectionParams: () => (this.token ? { authorization: `Bearer ${this.token}` } : {}),
       retryAttempts: Infinity,
       shouldRetry: () => true,
       retryWait: async (retries) => new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** Math.min(retries, 6)) * (0.5 + Math.random() / 2))),
-      keepAlive: 10_000,
-      on: { connected: () => opts.onConnected?.(), closed: () => opts.onClosed?.() },
+      keepAlive: WS_KEEPALIVE_MS,
+      connectionAckWaitTimeout: WS_ACK_TIMEOUT_MS,
+      on: {
+        connected: (s) => {
+          socket = s as WebSocket;
+          opts.onConnected?.();
+        },
+        // A ping left without pong: the connection is dead (a partition), so drop it and reconnect.
+        ping: (received) => {
+          if (received) return;
+          clearTimeout(pongTimer);
+          pongTimer = setTimeout(() => socket?.readyState === WebSocket.OPEN && socket.terminate(), WS_PONG_TIMEOUT_MS);
+          pongTimer.unref();
+        },
+        pong: (received) => {
+          if (received) clearTimeout(pongTimer);
+        },
+        closed: () => {
+          clearTimeout(pongTimer);
+          opts.onClosed?.();
+        },
+      },
     });
   }
 }

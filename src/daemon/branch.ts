@@ -1,4 +1,12 @@
-/** Branch names for execution tasks: baton/<directive-short>/<step-short>-<slug>. Pure. */
+/*
+ * Branch names for execution attempts: baton/<directive-short>/<step-short>-<slug>-<task-short>. Pure.
+ *
+ * One branch per attempt (task), not per step: an attempt pushes only its own branch, without
+ * --force, so a late attempt (a daemon that lost its lease) can never overwrite the work of the retry
+ * that replaced it. The server records the accepted attempt's branch and commit on its task, and
+ * dependents start from that commit. The task id ends the name, so no branch name is a prefix
+ * directory of another (git cannot hold both `a/b` and `a/b/c`).
+ */
 export function slugify(name: string, max = 40): string {
   const slug = name
     .toLowerCase()
@@ -10,7 +18,8 @@ export function slugify(name: string, max = 40): string {
   return slug || "step";
 }
 
-export function taskBranch(directiveId: string, stepId: string, stepName: string): string {
-  const short = (id: string) => id.replace(/-/g, "").slice(0, 8);
-  return `baton/${short(directiveId)}/${short(stepId)}-${slugify(stepName)}`;
+const short = (id: string) => id.replace(/-/g, "").slice(0, 8);
+
+export function taskBranch(directiveId: string, stepId: string, stepName: string, taskId: string): string {
+  return `baton/${short(directiveId)}/${short(stepId)}-${slugify(stepName)}-${short(taskId)}`;
 }

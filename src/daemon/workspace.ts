@@ -1,11 +1,14 @@
 /*
  * Task workspaces. A directive with a repository gets one clone per repository under the work dir;
- * each execution task gets a git worktree on its own branch, started from the base branch (no
- * dependencies), from its dependency's final commit (one), or from the first dependency with the
- * others merged in (several; a conflict fails the task and names the files). After the agent exits 0,
- * what it left uncommitted is committed, the branch is pushed back to the repository so other daemons
- * and dependents can use it, and the worktree is removed (branches are kept). A planning task gets a
- * detached checkout of the base branch. Without a repository, a task gets an empty directory.
+ * each execution task gets a git worktree on a branch of its own (one per attempt: branch.ts), started
+ * from the base branch (no dependencies), from its dependency's final commit (one), or from the first
+ * dependency with the others merged in (several; a conflict fails the task and names the files). The
+ * dependency commits are the ones the server recorded for each dependency's accepted attempt. After
+ * the agent exits 0, what it left uncommitted is committed and, if the fence allows (lease.ts), the
+ * attempt's branch is pushed back to the repository without --force, so other daemons and dependents
+ * can use it and no attempt can overwrite another's. The worktree is then removed (branches are kept).
+ * A planning task gets a detached checkout of the base branch. Without a repository, a task gets an
+ * empty directory.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -22,11 +25,31 @@ export class WorkspaceError extends Error {}
 export type Workspace = {
   dir: string;
   branch: string | null;
-  /** After a successful run: commit leftovers, push, and return the final commit (null without a repository). */
-  finish(message: string): Promise<{ branch: string | null; commit: string | null }>;
+  /**
+   * After a successful run: commit leftovers, then (once `mayPublish` resolves; it throws to forbid)
+   * push the attempt's branch, and return the final commit (null without a repository).
+   */
+  finish(message: string, mayPublish: () => Promise<void>): Promise<{ branch: string | null; commit: string | null }>;
+  /** Deletes the pushed branch again if it still points at the pushed commit (the server refused the attempt). */
+  unpublish(): Promise<void>;
   /** Remove the worktree or directory (the branch stays). */
   dispose(): Promise<void>;
 };
+
+/** Where a task's worktree (or plain directory) lives. */
+export function taskWorkDir(workDir: string, taskId: string): string {
+  return path.join(workDir, "worktrees", taskId);
+}
+
+/** The repository clones under a work dir. */
+export function clonesIn(workDir: string): string[] {
+  const repos = path.join(workDir, "repos");
+  if (!fs.existsSync(repos)) return [];
+  return fs
+    .readdirSync(repos)
+    .map((name) => path.join(repos, name))
+    .filter((dir) => fs.existsSync(path.join(dir, ".git")));
+}
 
 function repoDir(workDir: string, repo: string): string {
   const name = path.basename(repo.replace(/\.git$/, "").replace(/\/+$/, "")).replace(/[^A-Za-z0-9._-]/g, "_") || "repo";
@@ -61,8 +84,18 @@ async function hasCommit(dir: string, sha: string): Promise<boolean> {
   return code === 0;
 }
 
+/**
+ * A dependency's commit, fetched if the clone lacks it: the fetch at clone time brings every branch,
+ * but the dependency may have been pushed just after it, so fetch the branch the server recorded.
+ */
+async function ensureCommit(dir: string, d: { branch: string | null; commit_sha: string }): Promise<boolean> {
+  if (await hasCommit(dir, d.commit_sha)) return true;
+  if (d.branch) await git(dir, ["fetch", "--quiet", "origin", `+refs/heads/${d.branch}:refs/remotes/origin/${d.branch}`], { allowFail: true });
+  return hasCommit(dir, d.commit_sha);
+}
+
 export async function prepareWorkspace(workDir: string, task: TaskRef, info: WorkspaceInfo): Promise<Workspace> {
-  const taskDir = path.join(workDir, "worktrees", task.id);
+  const taskDir = taskWorkDir(workDir, task.id);
   if (!info.repo) {
     fs.rmSync(taskDir, { recursive: true, force: true });
     fs.mkdirSync(taskDir, { recursive: true });
@@ -70,12 +103,13 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
       dir: taskDir,
       branch: null,
       finish: async () => ({ branch: null, commit: null }),
+      unpublish: async () => undefined,
       dispose: async () => fs.rmSync(taskDir, { recursive: true, force: true }),
     };
   }
   const repo = info.repo;
   const clone = await withRepoLock(repoDir(workDir, repo), () => ensureClone(workDir, repo));
-  const branch = task.kind === "execution" && task.stepId ? taskBranch(task.directiveId, task.stepId, info.step_name ?? "step") : null;
+  const branch = task.kind === "execution" && task.stepId ? taskBranch(task.directiveId, task.stepId, info.step_name ?? "step", task.id) : null;
   await withRepoLock(clone, async () => {
     await git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true });
     fs.rmSync(taskDir, { recursive: true, force: true });
@@ -86,7 +120,7 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
     }
     const commits = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ ...d, commit_sha: d.commit_sha! }));
     for (const d of commits) {
-      if (!(await hasCommit(clone, d.commit_sha))) {
+      if (!(await ensureCommit(clone, d))) {
         throw new WorkspaceError(`The commit ${d.commit_sha} of dependency "${d.name}" is not in ${repo}; it was not pushed there by the daemon that made it.`);
       }
     }
@@ -108,17 +142,27 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
       }
     }
   }
+  let pushed: string | null = null;
   return {
     dir: taskDir,
     branch,
-    async finish(message: string) {
+    async finish(message: string, mayPublish: () => Promise<void>) {
       if (!branch) return { branch: null, commit: null };
       await git(taskDir, ["add", "-A"]);
       const status = await git(taskDir, ["status", "--porcelain"]);
       if (status.stdout) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", message]);
       const commit = (await git(taskDir, ["rev-parse", "HEAD"])).stdout;
-      await withRepoLock(clone, () => git(clone, ["push", "--quiet", "--force", "origin", `${commit}:refs/heads/${branch}`]));
+      await mayPublish();
+      // No --force: the branch is this attempt's own, and a push never rewrites what is there.
+      await withRepoLock(clone, () => git(clone, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]));
+      pushed = commit;
       return { branch, commit };
+    },
+    async unpublish() {
+      if (!branch || !pushed) return;
+      const expected = pushed;
+      await withRepoLock(clone, () => git(clone, ["push", "--quiet", `--force-with-lease=refs/heads/${branch}:${expected}`, "origin", `:refs/heads/${branch}`], { allowFail: true }));
+      pushed = null;
     },
     async dispose() {
       await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));

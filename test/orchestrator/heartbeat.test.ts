@@ -26,7 +26,8 @@ describe("heartbeat reconciliation", () => {
     await waitFor(async () => daemon.spawned.length === 1 && (await taskStatus(daemon.spawned[0]!.id)) === "running", { what: "a running task" });
     const lost = daemon.spawned[0]!.id;
 
-    await daemon.heartbeat([]);
+    await daemon.heartbeat([lost]); // a heartbeat after the task became running...
+    await daemon.heartbeat([]); // ...then one without it
     const [task] = await tasksOf(db, { stepId: d.steps.s1 });
     assert.equal(task!.status, "interrupted");
     assert.equal(task!.error, "The daemon no longer reports this task (it was lost or its process ended).");
@@ -34,6 +35,42 @@ describe("heartbeat reconciliation", () => {
     assert.deepEqual(daemon.commandsFor(lost), ["spawn_task", "interrupt_task"]);
     assert.equal(daemon.spawned[1]!.attempt, 2);
     assert.deepEqual(daemon.errors, []);
+  });
+
+  it("spares a running task that started after the previous heartbeat, which the heartbeat's list may predate, and interrupts it at the next heartbeat", async () => {
+    const owner = await createOwner(db, "overtaken");
+    const daemon = await FakeDaemon.start(db, { ownerId: owner, behaviour: () => "hold" });
+    after(() => daemon.stop());
+    const d = await createDirective(db, owner, { steps: independentSteps(1) });
+    await waitFor(async () => daemon.spawned.length === 1 && (await taskStatus(daemon.spawned[0]!.id)) === "running", { what: "a running task" });
+    const task = daemon.spawned[0]!.id;
+
+    // The `running` report overtook a heartbeat whose list was made before the spawn.
+    await daemon.heartbeat([]);
+    assert.equal(await taskStatus(task), "running");
+    // The next heartbeat was made after that one was processed: a task still missing is lost.
+    await daemon.heartbeat([]);
+    const [t] = await tasksOf(db, { stepId: d.steps.s1 });
+    assert.deepEqual([t!.status, t!.error], ["interrupted", "The daemon no longer reports this task (it was lost or its process ended)."]);
+  });
+
+  it("accepts its daemon's repeated running report (a retry after a timeout) without changing the task", async () => {
+    const owner = await createOwner(db, "repeat-running");
+    const daemon = await FakeDaemon.start(db, { ownerId: owner, behaviour: () => "hold" });
+    after(() => daemon.stop());
+    await createDirective(db, owner, { steps: independentSteps(1) });
+    await waitFor(async () => daemon.spawned.length === 1 && (await taskStatus(daemon.spawned[0]!.id)) === "running", { what: "a running task" });
+    const task = daemon.spawned[0]!.id;
+    const before = (await db.pool.query<{ version: number; started_at: Date }>("select version, started_at from baton.tasks where id = $1", [task])).rows[0]!;
+
+    // The retry carries the version the daemon saw when the task was starting, as the first try did.
+    const r = await db.pool.query<{ status: string; version: number }>(
+      "select status, version from baton.report_task_status(task_id => $1, status => 'running', expected_version => $2, daemon_id => $3)",
+      [task, before.version - 1, daemon.id],
+    );
+    assert.deepEqual(r.rows[0], { status: "running", version: before.version });
+    const events = await db.pool.query("select 1 from baton.events where subject_id = $1 and to_status = 'running'", [task]);
+    assert.equal(events.rowCount, 1, "one running event");
   });
 
   it("keeps a task only just assigned that the heartbeat does not report yet, and interrupts it once it has been starting for longer than the lease", async () => {
