@@ -11,7 +11,7 @@ import { grafserv } from "postgraphile/grafserv/node";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
 import { makeWebsocketHandler } from "./api/websocket";
-import { signJwt } from "./auth/jwt";
+import { mintOwnerToken } from "./auth/mint";
 import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
 import { openDatabase } from "./db/connect";
@@ -123,7 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: signJwt({ role: "baton_user", owner_id: owner.id, aud: "baton", iss: "baton" }, jwtSecret) });
+    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: (await mintOwnerToken(pool, owner.id, jwtSecret)).token }); // expires (30 days) and dies with `baton token rotate`
     logger.info("baton server listening", { url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
     return { url, databaseUrl: db.url, close };
   } catch (err) {

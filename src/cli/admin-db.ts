@@ -1,12 +1,26 @@
 /*
- * Direct database access for the admin commands (owner create, token create): DATABASE_URL, else the
- * embedded PostgreSQL of the local `baton server` (its port and password are in BATON_DATA_DIR).
+ * Direct database access for the admin commands (owner create, token create, token rotate --owner):
+ * DATABASE_URL, else the embedded PostgreSQL of the local `baton server` (its port and password are
+ * in BATON_DATA_DIR); and the server's JWT secret to sign with, which they never create.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Client } from "pg";
 import { z } from "zod";
+import { resolveJwtSecret, type JwtSecret } from "../auth/secret";
 import { UsageError } from "./context";
+
+/**
+ * The secret an admin command signs with: BATON_JWT_SECRET, else BATON_DATA_DIR/jwt-secret. Never
+ * created here (only `baton server` creates it): a new secret would mint tokens the server refuses.
+ * Says on stderr which one it uses, since a command run in the wrong directory would otherwise
+ * quietly sign with another server's secret or none.
+ */
+export function adminJwtSecret(env: NodeJS.ProcessEnv = process.env): JwtSecret {
+  const found = resolveJwtSecret(path.resolve(env.BATON_DATA_DIR || "./.baton"), env.BATON_JWT_SECRET, { create: false });
+  process.stderr.write(`baton: signing with the JWT secret from ${found.source}\n`);
+  return found;
+}
 
 const EmbeddedSettings = z.object({ port: z.number().int(), password: z.string() });
 

@@ -11,6 +11,8 @@ import { ConfigError, loadConfig } from "../config";
 import { describeDbError } from "../db/errors";
 import { GraphQLRequestError } from "../client/graphql";
 import { UsageError } from "./context";
+import { register as daemonList } from "./commands/daemon-list";
+import { register as daemonRevoke } from "./commands/daemon-revoke";
 import { register as daemonRun } from "./commands/daemon-run";
 import { register as directiveCreate } from "./commands/directive-create";
 import { register as directiveEvents } from "./commands/directive-events";
@@ -27,6 +29,7 @@ import { register as stepOverride } from "./commands/step-override";
 import { register as stepRemove } from "./commands/step-remove";
 import { register as stepSetDeps } from "./commands/step-set-deps";
 import { register as tokenCreate } from "./commands/token-create";
+import { register as tokenRotate } from "./commands/token-rotate";
 import { createLogger } from "../logger";
 
 /* require, not import(): under module nodenext a dynamic import() of a .ts file bypasses ts-node. */
@@ -110,8 +113,10 @@ export function buildProgram(): Command {
     add(directive);
   }
   ownerCreate(program.command("owner").description("Manage owners (admin: uses the database directly)."));
-  tokenCreate(program.command("token").description("Mint tokens (admin: uses the database directly)."));
-  daemonRun(program.command("daemon").description("Run a daemon that executes tasks with a coding agent."));
+  const token = program.command("token").description("Mint tokens (admin: uses the database directly) and rotate them.");
+  for (const add of [tokenCreate, tokenRotate]) add(token);
+  const daemon = program.command("daemon").description("Run, list and revoke the daemons that execute tasks with a coding agent.");
+  for (const add of [daemonRun, daemonList, daemonRevoke]) add(daemon);
 
   // Every (sub)command exits 2 on a usage error instead of exiting the process itself.
   const configure = (cmd: Command) => {

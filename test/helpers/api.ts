@@ -124,9 +124,9 @@ export async function gqlError(server: TestServer, query: string, variables: Rec
   return { status: r.status, ...r.errors[0]! };
 }
 
-/** Signs a token with the server's secret (claims as the server would mint them). */
+/** Signs a token with the server's secret (claims as the server would mint them: an hour's exp unless given; `exp: undefined` leaves it out). */
 export function token(server: TestServer, claims: Record<string, unknown>): string {
-  return signJwt({ aud: "baton", iss: "baton", ...claims }, server.secret);
+  return signJwt(JSON.parse(JSON.stringify({ aud: "baton", iss: "baton", exp: Math.floor(Date.now() / 1000) + 3600, ...claims })), server.secret);
 }
 
 /** A graphql-ws client on the server's /graphql, with `Authorization: Bearer` in connectionParams. */

@@ -1,0 +1,21 @@
+import type { Command } from "commander";
+import { addCommonOptions, apiClient, output, parseId, type CommonOptions } from "../context";
+import { DAEMON_FIELDS, type DaemonRow } from "./daemon-list";
+
+export function register(daemon: Command): void {
+  addCommonOptions(
+    daemon
+      .command("revoke")
+      .argument("<daemon-id>", "the daemon to revoke (see `baton daemon list`)")
+      .description("Revoke a daemon for good: its tasks are interrupted and retried on another daemon, its token stops working, and its heartbeat no longer reconnects it.")
+      .addHelpText("after", "\nExample:\n  baton daemon revoke 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f"),
+  ).action(async (id: string, opts: CommonOptions) => {
+    const daemonId = parseId(id, "The daemon id");
+    const data = await apiClient(opts).request<{ revokeDaemon: { result: DaemonRow } }>(
+      `mutation($d: UUID!) { revokeDaemon(input: { daemonId: $d }) { result { ${DAEMON_FIELDS} } } }`,
+      { d: daemonId },
+    );
+    const d = data.revokeDaemon.result;
+    output(opts, d, `Daemon ${d.rowId} (${d.name}) is revoked; its tasks will be retried on other daemons.`);
+  });
+}
