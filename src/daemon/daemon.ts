@@ -5,8 +5,12 @@
  *
  * It survives server and database restarts: the websocket reconnects with backoff and resubscribes,
  * and each (re)subscription is followed by a re-sync that picks up tasks assigned while it was away.
- * A task is never run twice: it is started only from `starting`, and the `running` report carries the
- * version the daemon saw, so a duplicate spawn (notification plus re-sync) loses the race and stops.
+ * A task is never run twice: it is started only from `starting`, once per process (a notification
+ * plus a re-sync spawn it once: `seen`), and the `running` report carries the version the daemon saw.
+ *
+ * Side effects are fenced (lease.ts): a daemon that has not renewed its lease for the lease period
+ * stops its agents, and their attempts publish nothing. On start it settles what a previous daemon
+ * left in the work dir (leftovers.ts): agents still running, stale worktrees.
  */
 import os from "node:os";
 import path from "node:path";
@@ -17,6 +21,8 @@ import type { Logger } from "../logger";
 import { AgentProcess } from "./agent-process";
 import type { AgentUser } from "./agent-user";
 import { OutputSink } from "./output-sink";
+import { assertMayPublish, FencedError, Lease } from "./lease";
+import { cleanUpLeftovers, TaskRecords } from "./leftovers";
 import { prepareWorkspace, WorkspaceError, type WorkspaceInfo } from "./workspace";
 
 export type DaemonOptions = {
@@ -66,7 +72,8 @@ const REPORT_RETRY_MS = 5 * 60_000;
 
 const TASK_QUERY = `query($id: UUID!) { task(rowId: $id) { rowId kind status version prompt directiveId stepId daemonId agentToken workspace } }`;
 
-type Running = { agent?: AgentProcess; interrupted?: string; started?: boolean };
+/** `fenced`: the lease ran out while the task ran; the attempt publishes nothing. */
+type Running = { agent?: AgentProcess; interrupted?: string; started?: boolean; fenced?: boolean };
 
 export class Daemon {
   private daemonId = "";
@@ -78,9 +85,12 @@ export class Daemon {
   private ws: ReturnType<GraphQLClient["websocket"]> | undefined;
   private idle: Promise<void> = Promise.resolve();
   private readonly logger: Logger;
+  private readonly lease = new Lease(() => this.leaseLost());
+  private readonly records: TaskRecords;
 
   constructor(private readonly opts: DaemonOptions) {
     this.logger = opts.logger.child({ component: "daemon" });
+    this.records = new TaskRecords(opts.workDir);
   }
 
   get id(): string {
@@ -89,6 +99,7 @@ export class Daemon {
 
   /** Registers (or, given a daemon token, adopts its daemon) and starts listening. */
   async start(): Promise<void> {
+    await cleanUpLeftovers(this.opts.workDir, this.logger, { graceMs: this.opts.graceMs ?? 10_000 });
     const user = new GraphQLClient(this.opts.apiUrl, this.opts.token);
     // A daemon started before its server (docker compose, a reboot) waits for it instead of exiting.
     let me: { currentIdentity: { role: string; daemon_id?: string } };
@@ -171,32 +182,48 @@ export class Daemon {
   }
 
   /*
-   * Heartbeats and `running` reports go out one at a time. A heartbeat lists the tasks this process
-   * runs when it is sent; a `running` report for a task spawned just after could overtake it in
-   * flight, and the server then counted that task lost (running, yet not in the list).
+   * One heartbeat at a time, never behind a report: a slow report must not delay the lease renewal.
+   * A heartbeat asked for while one is in flight goes right after it (it lists the tasks when it is
+   * sent). A `running` report may overtake a heartbeat composed before its task was spawned; the
+   * server spares a task that became running after the previous heartbeat (sql/000022_fencing.sql),
+   * which is sound because heartbeats do not overlap.
    */
-  private ordered: Promise<unknown> = Promise.resolve();
-  private inOrder<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.ordered.then(fn, fn);
-    this.ordered = next.catch(() => undefined);
-    return next;
-  }
-
-  private heartbeatQueued = false;
+  private heartbeatInFlight = false;
+  private heartbeatAgain = false;
 
   private async heartbeat(): Promise<void> {
-    if (this.stopping || this.heartbeatQueued) return; // one waiting heartbeat is enough: it lists the tasks when it goes
-    this.heartbeatQueued = true;
+    if (this.stopping) return;
+    if (this.heartbeatInFlight) {
+      this.heartbeatAgain = true;
+      return;
+    }
+    this.heartbeatInFlight = true;
+    const sentAt = this.lease.now();
     try {
-      await this.inOrder(() => {
-        this.heartbeatQueued = false;
-        return this.api.request(`mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { clientMutationId } }`, {
-          d: this.daemonId,
-          ids: [...this.running.keys()],
-        });
-      });
+      const r = await this.api.request<{ heartbeat: { result: unknown } }>(
+        `mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { result { lastHeartbeatAt leaseExpiresAt } } }`,
+        { d: this.daemonId, ids: [...this.running].filter(([, e]) => !e.fenced).map(([id]) => id) },
+        { timeoutMs: Math.min(10_000, Math.max(2_000, 2 * (this.opts.heartbeatMs ?? 10_000))) },
+      );
+      this.lease.renewed(sentAt, r.heartbeat.result);
     } catch (err) {
       this.logger.warn("heartbeat failed", { error: (err as Error).message });
+    } finally {
+      this.heartbeatInFlight = false;
+    }
+    if (this.heartbeatAgain) {
+      this.heartbeatAgain = false;
+      void this.heartbeat();
+    }
+  }
+
+  /** No successful heartbeat for the lease period: the server may run these tasks elsewhere by now. */
+  private leaseLost(): void {
+    const tasks = [...this.running].filter(([, e]) => e.started && !e.fenced);
+    this.logger.warn("lease lost: stopping the agents; their attempts publish nothing", { lease_ms: this.lease.leaseMs, tasks: tasks.map(([id]) => id) });
+    for (const [id, entry] of tasks) {
+      entry.fenced = true;
+      this.interrupt(id, "the daemon lost its lease");
     }
   }
 
@@ -251,17 +278,19 @@ export class Daemon {
    * heartbeats keep claiming it. A refusal (BTSTL, BTSTS, ...) is final, and so is a failure while
    * stopping.
    */
-  private async report(taskId: string, status: string, extra: { expectedVersion?: number; error?: string; branch?: string | null; commit?: string | null } = {}): Promise<boolean> {
+  private async report(
+    taskId: string,
+    status: string,
+    extra: { expectedVersion?: number; error?: string; branch?: string | null; commit?: string | null; onRefused?: () => Promise<void> } = {},
+  ): Promise<boolean> {
     const deadline = Date.now() + REPORT_RETRY_MS;
     for (let backoff = 250; ; backoff = Math.min(backoff * 2, 5000)) {
       try {
-        const send = () =>
-          this.api.request(
-            `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
-              reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`,
-            { t: taskId, s: status, v: extra.expectedVersion ?? null, e: extra.error ?? null, b: extra.branch ?? null, c: extra.commit ?? null },
-          );
-        await (status === "running" ? this.inOrder(send) : send());
+        await this.api.request(
+          `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
+            reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`,
+          { t: taskId, s: status, v: extra.expectedVersion ?? null, e: extra.error ?? null, b: extra.branch ?? null, c: extra.commit ?? null },
+        );
         return true;
       } catch (err) {
         const e = err as GraphQLRequestError;
@@ -273,6 +302,8 @@ export class Daemon {
           continue;
         }
         this.logger.warn("report rejected", { task_id: taskId, status, error: e.message, code: e.code });
+        // The server refused this attempt for good (interrupted meanwhile, or no longer ours).
+        if (e.code === "BTSTL" || e.code === "BTDNY") await extra.onRefused?.();
         return false;
       }
     }
@@ -288,6 +319,7 @@ export class Daemon {
     // The version fence: of two spawns of one task, only one moves it from `starting`.
     if (!(await this.report(taskId, "running", { expectedVersion: task.version }))) return;
     entry.started = true;
+    this.records.begin(taskId);
     log.info("task started", { kind: task.kind, step_id: task.stepId, directive_id: task.directiveId });
     const sink = new OutputSink(this.api, taskId, log);
     let workspace;
@@ -295,6 +327,7 @@ export class Daemon {
       workspace = await prepareWorkspace(this.opts.workDir, { id: task.rowId, kind: task.kind, directiveId: task.directiveId, stepId: task.stepId }, task.workspace as WorkspaceInfo);
     } catch (err) {
       const message = err instanceof WorkspaceError ? err.message : `Could not prepare the workspace: ${(err as Error).message}`;
+      this.records.end(taskId);
       await this.report(taskId, entry.interrupted ? "interrupted" : "failed", { error: message });
       return;
     }
@@ -323,18 +356,24 @@ export class Daemon {
         onOutput: (stream, text) => sink.write(stream, text),
       });
       entry.agent = agent;
+      this.records.agent(taskId, agent.pid);
       if (entry.interrupted) agent.interrupt(entry.interrupted);
       const result = await agent.result;
       await sink.flush();
+      if (entry.fenced) return log.warn("the lease ran out during this attempt: nothing published, nothing reported", { outcome: result.outcome });
       if (result.outcome === "completed") {
         let finished: { branch: string | null; commit: string | null };
         try {
-          finished = await workspace.finish(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`);
+          finished = await workspace.finish(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`, () =>
+            assertMayPublish(this.api, this.daemonId, this.lease, taskId),
+          );
         } catch (err) {
+          if (err instanceof FencedError) return log.warn("not published: this attempt may no longer publish", { reason: err.message });
           await this.report(taskId, "failed", { error: `The agent succeeded but its work could not be saved: ${(err as Error).message}` });
           return;
         }
-        const reported = await this.report(taskId, "completed", { branch: finished.branch, commit: finished.commit });
+        // Refused (the task was interrupted meanwhile): the attempt's own branch goes again.
+        const reported = await this.report(taskId, "completed", { branch: finished.branch, commit: finished.commit, onRefused: () => workspace.unpublish() });
         log.info("task completed", { branch: finished.branch, commit: finished.commit, reported });
       } else {
         const reported = await this.report(taskId, result.outcome, { error: result.errorTail, branch: workspace.branch });
@@ -343,6 +382,7 @@ export class Daemon {
     } finally {
       await workspace.dispose().catch(() => undefined);
       fs.rmSync(path.join(this.opts.workDir, "prompts", taskId), { recursive: true, force: true });
+      this.records.end(taskId);
     }
   }
 
@@ -359,6 +399,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
+    this.lease.stop();
     for (const id of this.running.keys()) this.interrupt(id, "the daemon is shutting down");
     await this.idle;
     await this.api?.request(`mutation($d: UUID!) { disconnectDaemon(input: { daemonId: $d }) { clientMutationId } }`, { d: this.daemonId }).catch(() => undefined);
