@@ -1,7 +1,8 @@
 /*
  * An agent token (a task's agentToken, handed to the agent as BATON_TOKEN) reads its own directive
  * and adds, removes and re-wires its steps, touches no other directive, and stops working when its
- * task ends.
+ * task ends. An execution agent only removes and re-wires the steps its task added, no agent removes
+ * a completed or running step (000023), and events name the agent's task and the daemon as actors.
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
@@ -106,5 +107,103 @@ describe("an agent token", () => {
     // The token itself is still well-formed, so it is not a 401: it simply no longer grants anything.
     const r = await post(server, `{ currentIdentity }`, {}, agentToken);
     assert.equal(r.status, 200);
+  });
+});
+
+const REMOVE = `mutation ($s: UUID!, $force: Boolean) { removeStep(input: { stepId: $s, force: $force }) { result { rowId } } }`;
+const SET_DEPS = `mutation ($s: UUID!, $deps: [UUID]) { setStepDependencies(input: { stepId: $s, dependsOn: $deps }) { result { rowId } } }`;
+
+describe("an execution agent's token", () => {
+  const server = useTestServer(db, { worker: false });
+  let directiveId: string;
+  let taskId: string;
+  let daemonId: string;
+  let agentToken: string;
+  let step: Record<string, string>; // the owner's steps by name: work (the agent's, running), owned, later (depends on owned), done (completed)
+
+  before(async () => {
+    const owner = server.credentials.owner_id;
+    daemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('runner', owner_id => $1)", [owner])).rows[0]!.id;
+    directiveId = (await db.pool.query<{ id: string }>("select id from baton.create_directive('Build', 'goal', owner_id => $1)", [owner])).rows[0]!.id;
+    const added = await db.pool.query<{ id: string; name: string }>("select id, name from baton.batch_add_steps($1, $2)", [
+      directiveId,
+      JSON.stringify([{ name: "work" }, { key: "owned", name: "owned" }, { name: "later", dependsOn: ["owned"] }, { name: "done" }]),
+    ]);
+    step = Object.fromEntries(added.rows.map((r) => [r.name, r.id]));
+    await db.pool.query("select baton.start_directive($1)", [directiveId]);
+    await db.pool.query("select baton.complete_step($1)", [step.done]);
+    // The worker is off: the dispatcher's work is done as root.
+    let task = (await db.pool.query<{ id: string; status: string }>("select id, status from baton.create_execution_task($1, 'do it')", [step.work])).rows[0]!;
+    if (task.status === "pending") task = (await db.pool.query("select id, status from baton.assign_task($1)", [task.id])).rows[0];
+    taskId = task.id;
+    const daemonToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: daemonId }, server.credentials.token)).daemonToken;
+    agentToken = (await gql(server, `query ($t: UUID!) { task(rowId: $t) { agentToken } }`, { t: taskId }, daemonToken)).task.agentToken;
+    await gql(server, `mutation ($t: UUID!) { reportTaskStatus(input: { taskId: $t, status: "running" }) { result { status } } }`, { t: taskId }, daemonToken);
+  });
+
+  const stepRows = async () =>
+    (await db.pool.query("select id, name, status from baton.directive_steps where directive_id = $1 order by name", [directiveId])).rows;
+  const edges = async () =>
+    (await db.pool.query("select step_id, depends_on_step_id from baton.step_dependencies where directive_id = $1 order by 1, 2", [directiveId])).rows;
+
+  it("adds steps, recorded as added by its task, and re-wires and removes them", async () => {
+    const added = (await gql(server, ADD, { d: directiveId, steps: [{ key: "x", name: "x", dependsOn: [step.owned] }, { name: "y" }] }, agentToken))
+      .batchAddSteps.result as { rowId: string; name: string }[];
+    const mine = Object.fromEntries(added.map((s) => [s.name, s.rowId]));
+    const read = await gql(server, `query ($s: UUID!) { directiveStep(rowId: $s) { addedByTaskId } }`, { s: mine.x }, agentToken);
+    assert.equal(read.directiveStep.addedByTaskId, taskId);
+    await gql(server, SET_DEPS, { s: mine.y, deps: [mine.x] }, agentToken);
+    await gql(server, REMOVE, { s: mine.x, force: true }, agentToken);
+    const deps = await db.pool.query("select depends_on_step_id as d from baton.step_dependencies where step_id = $1", [mine.y]);
+    assert.deepEqual(deps.rows, [{ d: step.owned }], "y took over x's dependency");
+    await gql(server, REMOVE, { s: mine.y }, agentToken);
+  });
+
+  it("cannot remove or re-wire a step it did not add (BTDNY)", async () => {
+    const [steps, deps] = [await stepRows(), await edges()];
+    const removal = await gqlError(server, REMOVE, { s: step.later }, agentToken);
+    assert.equal(removal.extensions?.code, "BTDNY");
+    assert.equal(removal.message, `Step ${step.later} ("later") was not added by this task, so an execution agent cannot remove it; ask the owner, or add a new step.`);
+    const rewire = await gqlError(server, SET_DEPS, { s: step.later, deps: [] }, agentToken);
+    assert.equal(rewire.extensions?.code, "BTDNY");
+    assert.equal(rewire.message, `Step ${step.later} ("later") was not added by this task, so an execution agent cannot re-wire it; ask the owner, or add a new step.`);
+    assert.deepEqual([await stepRows(), await edges()], [steps, deps], "nothing changed");
+  });
+
+  it("cannot remove the running step it works on, nor a completed step (BTDNY); the owner can", async () => {
+    const steps = await stepRows();
+    const running = await gqlError(server, REMOVE, { s: step.work }, agentToken);
+    assert.equal(running.extensions?.code, "BTDNY");
+    assert.equal(
+      running.message,
+      `Step ${step.work} ("work") is running, so an agent cannot remove it; only the directive's owner can. Add a new step instead. The owner can remove it with \`baton directive remove-step ${step.work}\`.`,
+    );
+    const completed = await gqlError(server, REMOVE, { s: step.done }, agentToken);
+    assert.equal(completed.extensions?.code, "BTDNY");
+    assert.equal(
+      completed.message,
+      `Step ${step.done} ("done") is completed, so an agent cannot remove it; only the directive's owner can. Add a new step instead. The owner can remove it with \`baton directive remove-step ${step.done}\`.`,
+    );
+    assert.deepEqual(await stepRows(), steps, "nothing changed");
+    await gql(server, REMOVE, { s: step.done }, server.credentials.token);
+  });
+
+  it("is named as the actor of the events it causes, and the daemon of its reports", async () => {
+    const added = (await gql(server, ADD, { d: directiveId, steps: [{ name: "traced" }] }, agentToken)).batchAddSteps.result[0].rowId as string;
+    const events = async (subjectId: string) =>
+      (
+        await gql(
+          server,
+          `query ($s: UUID!) { events(condition: { subjectId: $s }, orderBy: ROW_ID_ASC) { nodes { kind toStatus actor actorTaskId actorDaemonId } } }`,
+          { s: subjectId },
+          server.credentials.token,
+        )
+      ).events.nodes;
+    assert.deepEqual(await events(added), [
+      { kind: "created", toStatus: "pending", actor: "baton_agent", actorTaskId: taskId, actorDaemonId: null },
+      { kind: "status_changed", toStatus: "ready", actor: "baton_agent", actorTaskId: taskId, actorDaemonId: null },
+    ]);
+    const running = (await events(taskId)).filter((e: { toStatus: string }) => e.toStatus === "running");
+    assert.deepEqual(running, [{ kind: "status_changed", toStatus: "running", actor: "baton_daemon", actorTaskId: null, actorDaemonId: daemonId }]);
   });
 });
