@@ -10,7 +10,7 @@ import { cli, cliJson, cliOk, EXAMPLE_AGENT, git, isAncestor, makeRepo, startDae
 
 const e2e = useE2E();
 
-type Step = { rowId: string; name: string; status: string; attempts: number; dependsOn: string[]; currentTask: { branch: string | null; commitSha: string | null } | null };
+type Step = { rowId: string; name: string; status: string; attempts: number; dependsOn: string[]; currentTask: { rowId: string; branch: string | null; commitSha: string | null } | null };
 type Status = { directive: { rowId: string; status: string }; steps: Step[]; tasks: { kind: string; status: string; error: string | null }[] };
 
 describe("directive create --start with the example agent", () => {
@@ -63,10 +63,12 @@ describe("directive create --start with the example agent", () => {
     assert.deepEqual(status.tasks.map((t) => [t.kind, t.status]).sort(), [["execution", "completed"], ["execution", "completed"], ["execution", "completed"], ["execution", "completed"], ["planning", "completed"]]);
   });
 
-  it("pushes one branch per step, baton/<directive>/<step>-<slug>, to the repository", () => {
+  it("pushes one branch per step attempt, baton/<directive>/<step>-<slug>-<task>, to the repository", () => {
     const short = (id: string) => id.replace(/-/g, "").slice(0, 8);
     const branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/baton/").split("\n").sort();
-    const expected = status.steps.map((s) => `baton/${short(created.rowId)}/${short(s.rowId)}-${s.name.toLowerCase().replace(/ /g, "-")}`).sort();
+    const expected = status.steps
+      .map((s) => `baton/${short(created.rowId)}/${short(s.rowId)}-${s.name.toLowerCase().replace(/ /g, "-")}-${short(s.currentTask!.rowId)}`)
+      .sort();
     assert.deepEqual(branches, expected);
     for (const s of status.steps) {
       assert.equal(s.currentTask?.branch, expected.find((b) => b.includes(short(s.rowId))));
