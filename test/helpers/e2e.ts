@@ -251,6 +251,8 @@ export async function startDaemon(
   const name = opts.name ?? `e2e-daemon-${process.pid}-${++daemonCount}`;
   const workDir = e2e.tempDir("work");
   const args = [BATON_BIN, "daemon", "run", "--agent-command", opts.agentCommand, "--max-tasks", String(opts.maxTasks ?? 2), "--work-dir", workDir, "--name", name, "--grace", "2"];
+  // Agents get an allow-listed environment: the test's own variables (E2E_MARKS, ...) are passed by name.
+  for (const key of Object.keys(opts.env ?? {})) if (!key.startsWith("BATON_")) args.push("--agent-env", key);
   const proc = e2e.spawn(`daemon:${name}`, args, { ...server.env, BATON_HEARTBEAT_MS: "500", BATON_LOG_LEVEL: "info", ...opts.env });
   const id = await waitForE2E(
     e2e,
