@@ -16,7 +16,7 @@ import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
 import { openDatabase } from "./db/connect";
 import { migrate } from "./db/migrate";
-import { createPool } from "./db/pool";
+import { assertApiPoolRestricted, createApiPool, createPool } from "./db/pool";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import { startWorker } from "./worker";
@@ -54,7 +54,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
 
     const jwtSecret = loadJwtSecret(config.dataDir, config.jwtSecret);
-    const { preset, pgService } = makePreset({ pool, jwtSecret, logger });
+    // PostGraphile gets its own pool, whose connections start as baton_anonymous: requests never run
+    // as the (superuser) login, and RLS applies even to one that carried no role (src/db/pool.ts).
+    const apiPool = createApiPool(db.url, logger, 20);
+    shutdown.push({ name: "api pool", run: () => apiPool.end() });
+    await assertApiPoolRestricted(apiPool);
+    const { preset, pgService } = makePreset({ pool: apiPool, jwtSecret, logger });
     const pgl = postgraphile(preset);
     shutdown.push({ name: "postgraphile", run: async () => { await pgl.release(); await pgService.release?.(); } });
     const serv = pgl.createServ(grafserv);
