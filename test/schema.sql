@@ -13,6 +13,7 @@ table baton.daemons (rls, forced)
   disconnected_at timestamp with time zone -- When it was marked disconnected; null while connected.
   created_at timestamp with time zone not null default now() -- When the daemon first registered.
   updated_at timestamp with time zone not null default now() -- When this row last changed.
+  revoked_at timestamp with time zone -- When its owner revoked it (`baton daemon revoke`); null while it may work. A revoked daemon stays disconnected: its tokens no longer work, its heartbeat is refused, and it gets no new token.
   constraint daemons_connected_at_not_null NOT NULL connected_at
   constraint daemons_created_at_not_null NOT NULL created_at
   constraint daemons_id_not_null NOT NULL id
@@ -28,11 +29,17 @@ table baton.daemons (rls, forced)
   constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
   constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+  constraint revoked_only_when_disconnected CHECK (((revoked_at IS NULL) OR (status = 'disconnected'::text)))
   constraint status_is_valid CHECK ((status = ANY (ARRAY['connected'::text, 'disconnected'::text])))
   CREATE INDEX daemons_connected_idx ON baton.daemons USING btree (owner_id, last_heartbeat_at) WHERE (status = 'connected'::text)
   CREATE INDEX daemons_owner_id_idx ON baton.daemons USING btree (owner_id)
   CREATE UNIQUE INDEX daemons_pkey ON baton.daemons USING btree (id)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _200_refuse_revoked BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg_daemons__refuse_revoked()
+  CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.daemons REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('daemons')
+  CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.daemons REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('daemons')
+  CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.daemons FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('daemons')
+  CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.daemons FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('daemons')
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   policy definer_all for * to postgres using (true)
   policy select_visible for r to public using (
@@ -88,6 +95,11 @@ table baton.directive_steps (rls, forced)
   ready_at timestamp with time zone -- When the step last became ready.
   started_at timestamp with time zone -- When the step's latest attempt started running.
   finished_at timestamp with time zone -- When the step last reached completed, failed or skipped.
+  added_by_task_id uuid default 
+CASE
+    WHEN ((current_setting('role'::text, true) = 'baton_agent'::text) AND (current_setting('baton.task_id'::text, true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text)) THEN (current_setting('baton.task_id'::text, true))::uuid
+    ELSE NULL::uuid
+END -- The task whose agent added this step (null when an owner, a DBA or Baton added it). An execution agent may remove or re-wire only the steps its task added.
   constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
   constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
   constraint directive_steps_attempts_not_null NOT NULL attempts
@@ -121,6 +133,10 @@ table baton.directive_steps (rls, forced)
   CREATE INDEX directive_steps_ready_idx ON baton.directive_steps USING btree (directive_id) WHERE (status = 'ready'::text)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__stamp_status()
+  CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('steps')
+  CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('steps')
+  CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directive_steps FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('steps')
+  CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('steps')
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_count_open_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_delete()
   CREATE TRIGGER _800_count_open_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_insert()
@@ -184,6 +200,10 @@ table baton.directives (rls, forced)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__stamp_status()
+  CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directives REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('directives')
+  CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('directives')
+  CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directives FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('directives')
+  CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('directives')
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
   policy definer_all for * to postgres using (true)
@@ -206,6 +226,16 @@ table baton.events (rls, forced)
   actor text not null -- The database role that made the change (baton_user, baton_daemon, ... or the login for a DBA).
   created_at timestamp with time zone not null default now() -- When it happened.
   transaction_id bigint not null default ((pg_current_xact_id())::text)::bigint -- The transaction that recorded the event (pg_current_xact_id() as a number); one NOTIFY on `baton:directive:<id>` covers all events of a transaction.
+  actor_task_id uuid default 
+CASE
+    WHEN ((current_setting('role'::text, true) = 'baton_agent'::text) AND (current_setting('baton.task_id'::text, true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text)) THEN (current_setting('baton.task_id'::text, true))::uuid
+    ELSE NULL::uuid
+END -- The task whose agent made the change (agent tokens); null for owners, daemons, DBAs and Baton itself. The daemon that ran it is the task's daemon.
+  actor_daemon_id uuid default 
+CASE
+    WHEN ((current_setting('role'::text, true) = 'baton_daemon'::text) AND (current_setting('baton.daemon_id'::text, true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text)) THEN (current_setting('baton.daemon_id'::text, true))::uuid
+    ELSE NULL::uuid
+END -- The daemon that made the change (daemon tokens, e.g. a status report); null for owners, agents, DBAs and Baton itself.
   constraint events_actor_not_null NOT NULL actor
   constraint events_created_at_not_null NOT NULL created_at
   constraint events_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
@@ -234,11 +264,14 @@ table baton.owners (rls, forced)
   id uuid not null default gen_random_uuid() -- The owner's id.
   name text not null -- A human-readable name, 1 to 200 characters.
   created_at timestamp with time zone not null default now() -- When the owner was created.
+  token_generation integer not null default 0 -- The generation of this owner's tokens. `baton token rotate` (rotateTokens) increments it: every token minted before (the owner's, its daemons' and its agents') stops working.
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
   constraint owners_created_at_not_null NOT NULL created_at
   constraint owners_id_not_null NOT NULL id
   constraint owners_name_not_null NOT NULL name
   constraint owners_pkey PRIMARY KEY (id)
+  constraint owners_token_generation_not_null NOT NULL token_generation
+  constraint token_generation_is_valid CHECK ((token_generation >= 0))
   CREATE UNIQUE INDEX owners_pkey ON baton.owners USING btree (id)
   policy definer_all for * to postgres using (true)
   policy select_own for r to public using (((id = baton_private.current_owner_id()) AND (baton_private.current_api_role() <> 'baton_anonymous'::text)))
@@ -385,6 +418,12 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _100_stamp_ready_at BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_ready_at()
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__guard()
+  CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('tasks')
+  CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('tasks')
+  CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.tasks FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('tasks')
+  CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('tasks')
+  CREATE TRIGGER _500_observe_dispatch_latency_insert AFTER INSERT ON baton.tasks FOR EACH ROW WHEN ((new.assigned_at IS NOT NULL)) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
+  CREATE TRIGGER _500_observe_dispatch_latency_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.assigned_at IS NOT NULL) AND (old.assigned_at IS DISTINCT FROM new.assigned_at))) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _900_notify_daemon AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__notify_daemon()
@@ -401,18 +440,47 @@ END)
   grant SELECT to baton_daemon
   grant SELECT to baton_user
 
+table baton_private.metric_counts
+  comment: Folded /metrics counters: rows by status of directives, steps, tasks and daemons, and the dispatch latency histogram. Maintained by triggers through metric_deltas; read with metric_counts_snapshot().
+  metric text not null -- directives, steps, tasks, daemons (rows by status) or dispatch_latency (observations by bucket).
+  label text not null -- The status, or for dispatch_latency the smallest bucket upper bound (seconds) the observation fits in, or +Inf.
+  n bigint not null default 0 -- Rows with that status now, or observations in that bucket ever.
+  sum double precision not null default 0 -- dispatch_latency only: the observations' total, in seconds.
+  constraint metric_counts_label_not_null NOT NULL label
+  constraint metric_counts_metric_not_null NOT NULL metric
+  constraint metric_counts_n_not_null NOT NULL n
+  constraint metric_counts_pkey PRIMARY KEY (metric, label)
+  constraint metric_counts_sum_not_null NOT NULL sum
+  CREATE UNIQUE INDEX metric_counts_pkey ON baton_private.metric_counts USING btree (metric, label)
+
+table baton_private.metric_deltas
+  comment: Changes to metric_counts not yet folded into it; append-only, emptied by fold_metric_deltas(). No index: a fold reads all of it.
+  metric text not null -- As metric_counts.metric.
+  label text not null -- As metric_counts.label.
+  n bigint not null -- The change to metric_counts.n (+1, -1, or a statement's count).
+  sum double precision not null default 0 -- The change to metric_counts.sum.
+  constraint metric_deltas_label_not_null NOT NULL label
+  constraint metric_deltas_metric_not_null NOT NULL metric
+  constraint metric_deltas_n_not_null NOT NULL n
+  constraint metric_deltas_sum_not_null NOT NULL sum
+
 table baton_private.settings
   comment: Server-wide settings (one row). `baton server` writes BATON_DAEMON_LEASE_SECONDS here at boot.
   id boolean not null default true
   daemon_lease interval not null default '00:00:30'::interval -- A daemon whose last heartbeat is older than this is disconnected and its tasks interrupted.
+  owner_token_ttl interval not null default '30 days'::interval -- How long an owner token lives when no other lifetime is asked for (credentials.json, `baton owner create`, rotateTokens).
+  daemon_token_ttl interval not null default '01:00:00'::interval -- How long a daemon token lives; the daemon renews it with daemonToken before then.
   constraint daemon_lease_is_positive CHECK ((daemon_lease > '00:00:00'::interval))
   constraint settings_daemon_lease_not_null NOT NULL daemon_lease
+  constraint settings_daemon_token_ttl_not_null NOT NULL daemon_token_ttl
   constraint settings_id_not_null NOT NULL id
+  constraint settings_owner_token_ttl_not_null NOT NULL owner_token_ttl
   constraint settings_pkey PRIMARY KEY (id)
   constraint single_row CHECK (id)
+  constraint token_ttls_are_positive CHECK (((owner_token_ttl > '00:00:00'::interval) AND (daemon_token_ttl > '00:00:00'::interval)))
   CREATE UNIQUE INDEX settings_pkey ON baton_private.settings USING btree (id)
 
-type baton.jwt_token (role text, owner_id uuid, daemon_id uuid, directive_id uuid, task_id uuid, exp bigint, aud text) -- A JWT's claims; the API returns it signed.
+type baton.jwt_token (role text, owner_id uuid, daemon_id uuid, directive_id uuid, task_id uuid, exp bigint, aud text, gen integer) -- A JWT's claims; the API returns it signed.
 
 type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_bytes integer, dropped_bytes integer, total_bytes integer, truncated boolean, last_seq integer) -- What appendTaskOutput kept of a batch.
 
@@ -439,117 +507,9 @@ CREATE OR REPLACE FUNCTION baton.append_task_output(task_id uuid, chunks jsonb)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  c_cap constant bigint := 1048576;
-  c_max_chunks constant integer := 1000;
-  c_max_batch_bytes constant integer := 262144;
-  v_role text := baton_private.current_api_role();
-  v_task baton.tasks;
-  v_chunk jsonb;
-  v_index integer := 0;
-  v_stream text;
-  v_text text;
-  v_bytes integer;
-  v_batch_bytes bigint := 0;
-  v_seq integer;
-  v_first_seq integer;
-  v_total bigint;
-  v_truncated boolean;
-  v_kept text;
-  v_receipt baton.task_output_receipt;
 begin
-  -- GUARD: the caller. Only a daemon (for its own tasks) and admins (direct SQL) write output.
-  if v_role not in ('admin', 'baton_daemon') then
-    raise exception 'Only a daemon writes task output; this token''s role is %.', v_role
-      using errcode = 'BTDNY', hint = 'Use the token of the daemon the task is assigned to.';
-  end if;
-
-  -- GUARD: the batch's shape and size, before anything is locked.
-  if chunks is null or jsonb_typeof(chunks) <> 'array' then
-    raise exception 'chunks must be a JSON array of {"stream": "stdout" | "stderr", "text": "..."} objects (got %).',
-      coalesce(jsonb_typeof(chunks), 'none')
-      using errcode = 'BTINV';
-  end if;
-  if jsonb_array_length(chunks) > c_max_chunks then
-    raise exception 'A batch of output has % chunks; the limit is % per call.', jsonb_array_length(chunks), c_max_chunks
-      using errcode = 'BTINV', hint = 'Join small chunks, or send them in several calls.';
-  end if;
-  for v_chunk in select value from jsonb_array_elements(chunks) loop
-    v_index := v_index + 1;
-    if jsonb_typeof(v_chunk) <> 'object' or jsonb_typeof(v_chunk -> 'text') is distinct from 'string'
-       or coalesce(v_chunk ->> 'stream', '') not in ('stdout', 'stderr') then
-      raise exception 'Output chunk % must be {"stream": "stdout" | "stderr", "text": "..."} (got %).', v_index, left(v_chunk::text, 200)
-        using errcode = 'BTINV';
-    end if;
-    v_batch_bytes := v_batch_bytes + octet_length(v_chunk ->> 'text');
-  end loop;
-  if v_batch_bytes > c_max_batch_bytes then
-    raise exception 'A batch of output is % bytes; the limit is % bytes per call.', v_batch_bytes, c_max_batch_bytes
-      using errcode = 'BTINV', hint = 'Send output in smaller, more frequent batches.';
-  end if;
-
-  -- GUARD: the task, and that it is the calling daemon's. A daemon is told the same thing whether the
-  -- task does not exist or is someone else's, so task ids of others do not leak.
-  select * into v_task from baton.tasks t where t.id = append_task_output.task_id for no key update;
-  if v_role = 'baton_daemon' and (not found or v_task.daemon_id is distinct from baton_private.current_daemon_id()) then
-    raise exception 'Task % is not assigned to this daemon (%), so it cannot write its output.', task_id, baton_private.current_daemon_id()
-      using errcode = 'BTDNY', hint = 'A daemon writes the output of the tasks it was given (daemonCommands) only.';
-  end if;
-  if not found then
-    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
-  end if;
-
-  -- PHASE 1: where the task's output stands. The marker, once written, is always the last chunk.
-  select o.seq, o.byte_offset + case when o.stream = 'baton' then 0 else octet_length(o.text) end, o.stream = 'baton'
-    into v_seq, v_total, v_truncated
-    from baton.task_output o where o.task_id = v_task.id
-   order by o.seq desc limit 1;
-  v_seq := coalesce(v_seq, 0);
-  v_total := coalesce(v_total, 0);
-  v_truncated := coalesce(v_truncated, false);
-  v_receipt := row(v_task.id, 0, 0, 0, v_total, v_truncated, v_seq)::baton.task_output_receipt;
-
-  -- PHASE 2: store what fits; the chunk that crosses the cap is cut, then the marker closes the output.
-  for v_chunk in select value from jsonb_array_elements(chunks) loop
-    v_stream := v_chunk ->> 'stream';
-    v_text := v_chunk ->> 'text';
-    v_bytes := octet_length(v_text);
-    continue when v_bytes = 0;
-    if v_truncated then
-      v_receipt.dropped_bytes := v_receipt.dropped_bytes + v_bytes;
-      continue;
-    end if;
-    v_kept := case when v_total + v_bytes <= c_cap then v_text else baton_private.utf8_prefix(v_text, (c_cap - v_total)::integer) end;
-    if octet_length(v_kept) > 0 then
-      v_seq := v_seq + 1;
-      v_first_seq := coalesce(v_first_seq, v_seq);
-      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
-      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, v_stream, v_kept, v_total);
-      v_total := v_total + octet_length(v_kept);
-      v_receipt.accepted_chunks := v_receipt.accepted_chunks + 1;
-      v_receipt.accepted_bytes := v_receipt.accepted_bytes + octet_length(v_kept);
-    end if;
-    if octet_length(v_kept) < v_bytes then
-      v_receipt.dropped_bytes := v_receipt.dropped_bytes + (v_bytes - octet_length(v_kept));
-      v_seq := v_seq + 1;
-      v_first_seq := coalesce(v_first_seq, v_seq);
-      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
-      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, 'baton',
-              format('[baton] Output truncated: this task''s output reached the limit of %s bytes (1 MiB); later output was dropped.', c_cap),
-              v_total);
-      v_truncated := true;
-    end if;
-  end loop;
-
-  -- PHASE 3: one `output` event per batch that stored something (it NOTIFYs the directive's channel).
-  if v_first_seq is not null then
-    perform baton_private.record_event(v_task.owner_id, v_task.directive_id, 'task', v_task.id, 'output', null, null,
-      jsonb_build_object('first_seq', v_first_seq, 'last_seq', v_seq, 'bytes', v_receipt.accepted_bytes, 'truncated', v_truncated));
-  end if;
-  v_receipt.total_bytes := v_total;
-  v_receipt.truncated := v_truncated;
-  v_receipt.last_seq := v_seq;
-  return v_receipt;
+  perform baton_private.assert_token_live();
+  return baton_private.append_task_output(task_id, chunks);
 end;
 $function$
 
@@ -968,7 +928,7 @@ AS $function$
 $function$
 
 -- baton.daemon_token(uuid)  (execute: baton_daemon,baton_user)
--- comment: A token for one of your daemons (after registerDaemon), valid for 365 days: it can heartbeat, read its tasks, report on them and write their output, and nothing else. A daemon may call this with its own id to renew its token.
+-- comment: A token for one of your daemons (after registerDaemon), valid for 1 hour: it can heartbeat, read its tasks, report on them and write their output, and nothing else. The daemon renews it by calling daemonToken with its own id before it expires (every few minutes is fine); renewal is refused once the daemon is revoked (BTDNY), and every daemon token stops working when its daemon is revoked or its owner rotates its tokens.
 CREATE OR REPLACE FUNCTION baton.daemon_token(daemon_id uuid)
  RETURNS baton.jwt_token
  LANGUAGE plpgsql
@@ -979,6 +939,7 @@ declare
   v_daemon baton.daemons;
   v_role text := baton_private.current_api_role();
 begin
+  perform baton_private.assert_token_live();
   select * into v_daemon from baton.daemons d where d.id = daemon_token.daemon_id;
   if not found
      or (v_role = 'baton_user' and v_daemon.owner_id is distinct from baton_private.current_owner_id())
@@ -987,9 +948,31 @@ begin
     raise exception 'Daemon % does not exist.', daemon_id
       using errcode = 'BTNFD', hint = 'Register a daemon with registerDaemon, then ask for its token with its id.';
   end if;
-  return row('baton_daemon', v_daemon.owner_id, v_daemon.id, null, null,
-             extract(epoch from now() + interval '365 days')::bigint, 'baton')::baton.jwt_token;
+  return baton_private.daemon_token_claims(v_daemon.id);
 end;
+$function$
+
+-- baton.daemons_active_task_count(baton.daemons)  (execute: baton_daemon,baton_user)
+-- comment: How many tasks the daemon runs now (starting or running), of those the caller may see.
+CREATE OR REPLACE FUNCTION baton.daemons_active_task_count(d baton.daemons)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and t.status in ('starting', 'running');
+$function$
+
+-- baton.daemons_lease_expires_at(baton.daemons)  (execute: baton_daemon,baton_user)
+-- comment: When the daemon's lease runs out unless it heartbeats again: its last heartbeat plus the server's lease (BATON_DAEMON_LEASE_SECONDS). After that the server may interrupt its tasks and run them elsewhere, so a daemon that has not renewed its lease for that long stops its agents and publishes nothing.
+CREATE OR REPLACE FUNCTION baton.daemons_lease_expires_at(d baton.daemons)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  -- security definer: the lease lives in baton_private.settings, which API roles cannot read.
+  select d.last_heartbeat_at + baton_private.daemon_lease();
 $function$
 
 -- baton.disconnect_daemon(uuid)  (execute: baton_daemon,baton_user)
@@ -1068,7 +1051,7 @@ AS $function$
 $function$
 
 -- baton.heartbeat(uuid,uuid[])  (execute: baton_daemon)
--- comment: Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room. Call it every 10 s with the ids of the tasks you run.
+-- comment: Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room. Call it every 10 s with the ids of the tasks you run. A revoked daemon's heartbeat is refused (BTDNY).
 CREATE OR REPLACE FUNCTION baton.heartbeat(daemon_id uuid, active_task_ids uuid[] DEFAULT '{}'::uuid[])
  RETURNS baton.daemons
  LANGUAGE plpgsql
@@ -1077,6 +1060,10 @@ CREATE OR REPLACE FUNCTION baton.heartbeat(daemon_id uuid, active_task_ids uuid[
 AS $function$
 begin
   perform baton_private.assert_daemon_access(daemon_id);
+  if exists (select 1 from baton.daemons d where d.id = heartbeat.daemon_id and d.revoked_at is not null) then
+    raise exception 'Daemon % was revoked by its owner, so its heartbeat is refused.', daemon_id
+      using errcode = 'BTDNY', hint = 'Start a new daemon with `baton daemon run`; it registers under a new id.';
+  end if;
   return baton_private.heartbeat(daemon_id, active_task_ids);
 end;
 $function$
@@ -1154,47 +1141,16 @@ end;
 $function$
 
 -- baton.remove_step(uuid,boolean)  (execute: baton_agent,baton_user)
--- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled.
+-- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled. Agents cannot remove completed or running steps; an execution agent only removes steps its task added.
 CREATE OR REPLACE FUNCTION baton.remove_step(step_id uuid, force boolean DEFAULT false)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_step baton.directive_steps := baton_private.lock_step(step_id);
-  v_dependents text;
-  v_dependent uuid;
-  v_live uuid[];
-  v_dependents_ids uuid[];
 begin
-  select string_agg(s.id || ' ("' || s.name || '")', ', ' order by s.order_index, s.id) into v_dependents
-    from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id where d.depends_on_step_id = v_step.id;
-  if v_dependents is not null and not force then
-    raise exception 'Step % ("%") cannot be removed: % depend on it.', v_step.id, v_step.name, v_dependents
-      using errcode = 'BTDEP',
-            hint = 'Remove or re-wire those steps first (set-deps), or pass force => true (--force) to re-wire them onto this step''s own dependencies.';
-  end if;
-  -- With force, each dependent inherits this step's dependencies in place of it.
-  for v_dependent in select d.step_id from baton.step_dependencies d where d.depends_on_step_id = v_step.id order by d.step_id loop
-    insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
-    select v_dependent, d.depends_on_step_id, v_step.directive_id, v_step.owner_id
-      from baton.step_dependencies d where d.step_id = v_step.id
-    on conflict do nothing;
-  end loop;
-  select array_agg(d.step_id) into v_dependents_ids from baton.step_dependencies d where d.depends_on_step_id = v_step.id;
-  select array_agg(t.id) into v_live from baton.tasks t
-   where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running');
-  delete from baton.directive_steps s where s.id = v_step.id;
-  update baton.tasks t set status = 'cancelled', error = 'The step was removed.' where t.id = any (v_live);
-  for v_dependent in select x from unnest(v_dependents_ids) x order by x loop
-    perform baton_private.refresh_step(v_dependent);
-  end loop;
-  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
-    v_step.status, null, jsonb_build_object('name', v_step.name));
-  -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
-  perform baton_private.reactivate(v_step.directive_id);
-  return v_step;
+  perform baton_private.assert_agent_may_change_step(remove_step.step_id, 'remove', remove_step.force);
+  return baton_private.remove_step(remove_step.step_id, remove_step.force);
 end;
 $function$
 
@@ -1209,15 +1165,16 @@ AS $function$
 declare
   v_daemon uuid := report_task_status.daemon_id;
 begin
+  perform baton_private.assert_token_live();
   -- A daemon reports for itself: its token's daemon id is checked whatever the argument says.
   if baton_private.current_api_role() = 'baton_daemon' then
     if v_daemon is not null and v_daemon is distinct from baton_private.current_daemon_id() then
-      raise exception 'This daemon token is for daemon %, so it cannot report as daemon %.', baton_private.current_daemon_id(), v_daemon
+      raise exception 'This daemon token is for daemon %, so it cannot report as daemon %.', baton_private.setting_uuid('baton.daemon_id'), v_daemon
         using errcode = 'BTDNY';
     end if;
     v_daemon := baton_private.current_daemon_id();
-    if not exists (select 1 from baton.tasks t where t.id = report_task_status.task_id and t.daemon_id = v_daemon) then
-      raise exception 'Task % is not assigned to this daemon (%), so it cannot report on it.', task_id, v_daemon
+    if v_daemon is null or not exists (select 1 from baton.tasks t where t.id = report_task_status.task_id and t.daemon_id = v_daemon) then
+      raise exception 'Task % is not assigned to this daemon (%), so it cannot report on it.', task_id, baton_private.setting_uuid('baton.daemon_id')
         using errcode = 'BTDNY', hint = 'A daemon reports on the tasks it was given (daemonCommands) only.';
     end if;
   end if;
@@ -1266,58 +1223,62 @@ begin
 end;
 $function$
 
+-- baton.revoke_daemon(uuid)  (execute: baton_user)
+-- comment: Revokes one of your daemons for good: its live tasks are interrupted and retried on another daemon, its tokens stop working, its heartbeat is refused and it gets no new token. Revoking a revoked daemon changes nothing.
+CREATE OR REPLACE FUNCTION baton.revoke_daemon(daemon_id uuid)
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon baton.daemons;
+begin
+  perform baton_private.assert_daemon_access(daemon_id);
+  if not exists (select 1 from baton.daemons d where d.id = revoke_daemon.daemon_id) then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'List your daemons with `baton daemon list`.';
+  end if;
+  perform baton_private.disconnect(daemon_id, 'The daemon was revoked by its owner.');
+  update baton.daemons d set revoked_at = coalesce(d.revoked_at, now()), status = 'disconnected',
+         disconnected_at = coalesce(d.disconnected_at, now())
+   where d.id = revoke_daemon.daemon_id
+  returning * into v_daemon;
+  return v_daemon;
+end;
+$function$
+
+-- baton.rotate_tokens(uuid)  (execute: baton_user)
+-- comment: Revokes every token of your owner (yours, your daemons' and your agents') and returns a fresh owner token valid for 30 days. Running daemons stop working until they get a new token. owner_id is for admins; with an owner token leave it out.
+CREATE OR REPLACE FUNCTION baton.rotate_tokens(owner_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.jwt_token
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner uuid := baton_private.resolve_owner(rotate_tokens.owner_id);
+  v_generation integer;
+begin
+  update baton.owners o set token_generation = o.token_generation + 1 where o.id = v_owner
+  returning o.token_generation into v_generation;
+  if baton_private.current_api_role() = 'baton_user' then
+    perform set_config('baton.token_gen', v_generation::text, true);
+  end if;
+  return baton_private.owner_token(v_owner);
+end;
+$function$
+
 -- baton.set_step_dependencies(uuid,uuid[])  (execute: baton_agent,baton_user)
--- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle).
+-- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle). An execution agent only re-wires steps its task added.
 CREATE OR REPLACE FUNCTION baton.set_step_dependencies(step_id uuid, depends_on uuid[])
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_step baton.directive_steps := baton_private.lock_step(step_id);
-  v_bad record;
-  v_deps uuid[] := coalesce((select array_agg(distinct d) from unnest(depends_on) d), '{}');
 begin
-  -- GUARD: only waiting steps can be re-wired.
-  if v_step.status not in ('pending', 'ready', 'blocked')
-     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running')) then
-    raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
-      v_step.id, v_step.status using errcode = 'BTSTS';
-  end if;
-  -- 000021: a null entry is a mistake to point out, not a step called <NULL> that does not exist.
-  if array_position(depends_on, null) is not null then
-    raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
-      v_step.id, array_position(depends_on, null) using errcode = 'BTINV';
-  end if;
-  if v_step.id = any (v_deps) then
-    raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
-  end if;
-  -- 000021: another owner's step joins nothing, so it is reported as not existing.
-  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id)
-    left join baton.directive_steps s on s.id = d.id and s.owner_id = v_step.owner_id
-   where s.directive_id is distinct from v_step.directive_id limit 1;
-  if found then
-    if v_bad.directive_id is null then
-      raise exception 'Step % does not exist.', v_bad.id
-        using errcode = 'BTNFD', hint = 'See the steps of the directive with `baton directive status`.';
-    end if;
-    raise exception 'Step % belongs to another directive (%); a step can only depend on steps of its own directive.', v_bad.id, v_bad.directive_id
-      using errcode = 'BTINV';
-  end if;
-  perform baton_private.assert_no_cycle(v_step.id, v_deps);
-
-  delete from baton.step_dependencies d where d.step_id = v_step.id and d.depends_on_step_id <> all (v_deps);
-  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
-  select v_step.id, d, v_step.directive_id, v_step.owner_id from unnest(v_deps) d
-  on conflict do nothing;
-  perform baton_private.refresh_step(v_step.id);
-  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'dependencies_changed',
-    null, null, jsonb_build_object('depends_on', to_jsonb(v_deps)));
-  -- A blocked step freed in an idle directive must run: wake the directive up.
-  perform baton_private.reactivate(v_step.directive_id);
-  select * into v_step from baton.directive_steps s where s.id = v_step.id;
-  return v_step;
+  perform baton_private.assert_agent_may_change_step(set_step_dependencies.step_id, 'rewire');
+  return baton_private.set_step_dependencies(set_step_dependencies.step_id, set_step_dependencies.depends_on);
 end;
 $function$
 
@@ -1354,7 +1315,7 @@ end;
 $function$
 
 -- baton.tasks_agent_token(baton.tasks)  (execute: baton_agent,baton_daemon,baton_user)
--- comment: The token the daemon gives the agent process as BATON_TOKEN: it can read this task's directive and add, remove and re-wire its steps, and stops working when the task ends. Only the task's daemon gets it.
+-- comment: The token the daemon gives the agent process as BATON_TOKEN: it can read this task's directive and add steps to it, and stops working when the task ends. A planning agent may also remove and re-wire steps that are not completed or running; an execution agent only the steps its task added. Only the task's daemon gets it.
 CREATE OR REPLACE FUNCTION baton.tasks_agent_token(t baton.tasks)
  RETURNS baton.jwt_token
  LANGUAGE sql
@@ -1362,8 +1323,9 @@ CREATE OR REPLACE FUNCTION baton.tasks_agent_token(t baton.tasks)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select row('baton_agent', r.owner_id, null, r.directive_id, r.id,
-             extract(epoch from now() + interval '7 days')::bigint, 'baton')::baton.jwt_token
+             extract(epoch from now() + interval '7 days')::bigint, 'baton', o.token_generation)::baton.jwt_token
     from baton.tasks r  -- the stored row, not the argument, decides
+    join baton.owners o on o.id = r.owner_id
    where r.id = t.id
      and r.status in ('pending', 'starting', 'running')
      and (baton_private.current_api_role() = 'admin'
@@ -1451,6 +1413,179 @@ begin
 end;
 $function$
 
+-- baton_private.append_task_output(uuid,jsonb)
+-- comment: Appends a batch of a task's output: chunks is a JSON array of {"stream": "stdout" | "stderr", "text": "..."} (at most 1,000 chunks and 256 KiB per call; empty texts are skipped). Only the daemon the task is assigned to may call it. A task keeps at most 1 MiB of output: past that, one truncation marker is stored and later output is dropped (the receipt says so). Each batch that stores something records an `output` event on the task.
+CREATE OR REPLACE FUNCTION baton_private.append_task_output(task_id uuid, chunks jsonb)
+ RETURNS baton.task_output_receipt
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  c_cap constant bigint := 1048576;
+  c_max_chunks constant integer := 1000;
+  c_max_batch_bytes constant integer := 262144;
+  v_role text := baton_private.current_api_role();
+  v_task baton.tasks;
+  v_chunk jsonb;
+  v_index integer := 0;
+  v_stream text;
+  v_text text;
+  v_bytes integer;
+  v_batch_bytes bigint := 0;
+  v_seq integer;
+  v_first_seq integer;
+  v_total bigint;
+  v_truncated boolean;
+  v_kept text;
+  v_receipt baton.task_output_receipt;
+begin
+  -- GUARD: the caller. Only a daemon (for its own tasks) and admins (direct SQL) write output.
+  if v_role not in ('admin', 'baton_daemon') then
+    raise exception 'Only a daemon writes task output; this token''s role is %.', v_role
+      using errcode = 'BTDNY', hint = 'Use the token of the daemon the task is assigned to.';
+  end if;
+
+  -- GUARD: the batch's shape and size, before anything is locked.
+  if chunks is null or jsonb_typeof(chunks) <> 'array' then
+    raise exception 'chunks must be a JSON array of {"stream": "stdout" | "stderr", "text": "..."} objects (got %).',
+      coalesce(jsonb_typeof(chunks), 'none')
+      using errcode = 'BTINV';
+  end if;
+  if jsonb_array_length(chunks) > c_max_chunks then
+    raise exception 'A batch of output has % chunks; the limit is % per call.', jsonb_array_length(chunks), c_max_chunks
+      using errcode = 'BTINV', hint = 'Join small chunks, or send them in several calls.';
+  end if;
+  for v_chunk in select value from jsonb_array_elements(chunks) loop
+    v_index := v_index + 1;
+    if jsonb_typeof(v_chunk) <> 'object' or jsonb_typeof(v_chunk -> 'text') is distinct from 'string'
+       or coalesce(v_chunk ->> 'stream', '') not in ('stdout', 'stderr') then
+      raise exception 'Output chunk % must be {"stream": "stdout" | "stderr", "text": "..."} (got %).', v_index, left(v_chunk::text, 200)
+        using errcode = 'BTINV';
+    end if;
+    v_batch_bytes := v_batch_bytes + octet_length(v_chunk ->> 'text');
+  end loop;
+  if v_batch_bytes > c_max_batch_bytes then
+    raise exception 'A batch of output is % bytes; the limit is % bytes per call.', v_batch_bytes, c_max_batch_bytes
+      using errcode = 'BTINV', hint = 'Send output in smaller, more frequent batches.';
+  end if;
+
+  -- GUARD: the task, and that it is the calling daemon's. A daemon is told the same thing whether the
+  -- task does not exist or is someone else's, so task ids of others do not leak.
+  select * into v_task from baton.tasks t where t.id = append_task_output.task_id for no key update;
+  if v_role = 'baton_daemon' and (not found or v_task.daemon_id is distinct from baton_private.current_daemon_id()) then
+    raise exception 'Task % is not assigned to this daemon (%), so it cannot write its output.', task_id, baton_private.current_daemon_id()
+      using errcode = 'BTDNY', hint = 'A daemon writes the output of the tasks it was given (daemonCommands) only.';
+  end if;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+
+  -- PHASE 1: where the task's output stands. The marker, once written, is always the last chunk.
+  select o.seq, o.byte_offset + case when o.stream = 'baton' then 0 else octet_length(o.text) end, o.stream = 'baton'
+    into v_seq, v_total, v_truncated
+    from baton.task_output o where o.task_id = v_task.id
+   order by o.seq desc limit 1;
+  v_seq := coalesce(v_seq, 0);
+  v_total := coalesce(v_total, 0);
+  v_truncated := coalesce(v_truncated, false);
+  v_receipt := row(v_task.id, 0, 0, 0, v_total, v_truncated, v_seq)::baton.task_output_receipt;
+
+  -- PHASE 2: store what fits; the chunk that crosses the cap is cut, then the marker closes the output.
+  for v_chunk in select value from jsonb_array_elements(chunks) loop
+    v_stream := v_chunk ->> 'stream';
+    v_text := v_chunk ->> 'text';
+    v_bytes := octet_length(v_text);
+    continue when v_bytes = 0;
+    if v_truncated then
+      v_receipt.dropped_bytes := v_receipt.dropped_bytes + v_bytes;
+      continue;
+    end if;
+    v_kept := case when v_total + v_bytes <= c_cap then v_text else baton_private.utf8_prefix(v_text, (c_cap - v_total)::integer) end;
+    if octet_length(v_kept) > 0 then
+      v_seq := v_seq + 1;
+      v_first_seq := coalesce(v_first_seq, v_seq);
+      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
+      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, v_stream, v_kept, v_total);
+      v_total := v_total + octet_length(v_kept);
+      v_receipt.accepted_chunks := v_receipt.accepted_chunks + 1;
+      v_receipt.accepted_bytes := v_receipt.accepted_bytes + octet_length(v_kept);
+    end if;
+    if octet_length(v_kept) < v_bytes then
+      v_receipt.dropped_bytes := v_receipt.dropped_bytes + (v_bytes - octet_length(v_kept));
+      v_seq := v_seq + 1;
+      v_first_seq := coalesce(v_first_seq, v_seq);
+      insert into baton.task_output (task_id, owner_id, directive_id, daemon_id, seq, stream, text, byte_offset)
+      values (v_task.id, v_task.owner_id, v_task.directive_id, v_task.daemon_id, v_seq, 'baton',
+              format('[baton] Output truncated: this task''s output reached the limit of %s bytes (1 MiB); later output was dropped.', c_cap),
+              v_total);
+      v_truncated := true;
+    end if;
+  end loop;
+
+  -- PHASE 3: one `output` event per batch that stored something (it NOTIFYs the directive's channel).
+  if v_first_seq is not null then
+    perform baton_private.record_event(v_task.owner_id, v_task.directive_id, 'task', v_task.id, 'output', null, null,
+      jsonb_build_object('first_seq', v_first_seq, 'last_seq', v_seq, 'bytes', v_receipt.accepted_bytes, 'truncated', v_truncated));
+  end if;
+  v_receipt.total_bytes := v_total;
+  v_receipt.truncated := v_truncated;
+  v_receipt.last_seq := v_seq;
+  return v_receipt;
+end;
+$function$
+
+-- baton_private.assert_agent_may_change_step(uuid,text,boolean)
+-- comment: For agent tokens (others pass): raises BTDNY when the agent may not remove (verb `remove`) or re-wire (`rewire`) the step: no agent removes a completed or running step, and an execution agent touches only steps its task added (with force, their dependents too).
+CREATE OR REPLACE FUNCTION baton_private.assert_agent_may_change_step(step_id uuid, verb text, force boolean DEFAULT false)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps;
+  v_task_id uuid;
+  v_kind text;
+  v_other record;
+  v_action text := case verb when 'remove' then 'remove' else 're-wire' end;
+begin
+  if baton_private.current_api_role() <> 'baton_agent' then
+    return;
+  end if;
+  v_step := baton_private.lock_step(step_id);
+  v_task_id := baton_private.setting_uuid('baton.task_id');
+  select t.kind into v_kind from baton.tasks t where t.id = v_task_id;
+
+  -- GUARD (every agent): work that is done or under way stays. (Re-wiring such a step is refused for
+  -- everyone by set_step_dependencies itself, with BTSTS.)
+  if verb = 'remove' and v_step.status in ('completed', 'running') then
+    raise exception 'Step % ("%") is %, so an agent cannot remove it; only the directive''s owner can. Add a new step instead.',
+      v_step.id, v_step.name, v_step.status
+      using errcode = 'BTDNY', hint = 'The owner can remove it with `baton directive remove-step ' || v_step.id || '`.';
+  end if;
+
+  if v_kind is distinct from 'execution' then
+    return;
+  end if;
+  -- GUARD (execution agents): only the steps this task added.
+  if v_step.added_by_task_id is distinct from v_task_id then
+    raise exception 'Step % ("%") was not added by this task, so an execution agent cannot % it; ask the owner, or add a new step.',
+      v_step.id, v_step.name, v_action using errcode = 'BTDNY';
+  end if;
+  -- Removing with force re-wires the dependents onto this step's dependencies.
+  if verb = 'remove' and force then
+    select s.id, s.name into v_other
+      from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
+     where d.depends_on_step_id = v_step.id and s.added_by_task_id is distinct from v_task_id
+     order by s.id limit 1;
+    if found then
+      raise exception 'Removing step % ("%") with force would re-wire step % ("%"), which was not added by this task, so an execution agent cannot do it; ask the owner, or add a new step.',
+        v_step.id, v_step.name, v_other.id, v_other.name using errcode = 'BTDNY';
+    end if;
+  end if;
+end;
+$function$
+
 -- baton_private.assert_daemon_access(uuid)
 -- comment: Raises unless the caller is that daemon, its owner, or an admin.
 CREATE OR REPLACE FUNCTION baton_private.assert_daemon_access(daemon_id uuid)
@@ -1460,8 +1595,14 @@ CREATE OR REPLACE FUNCTION baton_private.assert_daemon_access(daemon_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
+  perform baton_private.assert_token_live();
+  -- A live daemon token whose daemon is gone (revoked and rotated tokens were refused just above).
+  if baton_private.current_api_role() = 'baton_daemon' and baton_private.current_daemon_id() is null then
+    raise exception 'Daemon % does not exist.', baton_private.setting_uuid('baton.daemon_id')
+      using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
+  end if;
   if baton_private.current_api_role() = 'baton_daemon' and daemon_id is distinct from baton_private.current_daemon_id() then
-    raise exception 'This daemon token is for daemon %, so it cannot act for daemon %.', baton_private.current_daemon_id(), daemon_id
+    raise exception 'This daemon token is for daemon %, so it cannot act for daemon %.', baton_private.setting_uuid('baton.daemon_id'), daemon_id
       using errcode = 'BTDNY';
   end if;
   if baton_private.current_api_role() in ('baton_user', 'baton_agent', 'baton_anonymous')
@@ -1556,6 +1697,38 @@ begin
 end;
 $function$
 
+-- baton_private.assert_token_live()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: Raises BTDNY when the request's token was revoked (its daemon revoked, or its owner's tokens rotated since it was minted).
+CREATE OR REPLACE FUNCTION baton_private.assert_token_live()
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_role text := baton_private.current_api_role();
+  v_generation integer;
+  v_revoked_at timestamptz;
+begin
+  if v_role not in ('baton_user', 'baton_daemon', 'baton_agent') then
+    return;
+  end if;
+  if v_role = 'baton_daemon' then
+    select d.revoked_at into v_revoked_at from baton.daemons d
+     where d.id = baton_private.setting_uuid('baton.daemon_id') and d.owner_id = baton_private.setting_uuid('baton.owner_id');
+    if v_revoked_at is not null then
+      raise exception 'This daemon (%) was revoked by its owner, so its token no longer works.', baton_private.setting_uuid('baton.daemon_id')
+        using errcode = 'BTDNY', hint = 'Start a new daemon with `baton daemon run`; it registers under a new id.';
+    end if;
+  end if;
+  select o.token_generation into v_generation from baton.owners o where o.id = baton_private.setting_uuid('baton.owner_id');
+  if v_generation is not null and v_generation <> baton_private.token_generation() then
+    raise exception 'This token was revoked by `baton token rotate`; ask for a new one.'
+      using errcode = 'BTDNY', hint = 'The owner gets a fresh token from `baton token rotate` or `baton token create`; daemons and agents get theirs again from it.';
+  end if;
+end;
+$function$
+
 -- baton_private.block_dependents(uuid)
 -- comment: Marks every pending or ready transitive dependent blocked.
 CREATE OR REPLACE FUNCTION baton_private.block_dependents(step_id uuid)
@@ -1621,7 +1794,7 @@ AS $function$
 $function$
 
 -- baton_private.current_agent_directive_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: For an agent token whose task is still live: its directive. Otherwise null, so the token stops working when the task ends.
+-- comment: For an agent token whose task is still live and whose owner has not rotated its tokens since: its directive. Otherwise null, so the token stops working when the task ends.
 CREATE OR REPLACE FUNCTION baton_private.current_agent_directive_id()
  RETURNS uuid
  LANGUAGE sql
@@ -1629,41 +1802,61 @@ CREATE OR REPLACE FUNCTION baton_private.current_agent_directive_id()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select t.directive_id from baton.tasks t
+    join baton.owners o on o.id = t.owner_id
    where baton_private.current_api_role() = 'baton_agent'
      and t.id = baton_private.setting_uuid('baton.task_id')
      and t.directive_id = baton_private.setting_uuid('baton.directive_id')
+     and t.owner_id = baton_private.setting_uuid('baton.owner_id')
+     and o.token_generation = baton_private.token_generation()
      and t.status in ('pending', 'starting', 'running');
 $function$
 
 -- baton_private.current_api_role()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: The API role of this request, or `admin` for direct SQL, the worker and the CLI's admin commands.
+-- comment: The API role of this request. `admin` only when no role was set at all (direct SQL, the worker, the CLI's admin commands); any role other than the four API roles (baton_api included) counts as baton_anonymous.
 CREATE OR REPLACE FUNCTION baton_private.current_api_role()
  RETURNS text
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select case when current_setting('role', true) in ('baton_user', 'baton_daemon', 'baton_agent', 'baton_anonymous')
-              then current_setting('role', true) else 'admin' end;
+  select case coalesce(current_setting('role', true), 'none')
+           when 'none' then 'admin'
+           when 'baton_user' then 'baton_user'
+           when 'baton_daemon' then 'baton_daemon'
+           when 'baton_agent' then 'baton_agent'
+           else 'baton_anonymous' end;
 $function$
 
 -- baton_private.current_daemon_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: The daemon of a daemon token, else null.
+-- comment: The daemon of a live daemon token (not revoked, its owner has not rotated its tokens since), else null.
 CREATE OR REPLACE FUNCTION baton_private.current_daemon_id()
  RETURNS uuid
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select case when baton_private.current_api_role() = 'baton_daemon' then baton_private.setting_uuid('baton.daemon_id') end $function$
+AS $function$
+  select case when baton_private.current_api_role() = 'baton_daemon' and baton_private.current_owner_id() is not null
+              then baton_private.setting_uuid('baton.daemon_id') end;
+$function$
 
 -- baton_private.current_owner_id()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: The owner of the request's token.
+-- comment: The owner of the request's token, or null when the token is dead: its owner rotated its tokens since, or (a daemon token) its daemon is revoked or gone.
 CREATE OR REPLACE FUNCTION baton_private.current_owner_id()
  RETURNS uuid
  LANGUAGE sql
- STABLE
+ STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select baton_private.setting_uuid('baton.owner_id') $function$
+AS $function$
+  select case when baton_private.current_api_role() = 'admin' then baton_private.setting_uuid('baton.owner_id')
+  else (select o.id from baton.owners o
+         where o.id = baton_private.setting_uuid('baton.owner_id')
+           and o.token_generation = baton_private.token_generation()
+           and (baton_private.current_api_role() <> 'baton_daemon'
+                or exists (select 1 from baton.daemons d
+                            where d.id = baton_private.setting_uuid('baton.daemon_id')
+                              and d.owner_id = o.id and d.revoked_at is null)))
+  end;
+$function$
 
 -- baton_private.daemon_lease()
 -- comment: The heartbeat lease of daemons.
@@ -1673,6 +1866,37 @@ CREATE OR REPLACE FUNCTION baton_private.daemon_lease()
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select daemon_lease from baton_private.settings $function$
+
+-- baton_private.daemon_token_claims(uuid,interval)
+-- comment: The claims of a new token for a daemon that is not revoked, valid for ttl (default settings.daemon_token_ttl, 1 hour).
+CREATE OR REPLACE FUNCTION baton_private.daemon_token_claims(daemon_id uuid, ttl interval DEFAULT NULL::interval)
+ RETURNS baton.jwt_token
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon baton.daemons;
+  v_generation integer;
+  v_ttl interval := coalesce(ttl, (select s.daemon_token_ttl from baton_private.settings s));
+begin
+  select * into v_daemon from baton.daemons d where d.id = daemon_token_claims.daemon_id;
+  if not found then
+    raise exception 'Daemon % does not exist.', daemon_id
+      using errcode = 'BTNFD', hint = 'Register a daemon with registerDaemon, then ask for its token with its id.';
+  end if;
+  if v_daemon.revoked_at is not null then
+    raise exception 'Daemon % was revoked by its owner, so it gets no new token.', daemon_id
+      using errcode = 'BTDNY', hint = 'Start a new daemon with `baton daemon run`; it registers under a new id.';
+  end if;
+  if v_ttl <= interval '0' then
+    raise exception 'A token''s lifetime must be positive (got %).', v_ttl using errcode = 'BTINV';
+  end if;
+  select o.token_generation into v_generation from baton.owners o where o.id = v_daemon.owner_id;
+  return row('baton_daemon', v_daemon.owner_id, v_daemon.id, null, null, extract(epoch from now() + v_ttl)::bigint, 'baton',
+             v_generation)::baton.jwt_token;
+end;
+$function$
 
 -- baton_private.daemon_works_on(uuid)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Whether the current daemon has a task of this directive assigned to it.
@@ -1727,6 +1951,15 @@ begin
   return baton_private.disconnect(daemon_id, 'The daemon disconnected.');
 end;
 $function$
+
+-- baton_private.dispatch_latency_buckets()
+-- comment: Upper bounds (seconds) of the dispatch latency histogram's buckets; src/metrics/database.ts has the same list.
+CREATE OR REPLACE FUNCTION baton_private.dispatch_latency_buckets()
+ RETURNS double precision[]
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select array[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]::double precision[] $function$
 
 -- baton_private.dispatch_new_task(uuid)
 -- comment: Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one.
@@ -1863,8 +2096,29 @@ begin
 end;
 $function$
 
+-- baton_private.fold_metric_deltas()
+-- comment: Moves metric_deltas into metric_counts. Skips when another transaction is folding (advisory lock 7310421024).
+CREATE OR REPLACE FUNCTION baton_private.fold_metric_deltas()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  -- One folder at a time; the others skip (the scrape reads the unfolded deltas anyway).
+  if not pg_try_advisory_xact_lock(7310421024) then
+    return;
+  end if;
+  with d as (delete from baton_private.metric_deltas returning metric, label, n, sum),
+       g as (select d.metric, d.label, sum(d.n)::bigint as n, sum(d.sum) as s from d group by d.metric, d.label)
+  insert into baton_private.metric_counts as c (metric, label, n, sum)
+  select g.metric, g.label, g.n, g.s from g
+  on conflict (metric, label) do update set n = c.n + excluded.n, sum = c.sum + excluded.sum;
+end;
+$function$
+
 -- baton_private.heartbeat(uuid,uuid[])
--- comment: Renews a daemon's lease and reconciles: tasks it no longer reports are interrupted, tasks it reports that are over get an interrupt_task command, and waiting tasks are dispatched if it has room.
+-- comment: The body of baton.heartbeat: renews the lease; interrupts tasks the daemon no longer reports (sparing a task assigned within the lease and not yet running, and one that became running after the previous heartbeat); sends interrupt_task for reported tasks that are over; signals dispatch when the daemon has room.
 CREATE OR REPLACE FUNCTION baton_private.heartbeat(daemon_id uuid, active_task_ids uuid[] DEFAULT '{}'::uuid[])
  RETURNS baton.daemons
  LANGUAGE plpgsql
@@ -1882,12 +2136,15 @@ begin
   end if;
   -- Whether dispatchers could pick this daemon before this heartbeat (assign_task's test).
   v_was_available := v_daemon.status = 'connected' and v_daemon.last_heartbeat_at >= now() - baton_private.daemon_lease();
-  -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. A task only
-  -- just assigned (starting, within the lease) may not have been spawned yet, so it is spared.
+  -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. Spared: a task
+  -- only just assigned (starting, within the lease) may not have been spawned yet; a task that became
+  -- running after the previous heartbeat may have been spawned after this heartbeat's list was made
+  -- (the next heartbeat settles it).
   for v_task in
     select t.id, t.directive_id from baton.tasks t
      where t.daemon_id = v_daemon.id
-       and (t.status = 'running' or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
+       and ((t.status = 'running' and t.started_at <= v_daemon.last_heartbeat_at)
+            or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
        and t.id <> all (v_active)
      order by t.directive_id, t.id
   loop
@@ -1972,6 +2229,17 @@ CREATE OR REPLACE FUNCTION baton_private.is_satisfied(status text)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select status in ('completed', 'skipped') $function$
 
+-- baton_private.latency_bucket(double precision)
+-- comment: The label of the smallest dispatch latency bucket that holds an observation of that many seconds (+Inf beyond the last).
+CREATE OR REPLACE FUNCTION baton_private.latency_bucket(seconds double precision)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce((select b::text from unnest(baton_private.dispatch_latency_buckets()) b where b >= latency_bucket.seconds order by b limit 1), '+Inf')
+$function$
+
 -- baton_private.lock_directive(uuid)
 -- comment: Locks and returns a directive; raises BTNFD when it does not exist.
 CREATE OR REPLACE FUNCTION baton_private.lock_directive(directive_id uuid)
@@ -1983,6 +2251,7 @@ declare
   v_directive baton.directives;
   v_role text := baton_private.current_api_role();
 begin
+  perform baton_private.assert_token_live();
   select * into v_directive from baton.directives d where d.id = lock_directive.directive_id for update;
   if found and v_role = 'baton_agent' and v_directive.id is distinct from baton_private.current_agent_directive_id() then
     if v_directive.id = baton_private.setting_uuid('baton.directive_id') then
@@ -2069,6 +2338,21 @@ begin
 end;
 $function$
 
+-- baton_private.maybe_fold_metric_deltas()
+-- comment: Folds the metric deltas once every 512 calls, so that they stay few on a server that nobody scrapes.
+CREATE OR REPLACE FUNCTION baton_private.maybe_fold_metric_deltas()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if nextval('baton_private.metric_fold_ticket') % 512 = 0 then
+    perform baton_private.fold_metric_deltas();
+  end if;
+end;
+$function$
+
 -- baton_private.maybe_idle(uuid)
 -- comment: Moves an active directive to idle when nothing is left to run or plan.
 CREATE OR REPLACE FUNCTION baton_private.maybe_idle(directive_id uuid)
@@ -2083,6 +2367,25 @@ AS $function$
      and d.open_steps = 0
      and d.orchestrator_task_id is null
      and d.planned_revision is not distinct from d.goal_revision;
+$function$
+
+-- baton_private.metric_counts_snapshot()
+-- comment: The /metrics counters: folds what it can, then returns counts plus any deltas still unfolded, in one snapshot.
+CREATE OR REPLACE FUNCTION baton_private.metric_counts_snapshot()
+ RETURNS TABLE(metric text, label text, n bigint, sum double precision)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.fold_metric_deltas();
+  return query
+    select u.metric, u.label, sum(u.n)::bigint, sum(u.sum)
+      from (select c.metric, c.label, c.n, c.sum from baton_private.metric_counts c
+            union all
+            select d.metric, d.label, d.n, d.sum from baton_private.metric_deltas d) u
+     group by u.metric, u.label;
+end;
 $function$
 
 -- baton_private.needs_planning(baton.directives)
@@ -2127,6 +2430,31 @@ begin
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));
   perform baton_private.reactivate(v_step.directive_id);
   return v_step;
+end;
+$function$
+
+-- baton_private.owner_token(uuid,interval)
+-- comment: The claims of a new token for an owner, valid for ttl (default settings.owner_token_ttl, 30 days) or until the owner rotates its tokens.
+CREATE OR REPLACE FUNCTION baton_private.owner_token(owner_id uuid, ttl interval DEFAULT NULL::interval)
+ RETURNS baton.jwt_token
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner baton.owners;
+  v_ttl interval := coalesce(ttl, (select s.owner_token_ttl from baton_private.settings s));
+begin
+  select * into v_owner from baton.owners o where o.id = owner_token.owner_id;
+  if not found then
+    raise exception 'Owner % does not exist.', owner_id
+      using errcode = 'BTNFD', hint = 'Create one with `baton owner create NAME`, or see `select id, name from baton.owners`.';
+  end if;
+  if v_ttl <= interval '0' then
+    raise exception 'A token''s lifetime must be positive (got %).', v_ttl using errcode = 'BTINV';
+  end if;
+  return row('baton_user', v_owner.id, null, null, null, extract(epoch from now() + v_ttl)::bigint, 'baton',
+             v_owner.token_generation)::baton.jwt_token;
 end;
 $function$
 
@@ -2192,8 +2520,53 @@ begin
 end;
 $function$
 
+-- baton_private.remove_step(uuid,boolean)
+-- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled.
+CREATE OR REPLACE FUNCTION baton_private.remove_step(step_id uuid, force boolean DEFAULT false)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_dependents text;
+  v_dependent uuid;
+  v_live uuid[];
+  v_dependents_ids uuid[];
+begin
+  select string_agg(s.id || ' ("' || s.name || '")', ', ' order by s.order_index, s.id) into v_dependents
+    from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id where d.depends_on_step_id = v_step.id;
+  if v_dependents is not null and not force then
+    raise exception 'Step % ("%") cannot be removed: % depend on it.', v_step.id, v_step.name, v_dependents
+      using errcode = 'BTDEP',
+            hint = 'Remove or re-wire those steps first (set-deps), or pass force => true (--force) to re-wire them onto this step''s own dependencies.';
+  end if;
+  -- With force, each dependent inherits this step's dependencies in place of it.
+  for v_dependent in select d.step_id from baton.step_dependencies d where d.depends_on_step_id = v_step.id order by d.step_id loop
+    insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+    select v_dependent, d.depends_on_step_id, v_step.directive_id, v_step.owner_id
+      from baton.step_dependencies d where d.step_id = v_step.id
+    on conflict do nothing;
+  end loop;
+  select array_agg(d.step_id) into v_dependents_ids from baton.step_dependencies d where d.depends_on_step_id = v_step.id;
+  select array_agg(t.id) into v_live from baton.tasks t
+   where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running');
+  delete from baton.directive_steps s where s.id = v_step.id;
+  update baton.tasks t set status = 'cancelled', error = 'The step was removed.' where t.id = any (v_live);
+  for v_dependent in select x from unnest(v_dependents_ids) x order by x loop
+    perform baton_private.refresh_step(v_dependent);
+  end loop;
+  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
+    v_step.status, null, jsonb_build_object('name', v_step.name));
+  -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
+  perform baton_private.reactivate(v_step.directive_id);
+  return v_step;
+end;
+$function$
+
 -- baton_private.report_task_status(uuid,text,integer,text,text,text,uuid)
--- comment: Records a task's new status (running, completed/merged/done, failed, interrupted), with its error or its branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
+-- comment: The body of baton.report_task_status: records a task's new status with its error, branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY). A repeat of a finished task's status, or its own daemon's repeated `running`, changes nothing; other reports on a finished task are late (BTSTL).
 CREATE OR REPLACE FUNCTION baton_private.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -2229,6 +2602,10 @@ begin
     raise exception 'Task % is already % (version %), so this late "%" report was ignored.', v_task.id, v_task.status, v_task.version, v_status
       using errcode = 'BTSTL';
   end if;
+  -- Its daemon saying `running` again (a retried report whose first try was recorded): nothing to do.
+  if report_task_status.daemon_id is not null and v_task.status = 'running' and v_status = 'running' then
+    return v_task;
+  end if;
   if expected_version is not null and expected_version <> v_task.version then
     raise exception 'Task % is at version %, but this report was made against version %; it was ignored.', v_task.id, v_task.version, expected_version
       using errcode = 'BTSTL', hint = 'Re-read the task and report again if the report still applies.';
@@ -2257,6 +2634,7 @@ declare
   v_setting uuid := baton_private.try_uuid(nullif(current_setting('baton.owner_id', true), ''));
   v_owners uuid[];
 begin
+  perform baton_private.assert_token_live();
   if v_setting is not null then
     if requested is not null and requested <> v_setting then
       raise exception 'You act as owner %, so you cannot act for owner %.', v_setting, requested
@@ -2319,6 +2697,61 @@ begin
 end;
 $function$
 
+-- baton_private.set_step_dependencies(uuid,uuid[])
+-- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle).
+CREATE OR REPLACE FUNCTION baton_private.set_step_dependencies(step_id uuid, depends_on uuid[])
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_bad record;
+  v_deps uuid[] := coalesce((select array_agg(distinct d) from unnest(depends_on) d), '{}');
+begin
+  -- GUARD: only waiting steps can be re-wired.
+  if v_step.status not in ('pending', 'ready', 'blocked')
+     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running')) then
+    raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
+      v_step.id, v_step.status using errcode = 'BTSTS';
+  end if;
+  -- 000021: a null entry is a mistake to point out, not a step called <NULL> that does not exist.
+  if array_position(depends_on, null) is not null then
+    raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
+      v_step.id, array_position(depends_on, null) using errcode = 'BTINV';
+  end if;
+  if v_step.id = any (v_deps) then
+    raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
+  end if;
+  -- 000021: another owner's step joins nothing, so it is reported as not existing.
+  select d.id, s.directive_id into v_bad from unnest(v_deps) d(id)
+    left join baton.directive_steps s on s.id = d.id and s.owner_id = v_step.owner_id
+   where s.directive_id is distinct from v_step.directive_id limit 1;
+  if found then
+    if v_bad.directive_id is null then
+      raise exception 'Step % does not exist.', v_bad.id
+        using errcode = 'BTNFD', hint = 'See the steps of the directive with `baton directive status`.';
+    end if;
+    raise exception 'Step % belongs to another directive (%); a step can only depend on steps of its own directive.', v_bad.id, v_bad.directive_id
+      using errcode = 'BTINV';
+  end if;
+  perform baton_private.assert_no_cycle(v_step.id, v_deps);
+
+  delete from baton.step_dependencies d where d.step_id = v_step.id and d.depends_on_step_id <> all (v_deps);
+  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+  select v_step.id, d, v_step.directive_id, v_step.owner_id from unnest(v_deps) d
+  on conflict do nothing;
+  perform baton_private.refresh_step(v_step.id);
+  perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'dependencies_changed',
+    null, null, jsonb_build_object('depends_on', to_jsonb(v_deps)));
+  -- A blocked step freed in an idle directive must run: wake the directive up.
+  perform baton_private.reactivate(v_step.directive_id);
+  select * into v_step from baton.directive_steps s where s.id = v_step.id;
+  return v_step;
+end;
+$function$
+
 -- baton_private.setting_uuid(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: A uuid-valued setting of this request (from the token), or null.
 CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
@@ -2341,6 +2774,68 @@ AS $function$
     when 'starting' then to_status in ('running', 'completed', 'failed', 'interrupted', 'cancelled')
     when 'running' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
     else false end;
+$function$
+
+-- baton_private.tg__count_status_delete()
+-- comment: Subtracts a statement's deleted rows by status from the metric counts (metric name in TG_ARGV[0]).
+CREATE OR REPLACE FUNCTION baton_private.tg__count_status_delete()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into baton_private.metric_deltas (metric, label, n)
+  select tg_argv[0], r.status, -count(*) from old_rows r group by r.status;
+  perform baton_private.maybe_fold_metric_deltas();
+  return null;
+end;
+$function$
+
+-- baton_private.tg__count_status_insert()
+-- comment: Counts a statement's inserted rows by status into metric_deltas (metric name in TG_ARGV[0]).
+CREATE OR REPLACE FUNCTION baton_private.tg__count_status_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into baton_private.metric_deltas (metric, label, n)
+  select tg_argv[0], r.status, count(*) from new_rows r group by r.status;
+  perform baton_private.maybe_fold_metric_deltas();
+  return null;
+end;
+$function$
+
+-- baton_private.tg__count_status_truncate()
+-- comment: Zeroes a truncated table's metric counts (metric name in TG_ARGV[0]).
+CREATE OR REPLACE FUNCTION baton_private.tg__count_status_truncate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  delete from baton_private.metric_deltas d where d.metric = tg_argv[0];
+  delete from baton_private.metric_counts c where c.metric = tg_argv[0];
+  return null;
+end;
+$function$
+
+-- baton_private.tg__count_status_update()
+-- comment: Moves one row from its old status to its new one in the metric counts (metric name in TG_ARGV[0]).
+CREATE OR REPLACE FUNCTION baton_private.tg__count_status_update()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into baton_private.metric_deltas (metric, label, n) values (tg_argv[0], old.status, -1), (tg_argv[0], new.status, 1);
+  perform baton_private.maybe_fold_metric_deltas();
+  return null;
+end;
 $function$
 
 -- baton_private.tg__record_status_event()
@@ -2385,6 +2880,25 @@ CREATE OR REPLACE FUNCTION baton_private.tg__timestamps()
 AS $function$
 begin
   new.updated_at := now();
+  return new;
+end;
+$function$
+
+-- baton_private.tg_daemons__refuse_revoked()
+-- comment: Keeps a revoked daemon disconnected and revoked (BTDNY).
+CREATE OR REPLACE FUNCTION baton_private.tg_daemons__refuse_revoked()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if old.revoked_at is not null and new.status = 'connected' then
+    raise exception 'Daemon % was revoked by its owner, so it cannot connect again.', new.id
+      using errcode = 'BTDNY', hint = 'Start a new daemon with `baton daemon run`; it registers under a new id.';
+  end if;
+  if old.revoked_at is not null and new.revoked_at is null then
+    raise exception 'Daemon % was revoked; a revocation cannot be undone.', new.id using errcode = 'BTDNY';
+  end if;
   return new;
 end;
 $function$
@@ -2659,6 +3173,24 @@ begin
 end;
 $function$
 
+-- baton_private.tg_tasks__observe_dispatch_latency()
+-- comment: Adds a task's assignment to the dispatch latency histogram (metric dispatch_latency).
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_seconds double precision := extract(epoch from new.assigned_at - coalesce(new.ready_at, new.created_at));
+begin
+  insert into baton_private.metric_deltas (metric, label, n, sum)
+  values ('dispatch_latency', baton_private.latency_bucket(v_seconds), 1, v_seconds);
+  perform baton_private.maybe_fold_metric_deltas();
+  return null;
+end;
+$function$
+
 -- baton_private.tg_tasks__slot_freed()
 -- comment: Queues dispatch_pending when a task leaves a daemon, so a task waiting for room gets it.
 CREATE OR REPLACE FUNCTION baton_private.tg_tasks__slot_freed()
@@ -2698,6 +3230,19 @@ begin
   new.ready_at := least(now(), coalesce(greatest(v_since, v_activated_at), now()));
   return new;
 end;
+$function$
+
+-- baton_private.token_generation()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The token generation the request's token carries (`baton.token_gen`; 0 when absent).
+CREATE OR REPLACE FUNCTION baton_private.token_generation()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when coalesce(current_setting('baton.token_gen', true), '') = '' then 0
+              when current_setting('baton.token_gen', true) ~ '^[0-9]{1,9}$' then current_setting('baton.token_gen', true)::integer
+              else -1 end;  -- garbage matches no generation
 $function$
 
 -- baton_private.transition_directive(baton.directives,text,text[],text)
