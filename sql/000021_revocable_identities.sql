@@ -176,7 +176,8 @@ begin
 end;
 $$;
 
-/* 000014's lock_directive, plus the liveness check: every directive-scoped change passes here. */
+/* 000014's lock_directive, plus the liveness check: every directive-scoped change passes here. An
+   agent of another directive is no longer told the id of the directive it tried to change. */
 create or replace function baton_private.lock_directive(directive_id uuid) returns baton.directives
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
@@ -192,8 +193,9 @@ begin
       raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.',
         baton_private.setting_uuid('baton.task_id') using errcode = 'BTDNY';
     end if;
-    raise exception 'This agent token is for directive %, so it cannot change directive %.',
-      baton_private.setting_uuid('baton.directive_id'), v_directive.id using errcode = 'BTDNY';
+    -- The other directive is not named: given a step id, the agent would learn its directive's id.
+    raise exception 'This agent token is for directive %, so it cannot change another directive.',
+      baton_private.setting_uuid('baton.directive_id') using errcode = 'BTDNY';
   end if;
   if not found
      or (v_role = 'baton_user' and v_directive.owner_id is distinct from baton_private.current_owner_id())
@@ -206,13 +208,19 @@ begin
 end;
 $$;
 
-/* 000014's assert_daemon_access, plus the liveness check (heartbeat, disconnect_daemon, revoke_daemon). */
+/* 000014's assert_daemon_access, plus the liveness check (heartbeat, disconnect_daemon, revoke_daemon),
+   and a token of a missing daemon is told so (its current_daemon_id() is null now). */
 create or replace function baton_private.assert_daemon_access(daemon_id uuid) returns void
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform baton_private.assert_token_live();
+  -- A live daemon token whose daemon is gone (revoked and rotated tokens were refused just above).
+  if baton_private.current_api_role() = 'baton_daemon' and baton_private.current_daemon_id() is null then
+    raise exception 'Daemon % does not exist.', baton_private.setting_uuid('baton.daemon_id')
+      using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
+  end if;
   if baton_private.current_api_role() = 'baton_daemon' and daemon_id is distinct from baton_private.current_daemon_id() then
     raise exception 'This daemon token is for daemon %, so it cannot act for daemon %.', baton_private.setting_uuid('baton.daemon_id'), daemon_id
       using errcode = 'BTDNY';

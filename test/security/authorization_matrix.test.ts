@@ -3,7 +3,10 @@
  * by every kind of subject about owner A's objects, one test per cell, each with a real request.
  *
  * Subjects: anonymous (no token), owner A, owner B, A's daemon, B's daemon, the agent token of a live
- * task of A's directive, and an expired token of A.
+ * task of A's directive, an expired token of A; and, from issue 9: a sibling daemon of A (it runs a
+ * task of A's other directive, none of this one), the agent of that other directive's task, A's
+ * revoked daemon (it ran x's first attempt, so without the revocation it would read A's directive),
+ * and a token of A without `exp`.
  *
  * Outcomes, and what each asserts:
  *   allow            HTTP 200, no error, A's target row comes back (reads and subscriptions) or the
@@ -16,8 +19,9 @@
  *                    unchanged; a subscription fails before anything is delivered, and delivers
  *                    nothing published afterwards.
  *   42501            the same, for a role without the GRANT: "Permission denied: your token's role ...".
- *   UNAUTHENTICATED  HTTP 401 with "The token has expired; ask for a new one." and no data (over a
- *                    websocket: that error on the subscription).
+ *   UNAUTHENTICATED  HTTP 401 with "The token has expired; ask for a new one." (the token without exp:
+ *                    "The token has no expiry (exp); ...") and no data (over a websocket: that error on
+ *                    the subscription).
  *
  * A new query field, mutation or subscription without a row here fails "has a row for every operation".
  */
@@ -35,71 +39,80 @@ type Outcome = "allow" | "hidden" | "BTNFD" | "BTDNY" | "42501" | "UNAUTHENTICAT
 const U = "UNAUTHENTICATED";
 
 // prettier-ignore
-const MATRIX: Record<string, readonly [anonymous: Outcome, ownerA: Outcome, ownerB: Outcome, daemonA: Outcome, daemonB: Outcome, agentA: Outcome, expired: Outcome]> = {
-  //                                anonymous  ownerA    ownerB    daemonA   daemonB   agentA    expired
-  "Query.query":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.id":                      ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U],
-  "Query.node":                    ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.currentIdentity":         ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U],
-  "Query.owner":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.ownerById":               ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.owners":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directive":               ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directiveById":           ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directives":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directiveStep":           ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directiveStepById":       ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.directiveSteps":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.stepDependency":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.stepDependencyById":      ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.stepDependencies":        ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.task":                    ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.taskById":                ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.tasks":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.taskOutput":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.taskOutputById":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.taskOutputs":             ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U],
-  "Query.daemon":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
-  "Query.daemonById":              ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
-  "Query.daemons":                 ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
-  "Query.event":                   ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
-  "Query.eventById":               ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
-  "Query.events":                  ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U],
-  "Query.transactionEvents":       ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
-  "Query.directiveProgresses":     ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
-  "Query.stepWaits":               ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U],
-  "Query.daemonToken":             ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "42501",  U],
+const MATRIX: Record<
+  string,
+  readonly [
+    anonymous: Outcome, ownerA: Outcome, ownerB: Outcome, daemonA: Outcome, daemonB: Outcome, agentA: Outcome, expired: Outcome,
+    siblingDaemonA: Outcome, agentOtherDirectiveA: Outcome, revokedDaemonA: Outcome, noExp: Outcome,
+  ]
+> = {
+  //                               anonymous ownerA    ownerB    daemonA   daemonB   agentA    expired   sibling   agentA2   revoked   noExp
+  "Query.query":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.id":                     ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U,        "allow",  "allow",  "allow",  U],
+  "Query.node":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.currentIdentity":        ["allow",  "allow",  "allow",  "allow",  "allow",  "allow",  U,        "allow",  "allow",  "allow",  U],
+  "Query.owner":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "allow",  "allow",  "hidden", U],
+  "Query.ownerById":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "allow",  "allow",  "hidden", U],
+  "Query.owners":                 ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "allow",  "allow",  "hidden", U],
+  "Query.directive":              ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.directiveById":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.directives":             ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.directiveStep":          ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.directiveStepById":      ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.directiveSteps":         ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.stepDependency":         ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.stepDependencyById":     ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.stepDependencies":       ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.task":                   ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.taskById":               ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.tasks":                  ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.taskOutput":             ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.taskOutputById":         ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.taskOutputs":            ["42501",  "allow",  "hidden", "allow",  "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.daemon":                 ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.daemonById":             ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.daemons":                ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.event":                  ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.eventById":              ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.events":                 ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.transactionEvents":      ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  "Query.directiveProgresses":    ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  "Query.stepWaits":              ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  "Query.daemonToken":            ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "42501",  U,        "BTNFD",  "42501",  "BTDNY",  U],
   // Computed columns that hand out a secret or other daemons' facts (not root fields; kept by hand).
-  "Task.agentToken":               ["42501",  "hidden", "hidden", "allow",  "hidden", "hidden", U],
-  "Task.workspace":                ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U],
-  "Mutation.createDirective":      ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U],
-  "Mutation.registerDaemon":       ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U],
-  "Mutation.startDirective":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.pauseDirective":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.archiveDirective":     ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.updateGoal":           ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.addStep":              ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
-  "Mutation.batchAddSteps":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
-  "Mutation.removeStep":           ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
-  "Mutation.setStepDependencies":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U],
-  "Mutation.completeStep":         ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.failStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.skipStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.retryStep":            ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U],
-  "Mutation.heartbeat":            ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
-  "Mutation.disconnectDaemon":     ["42501",  "allow",  "BTNFD",  "allow",  "BTDNY",  "42501",  U],
-  "Mutation.reportTaskStatus":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
-  "Mutation.appendTaskOutput":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U],
-  "Subscription.daemonCommands":   ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "BTNFD",  U],
-  "Subscription.directiveEvents":  ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "allow",  U],
+  "Task.agentToken":              ["42501",  "hidden", "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Task.workspace":               ["42501",  "allow",  "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Mutation.createDirective":     ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.registerDaemon":      ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.startDirective":      ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.pauseDirective":      ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.archiveDirective":    ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.updateGoal":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.addStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
+  "Mutation.batchAddSteps":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
+  // An execution agent removes or re-wires only the steps its own task added (000023); y is the owner's.
+  "Mutation.removeStep":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "BTDNY",  U,        "42501",  "BTDNY",  "42501",  U],
+  "Mutation.setStepDependencies": ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "BTDNY",  U,        "42501",  "BTDNY",  "42501",  U],
+  "Mutation.completeStep":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.failStep":            ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.skipStep":            ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.retryStep":           ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.heartbeat":           ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
+  "Mutation.disconnectDaemon":    ["42501",  "allow",  "BTNFD",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
+  "Mutation.reportTaskStatus":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
+  "Mutation.appendTaskOutput":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
+  "Mutation.revokeDaemon":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.rotateTokens":        ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Subscription.daemonCommands":  ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "BTNFD",  U,        "BTNFD",  "BTNFD",  "BTNFD",  U],
+  "Subscription.directiveEvents": ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "allow",  U,        "BTNFD",  "BTNFD",  "BTNFD",  U],
 };
 
 /** What a denial's message must say, per code. */
 const DENIAL_MESSAGES: Record<string, RegExp> = {
   "42501": /^Permission denied: your token's role may not do that/,
   BTNFD: /^(Directive|Step|Daemon|Task) [0-9a-f-]{36} does not exist/,
-  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon)/,
-  UNAUTHENTICATED: /^The token has expired; ask for a new one\.$/,
+  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
+  UNAUTHENTICATED: /^(The token has expired; ask for a new one\.|The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token \(`baton token create` or `baton token rotate`\)\.)$/,
 };
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
@@ -112,11 +125,15 @@ function assertNamesOnlyKnownIds(message: string, variables: unknown, bearer: st
   assert.deepEqual(strange, [], `the refusal names ids the caller did not give: ${message}`);
 }
 
-function assertDenied(r: GraphQLResult & { status: number }, code: Outcome, field: string, variables: unknown, bearer: string | undefined): void {
+/** The 401 message each subject refused at the gate must get. */
+const gateMessage = (subject: Subject) => (subject === "noExp" ? /^The token has no expiry \(exp\)/ : /^The token has expired; /);
+
+function assertDenied(r: GraphQLResult & { status: number }, code: Outcome, field: string, variables: unknown, bearer: string | undefined, subject: Subject): void {
   const error = r.errors?.[0];
   assert.ok(error, `expected ${code}, got data ${JSON.stringify(r.data)}`);
   assert.equal(error.extensions?.code, code, `expected ${code}: ${error.message}`);
   assert.match(error.message, DENIAL_MESSAGES[code]!);
+  if (code === U) assert.match(error.message, gateMessage(subject));
   assertNamesOnlyKnownIds(error.message, variables, bearer);
   if (code === U) {
     assert.equal(r.status, 401);
@@ -198,7 +215,7 @@ describe("the authorization matrix", () => {
         assert.ok(spec.hidden, `${spec.field} cannot be hidden; the matrix must say allow or a denial`);
         spec.hidden(r.data[spec.field], shared, sharedRows);
       }
-    } else assertDenied(r, outcome, spec.field, variables, shared.tokens[subject]);
+    } else assertDenied(r, outcome, spec.field, variables, shared.tokens[subject], subject);
   }
 
   async function mutationCell(spec: MutationOp, subject: Subject, outcome: Outcome, tag: string): Promise<void> {
@@ -215,7 +232,7 @@ describe("the authorization matrix", () => {
       await spec.allowed(r.data[spec.field].result, w, db);
       assert.notDeepEqual(changed, [], "an allowed mutation changed something");
     } else {
-      assertDenied(r, outcome, spec.field, variables, w.tokens[subject]);
+      assertDenied(r, outcome, spec.field, variables, w.tokens[subject], subject);
       assert.deepEqual(changed, [], `the refused ${spec.field} changed the database: ${changed.join(", ")}`);
     }
   }
@@ -246,6 +263,7 @@ describe("the authorization matrix", () => {
       assert.ok(Array.isArray(errors), `expected GraphQL errors, got ${String(errors)}`);
       assert.equal(errors[0]?.extensions?.code, outcome, errors[0]?.message);
       assert.match(errors[0]!.message, outcome === "BTNFD" ? /^(Directive|Daemon) [0-9a-f-]{36} does not exist or is not yours/ : DENIAL_MESSAGES[outcome]!);
+      if (outcome === U) assert.match(errors[0]!.message, gateMessage(subject));
       assertNamesOnlyKnownIds(errors[0]!.message, variables, shared.tokens[subject]);
       // Nothing published afterwards reaches a refused subscriber.
       await notify();

@@ -50,20 +50,25 @@ export type SubscriptionOp = {
 
 export type Operation = ReadOp | MutationOp | SubscriptionOp;
 
-/** Every row of owner A, per API type, as root sees them: what "hidden" must leave out. */
+/**
+ * Every row of owner A, per API type, as root sees them: what "hidden" must leave out. A's other
+ * directive and its sibling daemon are left out: they are the sibling daemon's and the other agent's
+ * own rows, which those subjects do see.
+ */
 export type ARows = Record<"owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs", Set<string>>;
 
 export async function aRows(db: TestDb, w: World): Promise<ARows> {
-  const q = async (sql: string) => new Set((await db.pool.query<{ k: string }>(sql, [w.ownerA])).rows.map((r) => r.k));
+  const q = async (sql: string) => new Set((await db.pool.query<{ k: string }>(sql, [w.ownerA, w.directiveA2, w.siblingDaemonA])).rows.map((r) => r.k));
+  const notA2 = "owner_id = $1 and directive_id is distinct from $2 and $3::uuid is not null";
   return {
-    owners: await q("select id::text as k from baton.owners where id = $1"),
-    directives: await q("select id::text as k from baton.directives where owner_id = $1"),
-    steps: await q("select id::text as k from baton.directive_steps where owner_id = $1"),
-    dependencies: await q("select step_id || '>' || depends_on_step_id as k from baton.step_dependencies where owner_id = $1"),
-    tasks: await q("select id::text as k from baton.tasks where owner_id = $1"),
-    daemons: await q("select id::text as k from baton.daemons where owner_id = $1"),
-    events: await q("select id::text as k from baton.events where owner_id = $1"),
-    outputs: await q("select id::text as k from baton.task_output where owner_id = $1"),
+    owners: await q("select id::text as k from baton.owners where id = $1 and $2::uuid is not null and $3::uuid is not null"),
+    directives: await q("select id::text as k from baton.directives where owner_id = $1 and id <> $2 and $3::uuid is not null"),
+    steps: await q(`select id::text as k from baton.directive_steps where ${notA2}`),
+    dependencies: await q(`select step_id || '>' || depends_on_step_id as k from baton.step_dependencies where ${notA2}`),
+    tasks: await q(`select id::text as k from baton.tasks where ${notA2}`),
+    daemons: await q("select id::text as k from baton.daemons where owner_id = $1 and id <> $3 and $2::uuid is not null"),
+    events: await q(`select id::text as k from baton.events where ${notA2}`),
+    outputs: await q(`select id::text as k from baton.task_output where ${notA2}`),
   };
 }
 
@@ -335,6 +340,24 @@ export const OPERATIONS: Record<string, Operation> = {
     undefined,
     "taskId acceptedChunks",
   ),
+
+  "Mutation.revokeDaemon": mutation("revokeDaemon", "daemonId: $dm", (w) => ({ dm: w.daemonA }), async (r, w, db) => {
+    assert.equal(r.rowId, w.daemonA);
+    const d = await one(db, "select status, revoked_at is not null as revoked from baton.daemons where id = $1", [w.daemonA]);
+    assert.deepEqual(d, { status: "disconnected", revoked: true });
+    // Its running task is interrupted, so x is retried elsewhere.
+    assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "interrupted");
+  }),
+  "Mutation.rotateTokens": {
+    kind: "mutation",
+    field: "rotateTokens",
+    request: (w) => ({ query: `mutation ($o: UUID!) { rotateTokens(input: { ownerId: $o }) { result } }`, variables: { o: w.ownerA } }),
+    allowed: async (result, w, db) => {
+      const claims = JSON.parse(Buffer.from(String(result).split(".")[1]!, "base64url").toString());
+      assert.deepEqual([claims.role, claims.owner_id, claims.gen], ["baton_user", w.ownerA, 1]);
+      assert.equal((await one(db, "select token_generation from baton.owners where id = $1", [w.ownerA])).token_generation, 1);
+    },
+  },
 
   // ---- Subscriptions
   "Subscription.daemonCommands": {

@@ -1,7 +1,7 @@
 /*
  * Tokens that must not work: forged signatures, `alg: none` and other algorithms, roles Baton does not
  * hand out (a database superuser, the introspection role, anonymous claimed outright), malformed ids,
- * an `exp` that is not a time. Each is refused over HTTP with 401 UNAUTHENTICATED and a message that
+ * an `exp` that is not a time, no `exp` at all. Each is refused over HTTP with 401 UNAUTHENTICATED and a message that
  * says what is wrong, and over websockets with the same error. Well-signed tokens naming an owner,
  * daemon or task that does not exist are let in (Baton keeps no list of tokens) but see nothing and
  * create nothing, and the database is unchanged after them.
@@ -61,6 +61,9 @@ function refusedTokens(server: TestServer, w: World): [string, string, RegExp][]
     ["a token that expired a second ago", token(server, { ...claims, exp: Math.floor(Date.now() / 1000) - 1 }), /^The token has expired; ask for a new one\.$/],
     ["an exp that is not a number", token(server, { ...claims, exp: "2999999999" }), /^The token's exp must be a number of seconds since 1970/],
     ["no audience", token(server, { role: "baton_user", owner_id: w.ownerA, aud: undefined }), /^The token is not meant for Baton/],
+    ["no exp at all (every token Baton mints expires)", token(server, { ...claims, exp: undefined }), /^The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token/],
+    ["an exp of null", token(server, { ...claims, exp: null }), /^The token has no expiry \(exp\)|^The token's exp must be a number/],
+    ["a generation that is not a whole number", token(server, { ...claims, gen: "1" }), CLAIMS],
   ];
 }
 
@@ -152,7 +155,7 @@ describe("tokens that must not work", () => {
     assert.deepEqual(read.data, { tasks: { nodes: [] }, daemons: { nodes: [] }, directives: { nodes: [] } });
     for (const [query, message] of [
       [`mutation ($dm: UUID!) { heartbeat(input: { daemonId: $dm }) { result { rowId } } }`, `Daemon ${ghostDaemon} does not exist. Register again with \`baton daemon run\`.`],
-      [`mutation ($dm: UUID!) { disconnectDaemon(input: { daemonId: $dm }) { result { rowId } } }`, `Daemon ${ghostDaemon} does not exist.`],
+      [`mutation ($dm: UUID!) { disconnectDaemon(input: { daemonId: $dm }) { result { rowId } } }`, `Daemon ${ghostDaemon} does not exist. Register again with \`baton daemon run\`.`],
       [`query ($dm: UUID!) { daemonToken(daemonId: $dm) }`, `Daemon ${ghostDaemon} does not exist. Register a daemon with registerDaemon, then ask for its token with its id.`],
     ] as const) {
       const r = await post(server, query, { dm: ghostDaemon }, ghost);

@@ -3,12 +3,28 @@
  * daemon, y waiting for x), a running task with output, and events; owner B with a daemon and a
  * directive of its own (so B's lists are not empty); and a token for every subject. Built as root
  * through the public SQL functions, so each cell that changes state can have a fresh one.
+ *
+ * Owner A also has: a revoked daemon, which ran x's first attempt until it was revoked (so without
+ * the revocation it would still read A's directive); a sibling daemon running a task of A's other
+ * directive; that task's agent; and a token of A without `exp`.
  */
 import type { PoolClient } from "pg";
 import { token, type TestServer } from "../helpers/api";
 import type { TestDb } from "../helpers/db";
 
-export const SUBJECTS = ["anonymous", "ownerA", "ownerB", "daemonA", "daemonB", "agentA", "expired"] as const;
+export const SUBJECTS = [
+  "anonymous",
+  "ownerA",
+  "ownerB",
+  "daemonA",
+  "daemonB",
+  "agentA",
+  "expired",
+  "siblingDaemonA",
+  "agentOtherDirectiveA",
+  "revokedDaemonA",
+  "noExp",
+] as const;
 export type Subject = (typeof SUBJECTS)[number];
 
 export type World = {
@@ -23,6 +39,10 @@ export type World = {
   outputId: string; // a chunk of the task's output (bigint as text)
   eventId: string; // the first event of A's directive (bigint as text)
   directiveB: string;
+  siblingDaemonA: string; // A's other daemon: runs taskA2, nothing of A's directive
+  directiveA2: string; // A's other directive, active
+  taskA2: string; // its running task, on the sibling daemon
+  revokedDaemonA: string; // A's daemon that ran x's first attempt, then was revoked
   tokens: Record<Subject, string | undefined>;
 };
 
@@ -34,7 +54,9 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     await c.query("begin");
     const ownerA = (await one(c, "select id from baton.create_owner($1)", [`alice ${tag}`])).id;
     const ownerB = (await one(c, "select id from baton.create_owner($1)", [`bob ${tag}`])).id;
-    const daemonA = (await one(c, "select id from baton.register_daemon('a-box', max_tasks => 4, owner_id => $1)", [ownerA])).id;
+    // The revoked daemon registers first, so x's first attempt goes to it; revoking it interrupts that
+    // attempt, and x's retry goes to A's daemon, registered after.
+    const revokedDaemonA = (await one(c, "select id from baton.register_daemon('a-old-box', max_tasks => 4, owner_id => $1)", [ownerA])).id;
     const daemonB = (await one(c, "select id from baton.register_daemon('b-box', max_tasks => 4, owner_id => $1)", [ownerB])).id;
     const directive = (await one(c, "select id from baton.create_directive('A''s directive', 'A''s goal', owner_id => $1)", [ownerA])).id;
     const steps = (
@@ -46,13 +68,26 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     const stepX = steps.find((s) => s.name === "x")!.id;
     const stepY = steps.find((s) => s.name === "y")!.id;
     await c.query("select baton.start_directive($1)", [directive]);
-    // What the dispatcher does (the worker is off): the task goes to A's daemon at once.
+    // What the dispatcher does (the worker is off): each task goes to a daemon of A at once.
+    const first = await one<{ id: string; daemon_id: string }>(c, "select id, daemon_id from baton.create_execution_task($1, 'do x')", [stepX]);
+    if (first.daemon_id !== revokedDaemonA) throw new Error(`x's first attempt went to ${first.daemon_id}, not to the daemon to revoke ${revokedDaemonA}`);
+    await c.query("select baton.report_task_status($1, 'running')", [first.id]);
+    await c.query("select baton.revoke_daemon($1)", [revokedDaemonA]);
+    const daemonA = (await one(c, "select id from baton.register_daemon('a-box', max_tasks => 4, owner_id => $1)", [ownerA])).id;
     const task = await one<{ id: string; daemon_id: string }>(c, "select id, daemon_id from baton.create_execution_task($1, 'do x')", [stepX]);
     if (task.daemon_id !== daemonA) throw new Error(`the fixture's task went to ${task.daemon_id}, not to A's daemon ${daemonA}`);
     await c.query("select baton.report_task_status($1, 'running')", [task.id]);
     await c.query(`select baton.append_task_output($1, '[{"stream": "stdout", "text": "A''s output"}]')`, [task.id]);
     const outputId = (await one(c, "select id::text from baton.task_output where task_id = $1", [task.id])).id;
     const eventId = (await one(c, "select id::text from baton.events where directive_id = $1 order by id limit 1", [directive])).id;
+    // A's sibling daemon, idle until A's other directive gives it a task (the least loaded daemon).
+    const siblingDaemonA = (await one(c, "select id from baton.register_daemon('a-sibling-box', max_tasks => 4, owner_id => $1)", [ownerA])).id;
+    const directiveA2 = (await one(c, "select id from baton.create_directive('A''s other directive', 'A''s other goal', owner_id => $1)", [ownerA])).id;
+    const stepZ = (await one(c, `select id from baton.batch_add_steps($1, '[{"name": "z"}]')`, [directiveA2])).id;
+    await c.query("select baton.start_directive($1)", [directiveA2]);
+    const taskA2 = await one<{ id: string; daemon_id: string }>(c, "select id, daemon_id from baton.create_execution_task($1, 'do z')", [stepZ]);
+    if (taskA2.daemon_id !== siblingDaemonA) throw new Error(`A's other task went to ${taskA2.daemon_id}, not to the sibling daemon ${siblingDaemonA}`);
+    await c.query("select baton.report_task_status($1, 'running')", [taskA2.id]);
     const directiveB = (await one(c, "select id from baton.create_directive('B''s directive', 'B''s goal', owner_id => $1)", [ownerB])).id;
     await c.query(`select baton.batch_add_steps($1, '[{"name": "b"}]')`, [directiveB]);
     await c.query("commit");
@@ -61,12 +96,19 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
       anonymous: undefined,
       ownerA: token(server, { role: "baton_user", owner_id: ownerA }),
       ownerB: token(server, { role: "baton_user", owner_id: ownerB }),
-      daemonA: token(server, { role: "baton_daemon", owner_id: ownerA, daemon_id: daemonA, exp: now + 365 * 86400 }),
-      daemonB: token(server, { role: "baton_daemon", owner_id: ownerB, daemon_id: daemonB, exp: now + 365 * 86400 }),
-      agentA: token(server, { role: "baton_agent", owner_id: ownerA, directive_id: directive, task_id: task.id, exp: now + 7 * 86400 }),
+      daemonA: token(server, { role: "baton_daemon", owner_id: ownerA, daemon_id: daemonA, exp: now + 3600, gen: 0 }),
+      daemonB: token(server, { role: "baton_daemon", owner_id: ownerB, daemon_id: daemonB, exp: now + 3600, gen: 0 }),
+      agentA: token(server, { role: "baton_agent", owner_id: ownerA, directive_id: directive, task_id: task.id, exp: now + 7 * 86400, gen: 0 }),
       expired: token(server, { role: "baton_user", owner_id: ownerA, exp: now - 60 }),
+      siblingDaemonA: token(server, { role: "baton_daemon", owner_id: ownerA, daemon_id: siblingDaemonA, exp: now + 3600, gen: 0 }),
+      agentOtherDirectiveA: token(server, { role: "baton_agent", owner_id: ownerA, directive_id: directiveA2, task_id: taskA2.id, exp: now + 7 * 86400, gen: 0 }),
+      revokedDaemonA: token(server, { role: "baton_daemon", owner_id: ownerA, daemon_id: revokedDaemonA, exp: now + 3600, gen: 0 }),
+      noExp: token(server, { role: "baton_user", owner_id: ownerA, gen: 0, exp: undefined }),
     };
-    return { ownerA, ownerB, daemonA, daemonB, directive, stepX, stepY, task: task.id, outputId, eventId, directiveB, tokens };
+    return {
+      ownerA, ownerB, daemonA, daemonB, directive, stepX, stepY, task: task.id, outputId, eventId, directiveB,
+      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, tokens,
+    };
   } catch (err) {
     await c.query("rollback").catch(() => undefined);
     throw err;
