@@ -1,7 +1,8 @@
 /*
  * A daemon token acts for its own daemon only: it heartbeats, reads, reports on and writes the output
  * of its own tasks, and cannot do any of it for another daemon (of the same owner or another), nor
- * anything an owner does.
+ * anything an owner does. It lives an hour, is renewed with daemonToken, and dies when its daemon is
+ * revoked or its owner rotates its tokens.
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
@@ -82,7 +83,9 @@ describe("a daemon token", () => {
     const renewed = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: mine.daemonId }, mine.token)).daemonToken;
     const claims = JSON.parse(Buffer.from(renewed.split(".")[1], "base64url").toString());
     assert.equal(claims.daemon_id, mine.daemonId);
-    assert.ok(claims.exp * 1000 > Date.now() + 300 * 86400_000, "a daemon token lasts about a year");
+    assert.equal(claims.gen, 0);
+    // exp is minted in SQL, iat by the signer in the same request: an hour apart, give or take a second.
+    assert.ok(Math.abs(claims.exp - claims.iat - 3600) <= 1, `a daemon token lasts an hour (exp ${claims.exp}, iat ${claims.iat})`);
     const err = await gqlError(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: sibling.daemonId }, mine.token);
     assert.equal(err.extensions?.code, "BTNFD");
   });
@@ -146,5 +149,59 @@ describe("a daemon token", () => {
     assert.equal(err.status, 401);
     assert.equal(err.extensions?.code, "UNAUTHENTICATED");
     assert.match(err.message, /claims are not valid for Baton/);
+  });
+
+  it("is refused once its daemon is revoked, with a message that says so, and its owner gets no new one for it", async () => {
+    const owner = server.credentials.owner_id;
+    const doomed = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('doomed', owner_id => $1)", [owner])).rows[0]!.id;
+    const doomedToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: doomed }, server.credentials.token)).daemonToken;
+    assert.deepEqual((await gql(server, `{ daemons { nodes { rowId } } }`, {}, doomedToken)).daemons.nodes, [{ rowId: doomed }]);
+    const revoked = await gql(server, `mutation ($d: UUID!) { revokeDaemon(input: { daemonId: $d }) { result { status revokedAt } } }`, { d: doomed }, server.credentials.token);
+    assert.equal(revoked.revokeDaemon.result.status, "disconnected");
+    assert.ok(revoked.revokeDaemon.result.revokedAt);
+    const said = `This daemon (${doomed}) was revoked by its owner, so its token no longer works. Start a new daemon with \`baton daemon run\`; it registers under a new id.`;
+    for (const query of [
+      `mutation ($d: UUID!) { heartbeat(input: { daemonId: $d }) { result { status } } }`,
+      `query ($d: UUID!) { daemonToken(daemonId: $d) }`,
+      `mutation ($d: UUID!) { disconnectDaemon(input: { daemonId: $d }) { result { status } } }`,
+    ]) {
+      const err = await gqlError(server, query, { d: doomed }, doomedToken);
+      assert.deepEqual([err.extensions?.code, err.message], ["BTDNY", said], query);
+    }
+    const sees = await gql(server, `{ daemons { nodes { rowId } } tasks { nodes { rowId } } owners { nodes { rowId } } }`, {}, doomedToken);
+    assert.deepEqual(sees, { daemons: { nodes: [] }, tasks: { nodes: [] }, owners: { nodes: [] } });
+    const renew = await gqlError(server, `query ($d: UUID!) { daemonToken(daemonId: $d) }`, { d: doomed }, server.credentials.token);
+    assert.deepEqual([renew.extensions?.code, renew.message], ["BTDNY", `Daemon ${doomed} was revoked by its owner, so it gets no new token. Start a new daemon with \`baton daemon run\`; it registers under a new id.`]);
+    const row = (await db.pool.query("select status, revoked_at is not null as revoked from baton.daemons where id = $1", [doomed])).rows[0];
+    assert.deepEqual(row, { status: "disconnected", revoked: true });
+  });
+
+  it("dies with every other token of its owner when the owner rotates, and the fresh owner token works", async () => {
+    const rotating = (await db.pool.query<{ id: string }>("select id from baton.create_owner('rotating')")).rows[0]!.id;
+    const ownerToken = token(server, { role: "baton_user", owner_id: rotating, gen: 0 });
+    const daemonId = (await gql(server, `mutation { registerDaemon(input: { name: "box" }) { result { rowId } } }`, {}, ownerToken)).registerDaemon.result.rowId;
+    const daemonToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: daemonId }, ownerToken)).daemonToken;
+    const fresh = (await gql(server, `mutation { rotateTokens(input: {}) { result } }`, {}, ownerToken)).rotateTokens.result;
+    const claims = JSON.parse(Buffer.from(fresh.split(".")[1], "base64url").toString());
+    assert.deepEqual([claims.role, claims.owner_id, claims.gen], ["baton_user", rotating, 1]);
+    assert.ok(Math.abs(claims.exp - claims.iat - 30 * 86400) <= 1, "a fresh owner token lasts 30 days");
+    const rotated = "This token was revoked by `baton token rotate`; ask for a new one. The owner gets a fresh token from `baton token rotate` or `baton token create`; daemons and agents get theirs again from it.";
+    const byOwner = await gqlError(server, `mutation { createDirective(input: { title: "t", goal: "g" }) { result { rowId } } }`, {}, ownerToken);
+    assert.deepEqual([byOwner.extensions?.code, byOwner.message], ["BTDNY", rotated]);
+    const byDaemon = await gqlError(server, `mutation ($d: UUID!) { heartbeat(input: { daemonId: $d }) { result { status } } }`, { d: daemonId }, daemonToken);
+    assert.deepEqual([byDaemon.extensions?.code, byDaemon.message], ["BTDNY", rotated]);
+    assert.deepEqual((await gql(server, `{ daemons { nodes { rowId } } }`, {}, ownerToken)).daemons.nodes, [], "the old owner token sees nothing");
+    assert.deepEqual((await gql(server, `{ daemons { nodes { rowId } } }`, {}, fresh)).daemons.nodes, [{ rowId: daemonId }]);
+    const newDaemonToken = (await gql(server, `query ($id: UUID!) { daemonToken(daemonId: $id) }`, { id: daemonId }, fresh)).daemonToken;
+    const beat = await gql(server, `mutation ($d: UUID!) { heartbeat(input: { daemonId: $d }) { result { status } } }`, { d: daemonId }, newDaemonToken);
+    assert.equal(beat.heartbeat.result.status, "connected");
+    // The server's own owner is untouched.
+    assert.equal((await gql(server, `{ currentIdentity }`, {}, server.credentials.token)).currentIdentity.owner_id, server.credentials.owner_id);
+  });
+
+  it("is one of the tokens that expire: credentials.json's owner token lasts 30 days and carries the owner's generation", async () => {
+    const claims = JSON.parse(Buffer.from(server.credentials.token.split(".")[1]!, "base64url").toString());
+    assert.deepEqual([claims.role, claims.owner_id, claims.gen, claims.aud], ["baton_user", server.credentials.owner_id, 0, "baton"]);
+    assert.ok(Math.abs(claims.exp - claims.iat - 30 * 86400) <= 1, `exp ${claims.exp}, iat ${claims.iat}`);
   });
 });
