@@ -100,11 +100,32 @@ Examples:
         );
       }
 
+      // Signals are handled from here on: a SIGTERM while registering or starting waits for that step, then stops cleanly.
       let stopping = false;
+      let daemon: Daemon | undefined;
+      let keeper: TokenKeeper | undefined;
+      let started: () => void = () => undefined;
+      const ready = new Promise<void>((r) => (started = r));
+      let stopDaemon: (why: Record<string, string>) => void = () => undefined;
+      const stopped = new Promise<void>((resolve) => {
+        const stop = (why: Record<string, string>) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info("stopping the daemon", why);
+          keeper?.stop();
+          void ready.then(() => daemon?.stop()).then(resolve);
+        };
+        process.once("SIGINT", () => stop({ signal: "SIGINT" }));
+        process.once("SIGTERM", () => stop({ signal: "SIGTERM" }));
+        stopDaemon = stop;
+      });
+
       let identity;
       try {
         identity = await establishIdentity({ apiUrl, stateDir, tokenFile: opts.tokenFile, env: process.env, name: opts.name, maxTasks: opts.maxTasks, logger, isStopping: () => stopping });
       } catch (err) {
+        started();
+        if (stopping) return stopped;
         if (err instanceof IdentityError || err instanceof DaemonStateError || err instanceof CredentialsError) throw new UsageError(err.message);
         throw err;
       }
@@ -112,8 +133,9 @@ Examples:
       delete process.env.BATON_TOKEN;
 
       if (agentUser) openWorkDirTo(workDir);
+      const { daemon_id: daemonId } = identity;
       const holder: TokenHolder = { token: identity.token };
-      const d = new Daemon({
+      daemon = new Daemon({
         apiUrl,
         token: identity.token,
         client: new RenewableClient(apiUrl, holder),
@@ -128,29 +150,23 @@ Examples:
         agentEnv,
         agentUser,
       });
-      await d.start();
-      await new Promise<void>((resolve) => {
-        const stop = (why: Record<string, string>) => {
-          if (stopping) return;
-          stopping = true;
-          logger.info("stopping the daemon", why);
-          keeper.stop();
-          void d.stop().then(resolve);
-        };
-        const keeper = new TokenKeeper({
-          apiUrl,
-          daemonId: identity.daemon_id,
-          holder,
-          persist: (token) => writeDaemonState(stateDir, { api_url: apiUrl, daemon_id: identity.daemon_id, token }),
-          logger,
-          onRefused: (message) => {
-            process.exitCode = 1;
-            stop({ reason: `the daemon token was refused (${message}); start the daemon again with an owner token (--token-file) to register anew` });
-          },
-        });
-        keeper.start();
-        process.once("SIGINT", () => stop({ signal: "SIGINT" }));
-        process.once("SIGTERM", () => stop({ signal: "SIGTERM" }));
+      keeper = new TokenKeeper({
+        apiUrl,
+        daemonId,
+        holder,
+        persist: (token) => writeDaemonState(stateDir, { api_url: apiUrl, daemon_id: daemonId, token }),
+        logger,
+        onRefused: (message) => {
+          process.exitCode = 1;
+          stopDaemon({ reason: `the daemon token was refused (${message}); start the daemon again with an owner token (--token-file) to register anew` });
+        },
       });
+      try {
+        await daemon.start();
+      } finally {
+        started();
+      }
+      if (!stopping) keeper.start();
+      await stopped;
     });
 }
