@@ -11,12 +11,12 @@ import { grafserv } from "postgraphile/grafserv/node";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
 import { makeWebsocketHandler } from "./api/websocket";
-import { mintOwnerToken } from "./auth/mint";
+import { signJwt } from "./auth/jwt";
 import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
 import { openDatabase } from "./db/connect";
 import { migrate } from "./db/migrate";
-import { assertApiPoolRestricted, createApiPool, createPool } from "./db/pool";
+import { createPool } from "./db/pool";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import { startWorker } from "./worker";
@@ -54,12 +54,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
 
     const jwtSecret = loadJwtSecret(config.dataDir, config.jwtSecret);
-    // PostGraphile gets its own pool, whose connections start as baton_anonymous: requests never run
-    // as the (superuser) login, and RLS applies even to one that carried no role (src/db/pool.ts).
-    const apiPool = createApiPool(db.url, logger, 20);
-    shutdown.push({ name: "api pool", run: () => apiPool.end() });
-    await assertApiPoolRestricted(apiPool);
-    const { preset, pgService } = makePreset({ pool: apiPool, jwtSecret, logger });
+    const { preset, pgService } = makePreset({ pool, jwtSecret, logger });
     const pgl = postgraphile(preset);
     shutdown.push({ name: "postgraphile", run: async () => { await pgl.release(); await pgService.release?.(); } });
     const serv = pgl.createServ(grafserv);
@@ -77,7 +72,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         if (!url) return void sendJson(res, 400, { error: BAD_TARGET });
         trackSafely(() => metrics.http.track(req, res), logger);
         if (url.pathname === "/healthz") return void healthz(pool, res, logger);
-        if (url.pathname === "/metrics") return void metrics.handle(req, res, config.metricsToken);
+        if (url.pathname === "/metrics") return void metrics.handle(res);
         if (url.pathname === "/graphql") {
           const problem = tokenProblem(req, jwtSecret);
           if (problem) return void sendUnauthorized(res, problem);
@@ -128,7 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: (await mintOwnerToken(pool, owner.id, jwtSecret)).token }); // expires (30 days) and dies with `baton token rotate`
+    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: signJwt({ role: "baton_user", owner_id: owner.id, aud: "baton", iss: "baton" }, jwtSecret) });
     logger.info("baton server listening", { url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
     return { url, databaseUrl: db.url, close };
   } catch (err) {
@@ -169,8 +164,9 @@ const BAD_TARGET = "The request target is not a valid URL path. Baton serves /gr
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.end();
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
 }
 
 /** Counting a request must never be why it fails. */
