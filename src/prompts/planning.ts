@@ -108,7 +108,7 @@ export function buildReplanningPrompt(input: ReplanInput): string {
     commands(),
     ``,
     `# Changing existing steps`,
-    `- Remove a step that is no longer needed (pending, ready, failed or blocked ones; a running step's task is cancelled):`,
+    `- Remove a step that is no longer needed (pending, ready, failed, skipped or blocked ones; completed and running steps stay):`,
     "  ```sh",
     `  baton directive remove-step STEP_ID`,
     "  ```",
