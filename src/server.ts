@@ -132,12 +132,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
-/** The owner that a local server's CLI acts for: created on first start. */
+/**
+ * The owner that a local server's CLI acts for: created on first start. Check and create under a
+ * transaction-level advisory lock, so that servers starting together on a fresh database make one
+ * owner, not one each (test/api/two_servers_fresh.test.ts).
+ */
 async function ensureLocalOwner(pool: import("pg").Pool): Promise<{ id: string; created: boolean }> {
-  const existing = await pool.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
-  if (existing.rows[0]) return { id: existing.rows[0].id, created: false };
-  const created = await pool.query<{ id: string }>("select id from baton.create_owner('local')");
-  return { id: created.rows[0]!.id, created: true };
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select pg_advisory_xact_lock(7310421002)"); // arbitrary, constant: "baton local owner"
+    const existing = await client.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
+    const owner = existing.rows[0]
+      ? { id: existing.rows[0].id, created: false }
+      : { id: (await client.query<{ id: string }>("select id from baton.create_owner('local')")).rows[0]!.id, created: true };
+    await client.query("commit");
+    return owner;
+  } catch (err) {
+    await client.query("rollback").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /** 200 when the database answers; 503 otherwise, with the database's error in the log only (it can name hosts and users). */

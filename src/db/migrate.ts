@@ -1,7 +1,9 @@
 /*
  * Migrations: graphile-worker's first (our triggers call graphile_worker.add_job), then the numbered
- * files in sql/, each applied once, in its own transaction, under an advisory lock so that several
- * Baton processes starting together do not race. A file's checksum is recorded: editing an applied
+ * files in sql/, each applied once, in its own transaction. All of it under one advisory lock, so that
+ * several Baton processes starting together on an empty database do not race (graphile-worker's own
+ * clash handling then never comes into play; it runs on another pool connection while this one holds
+ * the lock, so the pool needs two). A file's checksum is recorded: editing an applied
  * migration is refused, because schema changes after a release are new files.
  */
 import { createHash } from "node:crypto";
@@ -28,11 +30,11 @@ export function readMigrations(dir = SQL_DIR): Migration[] {
 
 export async function migrate(pool: Pool, logger: Logger): Promise<{ applied: string[] }> {
   const { runMigrations } = await import("graphile-worker");
-  await runMigrations({ pgPool: pool, logger: undefined });
   const client = await pool.connect();
   const applied: string[] = [];
   try {
     await client.query("select pg_advisory_lock($1)", [LOCK_KEY]);
+    await runMigrations({ pgPool: pool, logger: undefined });
     await client.query(`
       create schema if not exists baton_migrate;
       create table if not exists baton_migrate.migrations (
