@@ -2258,8 +2258,9 @@ begin
       raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.',
         baton_private.setting_uuid('baton.task_id') using errcode = 'BTDNY';
     end if;
-    raise exception 'This agent token is for directive %, so it cannot change directive %.',
-      baton_private.setting_uuid('baton.directive_id'), v_directive.id using errcode = 'BTDNY';
+    -- The other directive is not named: given a step id, the agent would learn its directive's id.
+    raise exception 'This agent token is for directive %, so it cannot change another directive.',
+      baton_private.setting_uuid('baton.directive_id') using errcode = 'BTDNY';
   end if;
   if not found
      or (v_role = 'baton_user' and v_directive.owner_id is distinct from baton_private.current_owner_id())
