@@ -39,12 +39,22 @@ comment on function baton_private.current_api_role() is
  * includeNoInherit), so the API it builds is unchanged. From PostgreSQL 16 inheritance is a property
  * of each grant, so the grants are made again without it; before 16 it is the role's attribute.
  * Roles are cluster-wide and altering one needs CREATEROLE: a login without it gets a warning.
+ * Each change is made only when still needed, so the databases of a cluster migrated later (tests
+ * clone many at once) do not update the same catalog rows concurrently ("tuple concurrently updated").
  */
 do $$
+declare
+  v_inheriting boolean;
 begin
-  alter role baton_api noinherit;
+  if (select r.rolinherit from pg_catalog.pg_roles r where r.rolname = 'baton_api') then
+    alter role baton_api noinherit;
+  end if;
   if current_setting('server_version_num')::int >= 160000 then
-    execute 'grant baton_anonymous, baton_user, baton_daemon, baton_agent to baton_api with inherit false';
+    execute $q$select exists (select 1 from pg_catalog.pg_auth_members m
+                               where m.member = 'baton_api'::regrole and m.inherit_option)$q$ into v_inheriting;
+    if v_inheriting then
+      execute 'grant baton_anonymous, baton_user, baton_daemon, baton_agent to baton_api with inherit false';
+    end if;
   end if;
 exception when insufficient_privilege then
   raise warning 'Could not make baton_api NOINHERIT (%); a session that sets role baton_api keeps the API roles'' grants. Run this migration as a role with CREATEROLE to fix it.', sqlerrm;
