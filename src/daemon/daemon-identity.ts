@@ -75,7 +75,8 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
       }
       storedNote = ` (the stored daemon token in ${stateDir} is for ${me.role})`;
     } catch (err) {
-      if (!(err instanceof GraphQLRequestError) || err.kind !== "auth") throw err;
+      // An expired token, or a revoked daemon: fall back to the token given to this start, if any.
+      if (!(err instanceof GraphQLRequestError) || (err.kind !== "auth" && err.code !== "BTDNY")) throw err;
       storedNote = ` (the stored daemon token in ${stateDir} was refused: ${err.message})`;
       logger.warn("the stored daemon token was refused; trying the given token", { error: err.message });
     }

@@ -100,7 +100,8 @@ export class TokenKeeper {
       this.schedule();
     } catch (err) {
       const e = err as GraphQLRequestError;
-      if (e instanceof GraphQLRequestError && e.kind === "auth") {
+      // Refused for good: an invalid or expired token (auth), or a revoked daemon (BTDNY).
+      if (e instanceof GraphQLRequestError && (e.kind === "auth" || e.code === "BTDNY")) {
         this.opts.logger.error("the server refused the daemon token; it cannot be renewed", { error: e.message });
         this.opts.onRefused(e.message);
         return;
