@@ -48,7 +48,7 @@ export class GraphQLClient {
   ) {}
 
   async request<T>(query: string, variables: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
-    const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    const timeoutMs = Math.max(1, Math.round(opts.timeoutMs ?? REQUEST_TIMEOUT_MS)); // AbortSignal.timeout takes an integer
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new GraphQLRequestError(`The Baton API at ${this.url} did not answer within ${timeoutMs / 1000} s.`, undefined, "network");
     let res: Response;

@@ -296,7 +296,8 @@ export class Daemon {
         const e = err as GraphQLRequestError;
         // INTERNAL is what the API says while its database is unreachable (a restart): worth retrying too.
         const retryable = e.kind === "network" || e.code === "INTERNAL";
-        if (retryable && !this.stopping && Date.now() + backoff < deadline) {
+        // A task whose attempt was fenced (the lease ran out) is the server's to settle: stop retrying.
+        if (retryable && !this.stopping && !this.running.get(taskId)?.fenced && Date.now() + backoff < deadline) {
           this.logger.warn("report failed; retrying", { task_id: taskId, status, error: e.message, retry_in_ms: backoff });
           await new Promise((r) => setTimeout(r, backoff));
           continue;
@@ -359,8 +360,9 @@ export class Daemon {
       this.records.agent(taskId, agent.pid);
       if (entry.interrupted) agent.interrupt(entry.interrupted);
       const result = await agent.result;
-      await sink.flush();
+      // Before the output flush: its append may be stuck in the partition that cost the lease.
       if (entry.fenced) return log.warn("the lease ran out during this attempt: nothing published, nothing reported", { outcome: result.outcome });
+      await sink.flush();
       if (result.outcome === "completed") {
         let finished: { branch: string | null; commit: string | null };
         try {
@@ -369,6 +371,7 @@ export class Daemon {
           );
         } catch (err) {
           if (err instanceof FencedError) return log.warn("not published: this attempt may no longer publish", { reason: err.message });
+          log.warn("the agent's work could not be saved", { error: (err as Error).message });
           await this.report(taskId, "failed", { error: `The agent succeeded but its work could not be saved: ${(err as Error).message}` });
           return;
         }
@@ -403,7 +406,7 @@ export class Daemon {
     for (const id of this.running.keys()) this.interrupt(id, "the daemon is shutting down");
     await this.idle;
     await this.api?.request(`mutation($d: UUID!) { disconnectDaemon(input: { daemonId: $d }) { clientMutationId } }`, { d: this.daemonId }).catch(() => undefined);
-    await this.ws?.dispose();
+    await Promise.resolve(this.ws?.dispose()).catch(() => undefined); // a socket still connecting rejects its dispose
     this.logger.info("daemon stopped", { daemon_id: this.daemonId });
   }
 }

@@ -62,7 +62,7 @@ export class Lease {
 
   private arm(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.check(), this.remainingMs() + 1);
+    this.timer = setTimeout(() => this.check(), Math.ceil(this.remainingMs()) + 1);
     this.timer.unref();
   }
 
@@ -96,7 +96,7 @@ export async function assertMayPublish(api: GraphQLClient, daemonId: string, lea
     } catch (err) {
       const retryable = err instanceof GraphQLRequestError && (err.kind === "network" || err.code === "INTERNAL");
       if (!retryable) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(500, lease.remainingMs() + 1)));
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.ceil(lease.remainingMs()) + 1)));
     }
   }
 }

@@ -246,10 +246,10 @@ let daemonCount = 0;
 export async function startDaemon(
   e2e: E2E,
   server: ServerProcess,
-  opts: { agentCommand: string; maxTasks?: number; env?: NodeJS.ProcessEnv; name?: string },
+  opts: { agentCommand: string; maxTasks?: number; env?: NodeJS.ProcessEnv; name?: string; workDir?: string },
 ): Promise<DaemonProcess> {
   const name = opts.name ?? `e2e-daemon-${process.pid}-${++daemonCount}`;
-  const workDir = e2e.tempDir("work");
+  const workDir = opts.workDir ?? e2e.tempDir("work"); // the same work dir again: a restart
   const args = [BATON_BIN, "daemon", "run", "--agent-command", opts.agentCommand, "--max-tasks", String(opts.maxTasks ?? 2), "--work-dir", workDir, "--name", name, "--grace", "2"];
   // Agents get an allow-listed environment: the test's own variables (E2E_MARKS, ...) are passed by name.
   for (const key of Object.keys(opts.env ?? {})) if (!key.startsWith("BATON_")) args.push("--agent-env", key);
