@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { gql, gqlError, post, subscribe, token, useTestServer, wsClient } from "../helpers/api";
+import { gql, gqlError, post, subscribe, token, useTestServer } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
+import { assertOnlyRefused, awaitSentinel, operationIds, recordingWsClient } from "../helpers/sentinel";
 
 const db = useTestDatabase();
 
@@ -111,19 +112,35 @@ describe("two owners through GraphQL", () => {
   });
 
   it("refuses A's subscriptions to B's directive and daemon without delivering a payload", async () => {
-    const client = wsClient(server, a);
-    const events = subscribe(client, `subscription ($d: UUID!) { directiveEvents(directiveId: $d) { firstEventId events { rowId } } }`, { d: b.directiveId });
+    const { client, frames } = recordingWsClient(server, a);
+    const EVENTS = `subscription ($d: UUID!) { directiveEvents(directiveId: $d) { firstEventId events { rowId } } }`;
+    const events = subscribe(client, EVENTS, { d: b.directiveId });
     const commands = subscribe(client, `subscription ($dm: UUID!) { daemonCommands(daemonId: $dm) { type taskId } }`, { dm: b.daemonId });
     const [eventsError, commandsError] = (await Promise.all([events.error(), commands.error()])) as { message: string; extensions?: { code?: string } }[][];
     assert.equal(eventsError![0]!.extensions?.code, "BTNFD");
     assert.match(eventsError![0]!.message, new RegExp(`Directive ${b.directiveId} does not exist or is not yours`));
     assert.equal(commandsError![0]!.extensions?.code, "BTNFD");
-    // Something happens to B's directive and daemon meanwhile; nothing reaches A.
+    // The sentinel: A's own directive, subscribed on the same socket after the refused ones, and live.
+    const own = (await gql(server, `mutation { createDirective(input: { title: "A's", goal: "A's goal" }) { result { rowId } } }`, {}, a)).createDirective.result.rowId;
+    const sentinel = subscribe(client, EVENTS, { d: own });
+    const lastEvent = async () => (await db.pool.query<{ id: string }>("select max(id)::text as id from baton.events where directive_id = $1", [own])).rows[0]!.id;
+    const primed = await lastEvent();
+    const isPrime = (p: any) => p?.directiveEvents?.firstEventId === primed;
+    await awaitSentinel(sentinel, () => db.pool.query("select pg_notify($1, $2)", [`baton:directive:${own}`, JSON.stringify({ event_id: Number(primed), kind: "prime" })]), isPrime);
+    // Something happens to B's directive and daemon; then to A's directive, which A must hear of.
     await db.pool.query("select baton.update_goal($1, 'Bob changes his goal')", [b.directiveId]);
     await db.pool.query("select pg_notify($1, $2)", [`baton:daemon:${b.daemonId}`, JSON.stringify({ type: "spawn_task", task_id: b.taskId })]);
-    await new Promise((r) => setTimeout(r, 100));
+    await awaitSentinel(
+      sentinel,
+      () => db.pool.query("select baton.update_goal($1, 'A changes her goal')", [own]),
+      (p: any) => BigInt(p?.directiveEvents?.firstEventId ?? 0) > BigInt(primed),
+      { ignore: isPrime, what: "A's own goal update" },
+    );
+    // By now anything sent about B's rows has arrived: nothing did, on the socket itself.
+    assertOnlyRefused(frames, [...operationIds(frames, { d: b.directiveId }), ...operationIds(frames, { dm: b.daemonId })]);
     assert.deepEqual(events.pending(), []);
     assert.deepEqual(commands.pending(), []);
+    sentinel.close();
   });
 
   it("has B's rows in the database, unchanged by A", async () => {
