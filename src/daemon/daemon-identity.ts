@@ -73,7 +73,9 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
         logger.info("using the stored daemon identity", { daemon_id: stored.daemon_id, state_dir: stateDir });
         return stored;
       }
-      storedNote = ` (the stored daemon token in ${stateDir} is for ${me.role})`;
+      // A revoked daemon's token still carries its role, but no daemon id answers to it.
+      storedNote = ` (the stored daemon token in ${stateDir} was refused: ${me.role === "baton_daemon" ? "its daemon was revoked or its token is no longer valid" : `it is for ${me.role}`})`;
+      logger.warn("the stored daemon token was refused; trying the given token", { role: me.role });
     } catch (err) {
       // An expired token, or a revoked daemon: fall back to the token given to this start, if any.
       if (!(err instanceof GraphQLRequestError) || (err.kind !== "auth" && err.code !== "BTDNY")) throw err;
@@ -101,6 +103,8 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
     const { daemonToken } = await owner.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: daemonId });
     state = { api_url: apiUrl, daemon_id: daemonId, token: daemonToken };
     logger.info("registered a new daemon with the owner's token; from now on it uses its own daemon token", { daemon_id: daemonId, token_from: given.source });
+  } else if (me.role === "baton_daemon") {
+    throw new IdentityError(`The daemon token from ${given.source} is no longer valid (its daemon was revoked, or its owner rotated tokens); give an owner token to register a new daemon.`);
   } else {
     throw new IdentityError(`A daemon needs an owner token (to register) or a daemon token; the token from ${given.source} is for ${me.role}.`);
   }

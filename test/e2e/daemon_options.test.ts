@@ -225,5 +225,23 @@ describe("baton daemon run options", () => {
       proc.child.kill("SIGTERM");
       assert.equal(await proc.exited, 0);
     });
+
+    it("does not come back from a revoked daemon's stored token: refused without a token, registered anew with the owner's", async () => {
+      await cliJson(["daemon", "revoke", daemonId], { env: server.env });
+      const alone = spawnDaemon(name, ["--agent-command", "true", "--work-dir", workDir], { PATH: process.env.PATH });
+      assert.equal(await alone.exited, 2);
+      const said = alone.log.join("").trim().split("\n").pop()!;
+      const stateDir = path.dirname(stateFile());
+      assert.equal(
+        said,
+        `baton: The daemon needs a token (the stored daemon token in ${stateDir} was refused: its daemon was revoked or its token is no longer valid): give an owner or daemon token with --token-file PATH (mode 600) or BATON_TOKEN, or run it where \`baton server\` wrote credentials.json (BATON_DATA_DIR).`,
+      );
+      const again = spawnDaemon(`${name}-again`, ["--agent-command", "true", "--work-dir", workDir, "--token-file", tokenFile(ownerToken)], { PATH: process.env.PATH });
+      const newId = await connected(`${name}-again`, again);
+      assert.notEqual(newId, daemonId);
+      assert.equal((JSON.parse(fs.readFileSync(stateFile(), "utf8")) as { daemon_id: string }).daemon_id, newId);
+      again.child.kill("SIGTERM");
+      assert.equal(await again.exited, 0);
+    });
   });
 });
