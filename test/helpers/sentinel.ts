@@ -96,9 +96,8 @@ export async function awaitSentinel<T>(
         throw new Error(`${what} never arrived: ${err.message}`);
       });
       if (payload === undefined) break;
-      if (opts.ignore?.(payload)) continue; // an earlier sentinel or prime, still on its way
-      assert.ok(isSentinel(payload), `${what}: expected it, got ${JSON.stringify(payload)}`);
-      return payload;
+      if (isSentinel(payload)) return payload;
+      assert.ok(opts.ignore?.(payload), `${what}: expected it, got ${JSON.stringify(payload)}`); // else an earlier sentinel or prime, still on its way
     }
   }
 }

@@ -29,6 +29,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { post, subscribe, useTestServer, wsClient, type GraphQLResult } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
+import { assertOnlyRefused, awaitSentinel, operationIds, recordingWsClient } from "../helpers/sentinel";
 import { changedTables, snapshot } from "../helpers/snapshot";
 import { aRows, OPERATIONS, type ARows, type MutationOp, type ReadOp, type SubscriptionOp } from "./operations";
 import { makeWorld, SUBJECTS, type Subject, type World } from "./world";
@@ -240,7 +241,7 @@ describe("the authorization matrix", () => {
   async function subscriptionCell(spec: SubscriptionOp, subject: Subject, outcome: Outcome): Promise<void> {
     assert.notEqual(outcome, "hidden", "a subscription is allowed or refused, never hidden");
     const { query, variables } = spec.request(shared);
-    const client = wsClient(server, shared.tokens[subject]);
+    const { client, frames } = recordingWsClient(server, shared.tokens[subject]);
     const sub = subscribe(client, query, variables ?? {});
     const probe = spec.probe(shared);
     const notify = () => db.pool.query("select pg_notify($1, $2)", [spec.channel(shared), probe.payload]);
@@ -265,9 +266,14 @@ describe("the authorization matrix", () => {
       assert.match(errors[0]!.message, outcome === "BTNFD" ? /^(Directive|Daemon) [0-9a-f-]{36} does not exist or is not yours/ : DENIAL_MESSAGES[outcome]!);
       if (outcome === U) assert.match(errors[0]!.message, gateMessage(subject));
       assertNamesOnlyKnownIds(errors[0]!.message, variables, shared.tokens[subject]);
-      // Nothing published afterwards reaches a refused subscriber.
-      await notify();
-      await new Promise((r) => setTimeout(r, 50));
+      // Nothing published afterwards reaches a refused subscriber. The sentinel: owner A, allowed on the
+      // same channel, hears the probe; by then the refused socket would have too. Checked frame by frame.
+      const watcher = wsClient(server, shared.tokens.ownerA);
+      const seen = subscribe(watcher, query, variables ?? {});
+      await awaitSentinel(seen, notify, probe.matches, { what: "owner A's copy of the probe" });
+      seen.close();
+      await watcher.dispose();
+      assertOnlyRefused(frames, operationIds(frames, variables ?? {}));
       assert.deepEqual(sub.pending(), []);
     } finally {
       sub.close();

@@ -11,6 +11,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { post, subscribe, token, useTestServer, wsClient, type TestServer } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
+import { assertOnlyRefused, awaitSentinel, operationIds, recordingWsClient } from "../helpers/sentinel";
 import { assertUnchanged, snapshot } from "../helpers/snapshot";
 import { makeWorld, type World } from "./world";
 
@@ -91,16 +92,28 @@ describe("tokens that must not work", () => {
   });
 
   it("refuses the same tokens over websockets, before anything is delivered", async () => {
+    // The sentinel: owner A's own subscription to the same directive, on the same server and channel.
+    const EVENTS = `subscription ($d: UUID!) { directiveEvents(directiveId: $d) { kind } }`;
+    const watcherClient = wsClient(server, w.tokens.ownerA);
+    const watcher = subscribe(watcherClient, EVENTS, { d: w.directive });
+    const notify = (kind: string) => db.pool.query("select pg_notify($1, $2)", [`baton:directive:${w.directive}`, JSON.stringify({ event_id: Number(w.eventId), kind })]);
+    const isProbe = (p: any) => /^probe_/.test(p?.directiveEvents?.kind ?? "");
+    let n = 0;
     for (const [what, bad, message] of refusedTokens(server, w)) {
-      const client = wsClient(server, bad);
-      const sub = subscribe(client, `subscription ($d: UUID!) { directiveEvents(directiveId: $d) { kind } }`, { d: w.directive });
+      const { client, frames } = recordingWsClient(server, bad);
+      const sub = subscribe(client, EVENTS, { d: w.directive });
       const errors = (await sub.error()) as { message: string; extensions?: { code?: string } }[];
       assert.equal(errors[0]?.extensions?.code, "UNAUTHENTICATED", what);
       assert.match(errors[0]!.message, message, what);
-      await db.pool.query("select pg_notify($1, $2)", [`baton:directive:${w.directive}`, JSON.stringify({ event_id: Number(w.eventId), kind: "probe" })]);
+      // Once owner A has heard of the probe, the refused socket would have too: it got its refusal only.
+      const probe = `probe_${++n}`;
+      await awaitSentinel(watcher, () => notify(probe), (p: any) => p?.directiveEvents?.kind === probe, { ignore: isProbe, what: `${what}: owner A's copy of ${probe}` });
+      assertOnlyRefused(frames, operationIds(frames, { d: w.directive }), what);
       assert.deepEqual(sub.pending(), [], what);
       await client.dispose();
     }
+    watcher.close();
+    await watcherClient.dispose();
   });
 
   it("lets a well-signed token of an owner that does not exist see nothing and create nothing", async () => {
