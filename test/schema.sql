@@ -1243,6 +1243,7 @@ begin
          disconnected_at = coalesce(d.disconnected_at, now())
    where d.id = revoke_daemon.daemon_id
   returning * into v_daemon;
+  perform set_config('baton.checked_identity', '', true);  -- identities checked earlier in this transaction are checked again
   return v_daemon;
 end;
 $function$
@@ -1261,6 +1262,7 @@ declare
 begin
   update baton.owners o set token_generation = o.token_generation + 1 where o.id = v_owner
   returning o.token_generation into v_generation;
+  perform set_config('baton.checked_identity', '', true);  -- identities checked earlier in this transaction are checked again
   if baton_private.current_api_role() = 'baton_user' then
     perform set_config('baton.token_gen', v_generation::text, true);
   end if;
@@ -1843,19 +1845,37 @@ $function$
 -- comment: The owner of the request's token, or null when the token is dead: its owner rotated its tokens since, or (a daemon token) its daemon is revoked or gone.
 CREATE OR REPLACE FUNCTION baton_private.current_owner_id()
  RETURNS uuid
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select case when baton_private.current_api_role() = 'admin' then baton_private.setting_uuid('baton.owner_id')
-  else (select o.id from baton.owners o
-         where o.id = baton_private.setting_uuid('baton.owner_id')
-           and o.token_generation = baton_private.token_generation()
-           and (baton_private.current_api_role() <> 'baton_daemon'
-                or exists (select 1 from baton.daemons d
-                            where d.id = baton_private.setting_uuid('baton.daemon_id')
-                              and d.owner_id = o.id and d.revoked_at is null)))
-  end;
+declare
+  v_role text := coalesce(current_setting('role', true), 'none');
+  v_key text;
+  v_cached text;
+  v_owner uuid;
+begin
+  if v_role = 'none' then
+    return baton_private.setting_uuid('baton.owner_id');  -- admin (current_api_role's rule)
+  end if;
+  if v_role not in ('baton_user', 'baton_daemon', 'baton_agent') then
+    return null;
+  end if;
+  v_key := v_role || '/' || coalesce(current_setting('baton.owner_id', true), '') || '/' || coalesce(current_setting('baton.daemon_id', true), '')
+           || '/' || coalesce(current_setting('baton.token_gen', true), '') || '=';
+  v_cached := current_setting('baton.checked_identity', true);
+  if starts_with(v_cached, v_key) then
+    return nullif(substr(v_cached, length(v_key) + 1), '')::uuid;
+  end if;
+  select o.id into v_owner from baton.owners o
+   where o.id = baton_private.setting_uuid('baton.owner_id')
+     and o.token_generation = baton_private.token_generation()
+     and (v_role <> 'baton_daemon'
+          or exists (select 1 from baton.daemons d
+                      where d.id = baton_private.setting_uuid('baton.daemon_id') and d.owner_id = o.id and d.revoked_at is null));
+  perform set_config('baton.checked_identity', v_key || coalesce(v_owner::text, ''), true);
+  return v_owner;
+end;
 $function$
 
 -- baton_private.daemon_lease()
