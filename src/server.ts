@@ -72,7 +72,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         if (!url) return void sendJson(res, 400, { error: BAD_TARGET });
         trackSafely(() => metrics.http.track(req, res), logger);
         if (url.pathname === "/healthz") return void healthz(pool, res, logger);
-        if (url.pathname === "/metrics") return void metrics.handle(res);
+        if (url.pathname === "/metrics") return void metrics.handle(req, res, config.metricsToken);
         if (url.pathname === "/graphql") {
           const problem = tokenProblem(req, jwtSecret);
           if (problem) return void sendUnauthorized(res, problem);
