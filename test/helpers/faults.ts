@@ -166,3 +166,13 @@ export async function startOwnCluster(): Promise<OwnCluster> {
   };
   return cluster;
 }
+
+/** Is the process running (alive and not a zombie)? A zombie has ended: only its exit status is left. */
+export function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
