@@ -154,6 +154,30 @@ describe("owner tokens expire", () => {
   });
 });
 
+describe("baton token rotate --owner (admin)", () => {
+  it("rotates straight on the database, signs with the server's secret, and rewrites the local credentials.json", async () => {
+    const server = await startServer(e2e);
+    const admin = { ...server.env, DATABASE_URL: e2e.db.url };
+    const { owner_id: owner, token: old } = credentials(server);
+    const before = Number(claimsOf(old).gen ?? 0);
+    const r = await cli(["token", "rotate", "--owner", owner, "--json"], { env: admin });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { token: string; credentials_file: string };
+    assert.deepEqual([claimsOf(out.token).owner_id, claimsOf(out.token).gen], [owner, before + 1]);
+    assert.equal(credentials(server).token, out.token);
+    assert.equal(
+      r.stderr,
+      `baton: signing with the JWT secret from ${path.join(server.dataDir, "jwt-secret")}\nbaton: every older token of this owner no longer works; the new one is in ${out.credentials_file}.\n`,
+    );
+    assert.equal((await graphql(server, out.token, `{ currentIdentity }`)).body.data.currentIdentity.owner_id, owner);
+    const stale = await graphql(server, old, `mutation { createDirective(input: { title: "t", goal: "g" }) { result { rowId } } }`);
+    assert.match(stale.body.errors?.[0]?.message ?? "", /^This token was revoked by `baton token rotate`; ask for a new one\./);
+    const usage = await cli(["daemon", "revoke", "not-an-id"], { env: server.env });
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^baton: The daemon id must be a UUID/);
+  });
+});
+
 describe("the JWT secret file", () => {
   /** A data dir whose jwt-secret holds `content` with `mode`. */
   function dataDirWithSecret(content: string | undefined, mode = 0o600): { dir: string; file: string } {
