@@ -2,13 +2,16 @@
  * A daemon killed with SIGKILL in the middle of a task, with real processes. The server runs with a
  * 3 s lease (daemons heartbeat every 500 ms; 2 s left too little slack on a loaded machine); the
  * worker's liveness sweep (every 5 s, src/worker.ts) disconnects the silent daemon and interrupts
- * its task, which is retried on the other daemon. Nothing here calls baton.expire_daemons itself.
+ * its task, which is retried on the other daemon. Nothing here calls baton.expire_daemons itself, and
+ * nothing stops the hung agent by hand: it outlives its daemon until the daemon is started again on
+ * the same work dir, which stops it first.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { describe, it } from "node:test";
-import { alive, cli, cliJson, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
+import { after, describe, it } from "node:test";
+import { running } from "../helpers/faults";
+import { cli, cliJson, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
 
 const e2e = useE2E();
 
@@ -49,9 +52,10 @@ echo "$BATON_STEP_ID" > done.txt
 
     fs.rmSync(path.join(marks, "hang"));
     await victim.kill();
-    // The agent runs in its own process group, so it outlives its daemon; end it as a reboot would.
+    // The agent runs in its own process group, so it outlives its daemon.
     const agentPid = Number(fs.readFileSync(path.join(marks, "hung-pid"), "utf8"));
-    if (alive(agentPid)) process.kill(agentPid, "SIGKILL");
+    after(() => running(agentPid) && process.kill(agentPid, "SIGKILL")); // only if the test failed
+    assert.ok(running(agentPid), "the hung agent outlived its daemon");
 
     const watched = await cli(["directive", "watch", "--directive", created.rowId], { env: server.env, timeoutMs: 60_000 });
     assert.equal(watched.code, 0, watched.stdout + watched.stderr);
@@ -74,5 +78,10 @@ echo "$BATON_STEP_ID" > done.txt
       d.rows.map((r) => [r.id, r.status]),
       [[survivor.id, "connected"], [victim.id, "disconnected"]],
     );
+
+    // Started again on its work dir, the daemon first stops the agent its previous run left behind.
+    assert.ok(running(agentPid), "the hung agent still runs");
+    await startDaemon(e2e, server, { agentCommand: agent, maxTasks: 1, env: { E2E_MARKS: marks }, name: victim.name, workDir: victim.workDir });
+    await waitForE2E(e2e, "the restarted daemon to stop the agent left behind", () => !running(agentPid));
   });
 });
