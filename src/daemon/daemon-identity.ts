@@ -69,14 +69,26 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
   } else if (stored) {
     try {
       const me = await whoAmI(apiUrl, stored.token, input);
-      if (me.role === "baton_daemon" && me.daemon_id === stored.daemon_id) {
+      const changed = (stored.name ?? input.name) !== input.name || (stored.max_tasks ?? input.maxTasks) !== input.maxTasks;
+      if (me.role === "baton_daemon" && me.daemon_id === stored.daemon_id && !changed) {
         logger.info("using the stored daemon identity", { daemon_id: stored.daemon_id, state_dir: stateDir });
         return stored;
       }
-      // A revoked daemon's token still carries its role, but no daemon id answers to it.
-      storedNote = ` (the stored daemon token in ${stateDir} was refused: ${me.role === "baton_daemon" ? "its daemon was revoked or its token is no longer valid" : `it is for ${me.role}`})`;
-      logger.warn("the stored daemon token was refused; trying the given token", { role: me.role });
+      if (me.role === "baton_daemon" && me.daemon_id === stored.daemon_id) {
+        // The server keeps a daemon's name and max_tasks from its registration: new ones need a new daemon.
+        if (!givenToken(input)) {
+          throw new IdentityError(
+            `The daemon in ${stateDir} was registered as --name ${JSON.stringify(stored.name)} --max-tasks ${stored.max_tasks}, which the server keeps; start it with those, or give an owner token (--token-file PATH or BATON_TOKEN) to register a new daemon with the new ones.`,
+          );
+        }
+        logger.info("--name or --max-tasks changed; registering a new daemon", { old_daemon_id: stored.daemon_id, name: input.name, max_tasks: input.maxTasks });
+      } else {
+        // A revoked daemon's token still carries its role, but no daemon id answers to it.
+        storedNote = ` (the stored daemon token in ${stateDir} was refused: ${me.role === "baton_daemon" ? "its daemon was revoked or its token is no longer valid" : `it is for ${me.role}`})`;
+        logger.warn("the stored daemon token was refused; trying the given token", { role: me.role });
+      }
     } catch (err) {
+      if (err instanceof IdentityError) throw err;
       // An expired token, or a revoked daemon: fall back to the token given to this start, if any.
       if (!(err instanceof GraphQLRequestError) || (err.kind !== "auth" && err.code !== "BTDNY")) throw err;
       storedNote = ` (the stored daemon token in ${stateDir} was refused: ${err.message})`;
@@ -92,7 +104,7 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
   const me = await whoAmI(apiUrl, given.token, input);
   let state: DaemonState;
   if (me.role === "baton_daemon" && me.daemon_id) {
-    state = { api_url: apiUrl, daemon_id: me.daemon_id, token: given.token };
+    state = { api_url: apiUrl, daemon_id: me.daemon_id, token: given.token, name: input.name, max_tasks: input.maxTasks };
   } else if (me.role === "baton_user") {
     const owner = new GraphQLClient(apiUrl, given.token);
     const reg = await owner.request<{ registerDaemon: { result: { rowId: string } } }>(
@@ -101,7 +113,7 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
     );
     const daemonId = reg.registerDaemon.result.rowId;
     const { daemonToken } = await owner.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: daemonId });
-    state = { api_url: apiUrl, daemon_id: daemonId, token: daemonToken };
+    state = { api_url: apiUrl, daemon_id: daemonId, token: daemonToken, name: input.name, max_tasks: input.maxTasks };
     logger.info("registered a new daemon with the owner's token; from now on it uses its own daemon token", { daemon_id: daemonId, token_from: given.source });
   } else if (me.role === "baton_daemon") {
     throw new IdentityError(`The daemon token from ${given.source} is no longer valid (its daemon was revoked, or its owner rotated tokens); give an owner token to register a new daemon.`);

@@ -8,7 +8,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
-const StateFile = z.object({ api_url: z.string().min(1), daemon_id: z.string().min(1), token: z.string().min(1) });
+const StateFile = z.object({
+  api_url: z.string().min(1),
+  daemon_id: z.string().min(1),
+  token: z.string().min(1),
+  /** What the daemon was registered with: the server keeps them, so a start with others registers anew. */
+  name: z.string().optional(),
+  max_tasks: z.number().int().optional(),
+});
 export type DaemonState = z.infer<typeof StateFile>;
 
 export const STATE_FILE = "daemon.json";

@@ -192,6 +192,15 @@ describe("baton daemon run options", () => {
       assert.equal(await proc.exited, 0);
     });
 
+    it("refuses to start the stored daemon with another --max-tasks (the server keeps the registered one) unless an owner token is given", async () => {
+      const proc = spawnDaemon(name, ["--agent-command", "true", "--work-dir", workDir, "--max-tasks", "3"], { PATH: process.env.PATH });
+      assert.equal(await proc.exited, 2);
+      assert.equal(
+        proc.log.join("").trim().split("\n").pop(),
+        `baton: The daemon in ${path.dirname(stateFile())} was registered as --name "${name}" --max-tasks 1, which the server keeps; start it with those, or give an owner token (--token-file PATH or BATON_TOKEN) to register a new daemon with the new ones.`,
+      );
+    });
+
     it("renews a short-lived daemon token at half its life, stores it, and keeps working after the first one expired", async () => {
       const short = (
         await cliJson<{ token: string }>(["token", "create", "--owner", ownerId, "--role", "daemon", "--daemon", daemonId, "--ttl", "16s"], {

@@ -154,7 +154,7 @@ Examples:
         apiUrl,
         daemonId,
         holder,
-        persist: (token) => writeDaemonState(stateDir, { api_url: apiUrl, daemon_id: daemonId, token }),
+        persist: (token) => writeDaemonState(stateDir, { ...identity, token }),
         logger,
         onRefused: (message) => {
           process.exitCode = 1;
