@@ -9,6 +9,8 @@
  *   npm test -- test/sql/foo.test.ts only the files named
  *   npm run test:faults              only test/faults: slow (kills and restarts processes), so run
  *                                    one file at a time, each test bounded by --test-timeout
+ *   npm run test:fuzz                only test/fuzz: thousands of generated hostile requests against a
+ *                                    real server (bounded by BATON_FUZZ_RUNS and BATON_FUZZ_SECONDS)
  */
 "use strict";
 const { spawn } = require("node:child_process");
@@ -42,16 +44,21 @@ function withDatabase(url, database) {
 }
 
 async function main() {
-  const faults = process.argv[2] === "--faults";
-  const args = process.argv.slice(faults ? 3 : 2);
+  const suite = process.argv[2] === "--faults" ? "faults" : process.argv[2] === "--fuzz" ? "fuzz" : undefined;
+  const args = process.argv.slice(suite ? 3 : 2);
   const faultsDir = path.join(root, "test", "faults");
+  const fuzzDir = path.join(root, "test", "fuzz");
+  const inside = (dir) => (f) => f.startsWith(dir + path.sep);
   const files =
     args.length > 0
       ? args.map((f) => path.resolve(f))
-      : faults
+      : suite === "faults"
         ? findTests(faultsDir)
-        : findTests(path.join(root, "test")).filter((f) => !f.startsWith(faultsDir + path.sep));
-  const slow = files.length > 0 && files.every((f) => f.startsWith(faultsDir + path.sep)); // fault files, however named
+        : suite === "fuzz"
+          ? findTests(fuzzDir)
+          : findTests(path.join(root, "test")).filter((f) => !inside(faultsDir)(f) && !inside(fuzzDir)(f));
+  // Fault and fuzz files, however named: one at a time (they load the machine).
+  const slow = files.length > 0 && files.every((f) => inside(faultsDir)(f) || inside(fuzzDir)(f));
   const logger = createLogger(process.env.BATON_LOG_LEVEL || "warn");
   let embedded;
   let adminUrl = process.env.DATABASE_URL;

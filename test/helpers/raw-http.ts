@@ -18,12 +18,18 @@ export type RawReply = {
   timedOut: boolean;
 };
 
-/** Sends `bytes` on a new connection, half-closes it, and reads until the server closes (or timeoutMs). */
-export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 5_000): Promise<RawReply> {
+/**
+ * Sends `bytes` on a new connection and reads until the server closes it (the requests say
+ * `connection: close`). The socket is not half-closed at once: Node's server takes a client's FIN as
+ * the client going away and drops the answer. Only when nothing has come back after `quietMs` (a body
+ * shorter than its content-length, say) is it half-closed, so the server sees the end of the request.
+ */
+export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 5_000, quietMs = 1_500): Promise<RawReply> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let timedOut = false;
-    const socket = net.connect(port, "127.0.0.1", () => socket.end(bytes));
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(bytes));
+    const quiet = setTimeout(() => chunks.length === 0 && socket.end(), quietMs);
     const timer = setTimeout(() => {
       timedOut = true;
       socket.destroy();
@@ -32,6 +38,7 @@ export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 5_0
     socket.on("error", () => undefined); // a reset is an answer too: read what came before it
     socket.on("close", () => {
       clearTimeout(timer);
+      clearTimeout(quiet);
       const all = Buffer.concat(chunks);
       const split = all.indexOf("\r\n\r\n");
       const head = (split >= 0 ? all.subarray(0, split) : all).toString("latin1");
@@ -140,7 +147,7 @@ export type HardenedServer = { port: number; url: string; secret: string; dataDi
 export async function startHardenedServer(e2e: E2E, env: NodeJS.ProcessEnv = {}): Promise<HardenedServer> {
   const port = await freePort();
   const dataDir = e2e.tempDir("data");
-  const secret = randomBytes(36).toString("base64url");
+  const secret = env.BATON_JWT_SECRET ?? randomBytes(36).toString("base64url");
   const url = `http://127.0.0.1:${port}`;
   const credentialsFile = path.join(dataDir, "credentials.json");
   const proc = e2e.spawn(`server:${port}`, [BATON_BIN, "server"], {
