@@ -6,9 +6,14 @@
  * will never finish them (the open-source worker unlocks them only after 4 hours).
  *
  * Each kill comes when the run has made a given amount of progress (never after a fixed time), and
- * the server is restarted at once on the same database. A step whose dispatch_step job the killed
- * worker had taken is stranded (ready, no task, its job locked); the restarted server's first
- * reconcile must dispatch it, not the crontab up to a minute later. At the end every step is
+ * the server is restarted on the same database. A step whose dispatch_step job the killed worker had
+ * taken is stranded (ready, no task, its job locked); the restarted server's first reconcile must
+ * dispatch it, not the crontab up to a minute later. A kill strands 0-5 steps by chance, so while the
+ * server is down the test also strands one for certain: a new one-step directive whose dispatch_step
+ * job it marks locked, as a worker killed holding it leaves it. Only a reconcile repairs that state,
+ * and the crontab's reconcile runs at each minute boundary, so the server is restarted in the first
+ * 45 s of a minute and the stranded step's task must exist before the next boundary: without the
+ * start-up reconcile (src/worker.ts) this test fails. At the end every step is
  * completed at its first attempt, no task was assigned twice, nothing is left live, and the jobs
  * still locked by the killed workers are leftovers whose work was done by others (they blocked nothing).
  */
@@ -25,7 +30,7 @@ const DAEMONS = [2, 3, 2, 3];
 const KILL_AT = [25, 75, 125, 175, 225]; // completed steps
 
 describe("the server SIGKILLed five times during a run", () => {
-  it("restarts each time, and all 300 steps complete with one task each, none assigned twice and nothing stuck", async (t) => {
+  it("restarts each time, the start-up reconcile dispatches what a killed worker stranded, and all 300 steps (and the 5 stranded on purpose) complete with one task each, none assigned twice and nothing stuck", async (t) => {
     const server = await startServer(e2e);
     killOnExit(server.proc.child);
     const owner = (await e2e.db.pool.query<{ id: string }>("select id from baton.owners")).rows[0]!.id;
@@ -58,6 +63,7 @@ describe("the server SIGKILLed five times during a run", () => {
       const completed = async () =>
         (await e2e.db.pool.query<{ n: number }>("select count(*)::int as n from baton.directive_steps where owner_id = $1 and status = 'completed'", [owner])).rows[0]!.n;
       const stranded: number[] = [];
+      const extraSteps: string[] = [];
       let lastKill = new Date(0);
       for (const [k, threshold] of KILL_AT.entries()) {
         await waitForE2E(e2e, `${threshold} completed steps before kill ${k + 1}`, async () => (await completed()) >= threshold, { timeoutMs: 90_000, unless: server.proc });
@@ -73,17 +79,37 @@ describe("the server SIGKILLed five times during a run", () => {
           [owner],
         );
         const ids = r.rows.map((s) => s.id);
-        lastKill = (await e2e.db.pool.query<{ now: Date }>("select now()")).rows[0]!.now;
         stranded.push(ids.length);
+        // One more, for certain: a ready step whose dispatch_step job a dead worker holds.
+        const extra = await createDirective(e2e.db, owner, { title: `stranded by kill ${k + 1}`, steps: [{ name: `stranded${k + 1}` }] });
+        const extraStep = extra.steps[`stranded${k + 1}`]!;
+        const locked = await e2e.db.pool.query("update graphile_worker._private_jobs set locked_at = now(), locked_by = $2 where key = $1 and locked_at is null", [
+          `dispatch_step:${extraStep}:1`,
+          `worker-killed-by-the-test-${k + 1}`,
+        ]);
+        assert.equal(locked.rowCount, 1, "the new step's dispatch_step job was queued (and is now held by a dead worker)");
+        extraSteps.push(extraStep);
+        lastKill = (await e2e.db.pool.query<{ now: Date }>("select now()")).rows[0]!.now;
+        // Restart early enough in a minute that the crontab's next reconcile is well ahead.
+        const clock = async () => (await e2e.db.pool.query<{ second: number; now: Date }>("select extract(second from now())::float8 as second, now()")).rows[0]!;
+        await waitForE2E(e2e, "the first 45 s of a minute", async () => (await clock()).second < 45, { timeoutMs: 30_000 });
+        const restartedAt = (await clock()).now;
+        const nextCronTick = new Date(Math.floor(restartedAt.getTime() / 60_000) * 60_000 + 60_000);
         await server.restart();
         killOnExit(server.proc.child);
         // The restarted server's first reconcile dispatches them, rather than its crontab up to a
-        // minute later (src/worker.ts); the timeout is well under that minute, and generous otherwise.
+        // minute later (src/worker.ts).
+        const all = [...ids, extraStep];
         await waitForE2E(
           e2e,
-          `the ${ids.length} steps stranded by kill ${k + 1} to get their task`,
-          async () => (await e2e.db.pool.query("select distinct step_id from baton.tasks where step_id = any ($1)", [ids])).rowCount === ids.length,
-          { timeoutMs: 30_000, unless: server.proc },
+          `the ${all.length} steps stranded by kill ${k + 1} to get their task`,
+          async () => (await e2e.db.pool.query("select distinct step_id from baton.tasks where step_id = any ($1)", [all])).rowCount === all.length,
+          { timeoutMs: 90_000, unless: server.proc },
+        );
+        const dispatched = (await e2e.db.pool.query<{ created_at: Date }>("select created_at from baton.tasks where step_id = $1", [extraStep])).rows[0]!.created_at;
+        assert.ok(
+          dispatched < nextCronTick,
+          `the step stranded by kill ${k + 1} got its task at ${dispatched.toISOString()}, after the crontab's tick at ${nextCronTick.toISOString()}: the start-up reconcile did not run`,
         );
       }
       t.diagnostic(`steps stranded behind jobs locked by each killed worker: ${stranded.join(", ")}`);
@@ -104,10 +130,10 @@ describe("the server SIGKILLed five times during a run", () => {
           where s.owner_id = $1 group by s.id, s.status`,
         [owner],
       );
-      assert.equal(steps.rowCount, 300);
+      assert.equal(steps.rowCount, 300 + extraSteps.length);
       for (const s of steps.rows) assert.deepEqual([s.status, s.attempts], ["completed", ["completed:1"]]);
       const { tasks } = await assertExactlyOnce(e2e.db, owner);
-      assert.equal(tasks, 300);
+      assert.equal(tasks, 300 + extraSteps.length);
       await assertNoLiveTasks(e2e.db, owner);
       await assertMaxTasksInHistory(e2e.db, owner, new Map(daemons.map((d, i) => [d.id, DAEMONS[i]!])));
       assert.deepEqual(daemons.flatMap((d) => d.errors), []);
