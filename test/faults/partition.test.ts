@@ -114,6 +114,7 @@ describe("a daemon cut from the API by a network partition", () => {
       );
     }, { timeoutMs: 60_000, unless: cutOff.proc });
     assert.ok(fs.existsSync(path.join(marks, `held-${slow}`, "stopped")), "the slow agent was stopped (SIGTERM) by its daemon");
+    assert.match(logOf(), /"msg":"lease lost[^\n]*"lease_ms":3000/, "the daemon counted the server's lease (leaseExpiresAt - lastHeartbeatAt)");
 
     // The server expired the cut-off daemon; the retries ran on the survivor.
     await waitForE2E(
