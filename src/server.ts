@@ -8,6 +8,7 @@ import http from "node:http";
 import path from "node:path";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/node";
+import { acceptHeaderUsable, BAD_ACCEPT } from "./api/accept";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
 import { makeWebsocketHandler } from "./api/websocket";
@@ -72,10 +73,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         if (!url) return void sendJson(res, 400, { error: BAD_TARGET });
         trackSafely(() => metrics.http.track(req, res), logger);
         if (url.pathname === "/healthz") return void healthz(pool, res, logger);
-        if (url.pathname === "/metrics") return void metrics.handle(req, res, config.metricsToken);
+        if (url.pathname === "/metrics") return void metrics.handle(res);
         if (url.pathname === "/graphql") {
           const problem = tokenProblem(req, jwtSecret);
           if (problem) return void sendUnauthorized(res, problem);
+          if (!acceptHeaderUsable(req)) return void sendJson(res, 400, { errors: [{ message: BAD_ACCEPT, extensions: { code: "BAD_REQUEST" } }] });
         }
         const notFound = (err?: unknown) => {
           if (err) return failRequest(res, err, logger);
@@ -132,28 +134,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
-/**
- * The owner that a local server's CLI acts for: created on first start. Check and create under a
- * transaction-level advisory lock, so that servers starting together on a fresh database make one
- * owner, not one each (test/api/two_servers_fresh.test.ts).
- */
+/** The owner that a local server's CLI acts for: created on first start. */
 async function ensureLocalOwner(pool: import("pg").Pool): Promise<{ id: string; created: boolean }> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    await client.query("select pg_advisory_xact_lock(7310421002)"); // arbitrary, constant: "baton local owner"
-    const existing = await client.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
-    const owner = existing.rows[0]
-      ? { id: existing.rows[0].id, created: false }
-      : { id: (await client.query<{ id: string }>("select id from baton.create_owner('local')")).rows[0]!.id, created: true };
-    await client.query("commit");
-    return owner;
-  } catch (err) {
-    await client.query("rollback").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  const existing = await pool.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
+  if (existing.rows[0]) return { id: existing.rows[0].id, created: false };
+  const created = await pool.query<{ id: string }>("select id from baton.create_owner('local')");
+  return { id: created.rows[0]!.id, created: true };
 }
 
 /** 200 when the database answers; 503 otherwise, with the database's error in the log only (it can name hosts and users). */

@@ -2,12 +2,14 @@
  * Requests that used to stop the whole server (API and worker), sent over raw sockets to a real
  * `baton server` process: a bearer token whose header decodes to JSON `null`, a request target that
  * `new URL` rejects (for a request and for a websocket upgrade), and a websocket frame that is not
- * valid UTF-8. Each gets an answer, and the process keeps serving. /healthz reports a database outage
+ * valid UTF-8. Each gets an answer, and the process keeps serving. A malformed Accept header, which
+ * grafserv answered with a 500, gets a 400. /healthz reports a database outage
  * without echoing the database's error.
  */
 import assert from "node:assert/strict";
 import { Client } from "pg";
 import { before, describe, it } from "node:test";
+import { BAD_ACCEPT } from "../../src/api/accept";
 import { useE2E, waitForE2E } from "../helpers/e2e";
 import { httpRequest, rawRequest, rawWebsocket, startHardenedServer, wsFrame, type HardenedServer } from "../helpers/raw-http";
 
@@ -65,6 +67,19 @@ describe("requests that must not stop the server", () => {
     assert.equal(sent[0]! & 0x0f, 0x8);
     assert.equal(sent.readUInt16BE(2), 1007);
     await stillServing("a websocket frame that is not UTF-8");
+  });
+
+  it("answers a malformed Accept header with 400 instead of grafserv's 500, and an empty one as if absent", async () => {
+    const query = JSON.stringify({ query: "{ __typename }" });
+    for (const accept of [",", "q=1", "*/*;q=x", "text/html;"]) {
+      const reply = await rawRequest(server.port, httpRequest("POST", "/graphql", [["content-type", "application/json"], ["accept", accept]], query));
+      assert.equal(reply.status, 400, accept);
+      assert.deepEqual(JSON.parse(reply.body.toString("utf8")), { errors: [{ message: BAD_ACCEPT, extensions: { code: "BAD_REQUEST" } }] }, accept);
+    }
+    const empty = await rawRequest(server.port, httpRequest("POST", "/graphql", [["content-type", "application/json"], ["accept", ""]], query));
+    assert.equal(empty.status, 200);
+    assert.deepEqual(JSON.parse(empty.body.toString("utf8")), { data: { __typename: "Query" } });
+    await stillServing("malformed Accept headers");
   });
 
   it("answers /healthz with 503 and a generic message when the database refuses connections, and logs the cause", async () => {

@@ -27,7 +27,7 @@ export type Auth = { header: string | undefined; valid: boolean };
 
 export type FuzzInput =
   | { kind: "http"; method: string; target: string; headers: [string, string][]; body: Uint8Array; rawHeaderBytes?: Uint8Array }
-  | { kind: "graphql"; auth: Auth; contentType: string; body: string; label: string }
+  | { kind: "graphql"; auth: Auth; contentType: string; accept: string; body: string; label: string }
   | { kind: "ws"; connectionParams: unknown; frames: WsFrameSpec[]; ending: "close" | "reset" | "wait" };
 
 export type WsFrameSpec = { opcode: number; payload: Uint8Array | string; fin?: boolean; mask?: boolean; rsv?: number };
@@ -60,6 +60,9 @@ export const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.dictionary(nastyString, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5_000 }).map((n) => Array.from({ length: n }, (_, i) => i)) },
 );
+
+const printableAscii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 });
+const printable = printableAscii;
 
 /** Usually `normal`, sometimes `hostile`. */
 const mostly = <T, U>(normal: fc.Arbitrary<T>, hostile: fc.Arbitrary<U>) => fc.oneof({ weight: 3, arbitrary: normal }, { weight: 1, arbitrary: hostile });
@@ -297,12 +300,27 @@ export function graphqlArb(world: FuzzWorld): fc.Arbitrary<FuzzInput> {
       { weight: 8, arbitrary: fc.constantFrom("application/json", "application/json; charset=utf-8") },
       { weight: 2, arbitrary: fc.constantFrom("application/graphql-response+json", "application/graphql", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "", "multipart/form-data; boundary=x") },
     ))
-    .map(([auth, b, contentType]) => {
-      // A valid token never sends a mutation that creates rows or rotates tokens (see the file's header).
-      const safeAuth = b.safeForValid || !auth.valid ? auth : { header: undefined, valid: false };
-      return { kind: "graphql" as const, auth: safeAuth, contentType, body: b.text, label: b.label };
-    });
+    .chain(([auth, b, contentType]) =>
+      acceptArb.map((accept) => {
+        // A valid token never sends a mutation that creates rows or rotates tokens (see the file's header).
+        const safeAuth = b.safeForValid || !auth.valid ? auth : { header: undefined, valid: false };
+        return { kind: "graphql" as const, auth: safeAuth, contentType, accept, body: b.text, label: b.label };
+      }),
+    );
 }
+
+/** Accept headers: mostly usual, sometimes malformed (grafserv's parser threw on those: a 500). */
+const acceptArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 8, arbitrary: fc.constantFrom("application/json", "application/graphql-response+json, application/json;q=0.9", "*/*") },
+  { weight: 1, arbitrary: fc.constantFrom("", ",", ";", "q=1", "*/*;q=x", "text/html;", "*/", "*", "a/b;q=2", "application/json;q=0", "text/event-stream", "multipart/mixed", 'a/b;x="', "a/b;x=\"\\\"\"") },
+  {
+    weight: 1,
+    arbitrary: fc
+      .array(fc.tuple(fc.constantFrom("*/*", "application/json", "text/*", "a/b", "application/graphql-response+json", "", "x"), fc.array(fc.tuple(fc.constantFrom("q", "charset", "x", ""), fc.constantFrom("0", "1", "0.5", "1.0001", "-1", "x", '"y"', "")), { maxLength: 2 })), { maxLength: 4 })
+      .map((ranges) => ranges.map(([r, ps]) => [r, ...ps.map(([k, v]) => `${k}=${v}`)].join(";")).join(",")),
+  },
+  { weight: 1, arbitrary: printableAscii },
+);
 
 // ---------- raw HTTP ----------
 
@@ -320,7 +338,6 @@ const targetArb = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom("/graphql?query=", "/?"), nastyString).map(([p, s]) => p + percent(s)) },
 );
 
-const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 });
 const headerArb: fc.Arbitrary<[string, string]> = fc.oneof(
   {
     weight: 4,
@@ -416,6 +433,6 @@ export function inputArb(world: FuzzWorld): fc.Arbitrary<FuzzInput> {
 export function describeInput(input: FuzzInput): string {
   const cut = (s: string) => (s.length > 300 ? `${s.slice(0, 300)}… (${s.length} chars)` : s);
   if (input.kind === "http") return cut(`HTTP ${input.method} ${input.target} headers=${JSON.stringify(input.headers)} body=${input.body.length} bytes`);
-  if (input.kind === "graphql") return cut(`GraphQL (${input.label}) auth=${input.auth.header ?? "none"} content-type=${input.contentType} body=${input.body}`);
+  if (input.kind === "graphql") return cut(`GraphQL (${input.label}) accept=${JSON.stringify(input.accept)} content-type=${input.contentType} auth=${input.auth.header ?? "none"} body=${input.body}`);
   return cut(`websocket params=${stringify(input.connectionParams)} frames=${JSON.stringify(input.frames.map((f) => ({ ...f, payload: typeof f.payload === "string" ? f.payload.slice(0, 80) : `${f.payload.length} bytes` })))} ending=${input.ending}`);
 }

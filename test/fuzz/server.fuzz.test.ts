@@ -4,7 +4,7 @@
  * send), GraphQL requests (documents, variables and tokens of any shape) and websocket sessions
  * (connectionParams, graphql-ws messages, malformed frames). They go to a real `baton server`
  * process on a database with a fixture of rows in every state. After each input the process must
- * still run; every CHECK_EVERY inputs, and at the end, /healthz must answer 200 and the database must
+ * still run, and no reply may be a 500 or show a stack trace; every CHECK_EVERY inputs, and at the end, /healthz must answer 200 and the database must
  * be unchanged (row counts and md5 of every Baton table).
  *
  * Bounded: BATON_FUZZ_RUNS inputs (default 5000) or BATON_FUZZ_SECONDS (default 90), whichever comes
@@ -31,10 +31,11 @@ const e2e = useE2E();
 /** Stack frames or file paths in a reply would be internals leaking to the client. */
 const INTERNALS = /\n\s+at [^\n]+\(|node_modules|\/src\/[a-z-]+\.ts/;
 
-type Tally = { samples: Record<string, string[]>; tried: number; stopped: number; byKind: Record<string, number>; statuses: Record<string, number>; timedOut: number; leaks: string[]; stoppers: string[] };
+type Tally = { errors: string[]; samples: Record<string, string[]>; tried: number; stopped: number; byKind: Record<string, number>; statuses: Record<string, number>; timedOut: number; leaks: string[]; stoppers: string[] };
 
 async function send(server: HardenedServer, input: FuzzInput, tally: Tally): Promise<void> {
   const record = (status: number | string | undefined, body?: Buffer) => {
+    if (status === 500 && tally.errors.length < 5) tally.errors.push(`${describeInput(input)}\n  -> ${(body ?? Buffer.alloc(0)).toString("utf8").slice(0, 300)}`);
     const key = `${input.kind} ${status ?? "closed"}`;
     tally.statuses[key] = (tally.statuses[key] ?? 0) + 1;
     const samples = (tally.samples[key] ??= []);
@@ -50,7 +51,7 @@ async function send(server: HardenedServer, input: FuzzInput, tally: Tally): Pro
     return record(reply.status, reply.body);
   }
   if (input.kind === "graphql") {
-    const headers: [string, string][] = [["content-type", input.contentType], ["accept", "application/json"]];
+    const headers: [string, string][] = [["content-type", input.contentType], ["accept", input.accept]];
     if (input.auth.header !== undefined) headers.push(["authorization", input.auth.header.replace(/[\r\n]/g, " ")]);
     const reply = await rawRequest(server.port, httpRequest("POST", "/graphql", headers, input.body), 15_000);
     if (reply.timedOut) tally.timedOut++;
@@ -117,7 +118,7 @@ describe("fuzz: nothing a client sends stops the server", () => {
   });
 
   it(`survives up to ${RUNS} hostile inputs (or ${SECONDS} s): the process never exits, /healthz answers, the database is unchanged`, async () => {
-    const tally: Tally = { samples: {}, tried: 0, stopped: 0, byKind: {}, statuses: {}, timedOut: 0, leaks: [], stoppers: [] };
+    const tally: Tally = { errors: [], samples: {}, tried: 0, stopped: 0, byKind: {}, statuses: {}, timedOut: 0, leaks: [], stoppers: [] };
     const started = Date.now();
     // The fixture's tokens must work, or the valid-token inputs test nothing.
     const identity = await fetch(`${server.url}/graphql`, {
@@ -162,6 +163,8 @@ describe("fuzz: nothing a client sends stops the server", () => {
     assert.equal(tally.stopped, 0);
     assert.ok(alive, "the server answers /healthz after the run");
     assert.deepEqual(tally.leaks, [], "no reply shows a stack trace or a source path");
+    // 500 is the last resort for a server bug; a client's mistake gets a 4xx that says what was wrong.
+    assert.deepEqual(tally.errors, [], "no input gets a 500");
     await assertUnchanged(e2e.db, baseline, `the ${tally.tried} fuzz inputs`);
     removeFixture(fixture);
   });
