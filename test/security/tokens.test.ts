@@ -1,7 +1,8 @@
 /*
  * Tokens that must not work: forged signatures, `alg: none` and other algorithms, roles Baton does not
  * hand out (a database superuser, the introspection role, anonymous claimed outright), malformed ids,
- * an `exp` that is not a time, no `exp` at all. Each is refused over HTTP with 401 UNAUTHENTICATED and a message that
+ * an `exp` that is not a time, no `exp` at all, an `iat` in the future or an `nbf` not yet reached, a
+ * header or payload that is JSON but not an object. Each is refused over HTTP with 401 UNAUTHENTICATED and a message that
  * says what is wrong, and over websockets with the same error. Well-signed tokens naming an owner,
  * daemon or task that does not exist are let in (Baton keeps no list of tokens) but see nothing and
  * create nothing, and the database is unchanged after them.
@@ -19,10 +20,12 @@ const db = useTestDatabase();
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const hmac = (data: string, secret: string) => createHmac("sha256", secret).update(data).digest("base64url");
-const sign = (header: object, claims: object, secret: string) => `${b64(header)}.${b64(claims)}.${hmac(`${b64(header)}.${b64(claims)}`, secret)}`;
+const sign = (header: unknown, claims: unknown, secret: string) => `${b64(header)}.${b64(claims)}.${hmac(`${b64(header)}.${b64(claims)}`, secret)}`;
 
 const SIGNATURE = /^The token's signature is invalid \(it was not issued by this Baton server\)\.$/;
 const ALGORITHM = /^The token uses algorithm .*; only HS256 is accepted\.$/;
+const NOT_JSON = /^The token is not a JWT \(its header or payload is not a JSON object\)\.$/;
+const now = () => Math.floor(Date.now() / 1000);
 const CLAIMS = /^The token's claims are not valid for Baton \(role must be baton_user, baton_daemon or baton_agent, with its ids\): /;
 
 /** [what, token, the message it must get] */
@@ -65,6 +68,16 @@ function refusedTokens(server: TestServer, w: World): [string, string, RegExp][]
     ["no exp at all (every token Baton mints expires)", token(server, { ...claims, exp: undefined }), /^The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token/],
     ["an exp of null", token(server, { ...claims, exp: null }), /^The token has no expiry \(exp\)|^The token's exp must be a number/],
     ["a generation that is not a whole number", token(server, { ...claims, gen: "1" }), CLAIMS],
+    // Issued-at and not-before (jsonwebtoken checks nbf; iat is checked by verifyJwt)
+    ["a token issued an hour from now (iat)", token(server, { ...claims, iat: now() + 3600 }), /^The token was issued in the future \(its iat is more than 30 s ahead of this server's clock\)/],
+    ["an iat that is not a number", token(server, { ...claims, iat: "yesterday" }), /^The token's iat must be a number of seconds since 1970/],
+    ["a token not valid for another hour (nbf)", token(server, { ...claims, nbf: now() + 3600 }), /^The token is not valid yet \(its nbf is in the future\)/],
+    ["an nbf that is not a number", token(server, { ...claims, nbf: "soon" }), /^The token's nbf must be a number of seconds since 1970/],
+    // Header or payload JSON that is not an object (a header of `null` stopped the server)
+    ["a header that is JSON null", `${b64(null)}.${body}.${signature}`, NOT_JSON],
+    ["a payload that is JSON null, signed", sign(HS256, null, server.secret), NOT_JSON],
+    ["a payload that is a list, signed", sign(HS256, [claims], server.secret), NOT_JSON],
+    ["a header that is a number", `${b64(1)}.${body}.${signature}`, NOT_JSON],
   ];
 }
 
@@ -114,6 +127,13 @@ describe("tokens that must not work", () => {
     }
     watcher.close();
     await watcherClient.dispose();
+  });
+
+  it("accepts a token whose iat is a few seconds ahead (clock skew) and whose nbf has passed", async () => {
+    const skewed = token(server, { role: "baton_user", owner_id: w.ownerA, iat: now() + 10, nbf: now() - 10 });
+    const r = await post(server, `{ currentIdentity }`, {}, skewed);
+    assert.equal(r.status, 200, JSON.stringify(r));
+    assert.equal(r.data.currentIdentity.role, "baton_user");
   });
 
   it("lets a well-signed token of an owner that does not exist see nothing and create nothing", async () => {
