@@ -1,11 +1,14 @@
 /*
  * Who gets in: no token is anonymous (health and identity only); forged, `alg: none`, expired,
  * wrong-audience and wrong-role tokens are refused with a clear message and code UNAUTHENTICATED,
- * over HTTP (401) and over websockets (in connectionParams).
+ * over HTTP (401) and over websockets (in connectionParams, where an authorization that is not one
+ * string is refused too).
  */
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
 import { gql, gqlError, post, primeDaemonCommands, subscribe, token, useTestServer, wsClient, type TestServer } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
 
@@ -92,6 +95,30 @@ describe("authentication", () => {
     const anonymousErrors = (await anonymous.error()) as { extensions?: { code?: string } }[];
     assert.equal(anonymousErrors[0]?.extensions?.code, "42501");
     ok.close();
+  });
+
+  it("refuses an authorization connection param that is not one string, and reads the key in any letter case", async () => {
+    const IDENTITY = `subscription ($d: UUID!) { daemonCommands(daemonId: $d) { type } }`;
+    const daemonId = (await db.pool.query<{ id: string }>("select id from baton.register_daemon('params box', owner_id => $1)", [server.credentials.owner_id])).rows[0]!.id;
+    const good = `Bearer ${server.credentials.token}`;
+    const withParams = (connectionParams: Record<string, unknown>) => {
+      const client = createClient({ url: server.wsUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
+      after(() => client.dispose());
+      return client;
+    };
+    for (const [what, params] of [
+      ["a number", { authorization: 42 }],
+      ["a list", { authorization: [good] }],
+      ["an object", { authorization: { bearer: server.credentials.token } }],
+      ["two spellings of the key", { Authorization: good, authorization: good }],
+    ] as const) {
+      const sub = subscribe(withParams(params), IDENTITY, { d: daemonId });
+      const errors = (await sub.error()) as { message: string; extensions?: { code?: string } }[];
+      assert.deepEqual(errors, [{ message: "The authorization connection parameter must be one string, `Bearer <token>`.", extensions: { code: "UNAUTHENTICATED" } }], what);
+    }
+    const upper = subscribe(withParams({ AUTHORIZATION: good }), IDENTITY, { d: daemonId });
+    await primeDaemonCommands(db, upper, daemonId);
+    upper.close();
   });
 
   it("still serves good requests after refusing bad ones", async () => {
