@@ -18,6 +18,8 @@ const SAFE_PG_CODES: Record<string, string> = {
   "54000": "The input is too large.",
 };
 
+export const TOO_DEEP = "The query is nested too deeply for Baton to run; ask for fewer levels at once.";
+
 export function makeMaskError(logger: Logger) {
   return function maskError(error: GraphQLError): GraphQLError {
     const original = error.originalError as (Error & { code?: string; hint?: string; statusCode?: number }) | undefined;
@@ -59,6 +61,16 @@ export function makeMaskError(logger: Logger) {
     }
     if (original.name === "SafeError" || /does not exist or is not yours/.test(original.message)) {
       return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code: "BTNFD" } });
+    }
+    // grafserv's own refusals of a request (a SafeError with a 4xx status, such as an invalid onError),
+    // arriving here over websockets: their messages are written for clients.
+    const status = (original as { extensions?: { statusCode?: unknown } }).extensions?.statusCode;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code: "BAD_USER_INPUT" } });
+    }
+    // Grafast refuses to plan a document past its planning depth: the query's fault, not the server's.
+    if (/^Query planning error: Query is too complex|^Maximum call stack size exceeded$/.test(original.message)) {
+      return new GraphQLError(TOO_DEEP, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code: "BAD_USER_INPUT" } });
     }
     const id = randomBytes(6).toString("hex");
     logger.error("request failed", { error_id: id, error: original.message, code });

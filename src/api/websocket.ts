@@ -7,20 +7,23 @@
  */
 import type http from "node:http";
 import type { Duplex } from "node:stream";
-import { makeServer } from "graphql-ws";
+import { makeServer, type ServerOptions } from "graphql-ws";
+import { GraphQLError } from "postgraphile/graphql";
 import { makeGraphQLWSConfig, type GrafservBase } from "postgraphile/grafserv";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../logger";
+import { TOO_DEEP } from "./errors";
 
-/** graphql-ws close code for an error inside the server (CloseCode.InternalServerError). */
+/** graphql-ws close codes: an error inside the server (CloseCode.InternalServerError), a bad client message (CloseCode.BadRequest). */
 const INTERNAL_ERROR = 1011;
+const BAD_REQUEST = 4400;
 const KEEPALIVE_MS = 12_000;
 
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export function makeWebsocketHandler(serv: GrafservBase, opts: { logger: Logger; maxPayload: number }): { handle: UpgradeHandler; close: () => void } {
   const { logger } = opts;
-  const graphqlWs = makeServer(makeGraphQLWSConfig(serv));
+  const graphqlWs = makeServer(withSafeSubscribe(makeGraphQLWSConfig(serv)));
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
   wss.on("error", (err) => logger.warn("websocket server error", { error: err.message }));
 
@@ -38,10 +41,14 @@ export function makeWebsocketHandler(serv: GrafservBase, opts: { logger: Logger;
             try {
               await cb(String(data));
             } catch (err) {
-              // graphql-ws's own errors (a message it cannot read) and execution failures: close this socket only.
-              logger.warn("websocket message failed", { error: err instanceof Error ? err.message : String(err) });
+              // graphql-ws's own errors and execution failures: close this socket only.
+              const message = err instanceof Error ? err.message : String(err);
+              if (socket.readyState !== socket.OPEN) return void logger.debug("websocket message after close", { error: message });
+              // A message type a client may not send (connection_ack, next...) is the client's mistake: say so.
+              const clientMistake = /^Unexpected message of type \S+ received$/.test(message);
+              if (!clientMistake) logger.warn("websocket message failed", { error: message });
               try {
-                socket.close(INTERNAL_ERROR, "Internal error; the server log has the details.");
+                socket.close(clientMistake ? BAD_REQUEST : INTERNAL_ERROR, clientMistake ? message.slice(0, 120) : "Internal error; the server log has the details.");
               } catch {
                 socket.terminate();
               }
@@ -62,6 +69,25 @@ export function makeWebsocketHandler(serv: GrafservBase, opts: { logger: Logger;
     close() {
       for (const client of wss.clients) client.terminate();
       wss.close();
+    },
+  };
+}
+
+/**
+ * grafserv's onSubscribe can answer a subscribe message with errors that are not GraphQLErrors (a
+ * document nested too deeply for the parser gives a RangeError), which graphql-ws refuses by closing
+ * the socket. Turn them into GraphQLErrors, so the client gets an error message for its operation.
+ */
+function withSafeSubscribe(config: ServerOptions): ServerOptions {
+  const onSubscribe = config.onSubscribe;
+  if (!onSubscribe) return config;
+  return {
+    ...config,
+    async onSubscribe(ctx, id, payload) {
+      const result = await onSubscribe(ctx, id, payload);
+      if (!Array.isArray(result) || result.every((e) => e instanceof GraphQLError) && result.length > 0) return result;
+      const errors = (result as unknown[]).map((e) => new GraphQLError(e instanceof RangeError ? TOO_DEEP : e instanceof Error ? e.message : "The operation could not be run."));
+      return errors.length > 0 ? errors : [new GraphQLError("The operation could not be run.")];
     },
   };
 }

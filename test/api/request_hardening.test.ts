@@ -3,13 +3,16 @@
  * `baton server` process: a bearer token whose header decodes to JSON `null`, a request target that
  * `new URL` rejects (for a request and for a websocket upgrade), and a websocket frame that is not
  * valid UTF-8. Each gets an answer, and the process keeps serving. A malformed Accept header, which
- * grafserv answered with a 500, gets a 400. /healthz reports a database outage
+ * grafserv answered with a 500, gets a 400; graphql-ws messages a client gets wrong get an answer
+ * that says so. /healthz reports a database outage
  * without echoing the database's error.
  */
 import assert from "node:assert/strict";
 import { Client } from "pg";
 import { before, describe, it } from "node:test";
+import WebSocket from "ws";
 import { BAD_ACCEPT } from "../../src/api/accept";
+import { TOO_DEEP } from "../../src/api/errors";
 import { useE2E, waitForE2E } from "../helpers/e2e";
 import { httpRequest, rawRequest, rawWebsocket, startHardenedServer, wsFrame, type HardenedServer } from "../helpers/raw-http";
 
@@ -80,6 +83,40 @@ describe("requests that must not stop the server", () => {
     assert.equal(empty.status, 200);
     assert.deepEqual(JSON.parse(empty.body.toString("utf8")), { data: { __typename: "Query" } });
     await stillServing("malformed Accept headers");
+  });
+
+  it("answers graphql-ws messages a client gets wrong with an error for the operation or a 4400 close, not 1011", async () => {
+    const session = (messages: unknown[]) =>
+      new Promise<{ code: number; reason: string; received: any[] }>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/graphql`, "graphql-transport-ws");
+        const received: any[] = [];
+        ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init" })));
+        ws.on("message", (data) => {
+          const message = JSON.parse(String(data));
+          received.push(message);
+          if (message.type === "connection_ack") for (const m of messages) ws.send(JSON.stringify(m));
+          if (message.type === "error") ws.close(1000);
+        });
+        ws.on("error", () => undefined);
+        ws.on("close", (code, reason) => resolve({ code, reason: String(reason), received }));
+      });
+    const deep = await session([{ id: "1", type: "subscribe", payload: { query: `{${"a{".repeat(5000)}b${"}".repeat(5000)}}` } }]);
+    assert.deepEqual(deep.received.at(-1), { id: "1", type: "error", payload: [{ message: TOO_DEEP }] });
+    const onError = await session([{ id: "2", type: "subscribe", payload: { query: "{ __typename }", onError: "x" } }]);
+    assert.deepEqual(onError.received.at(-1), {
+      id: "2",
+      type: "error",
+      payload: [{ message: "Invalid onError; supported error behaviors are: PROPAGATE, NULL, HALT", extensions: { code: "BAD_USER_INPUT" } }],
+    });
+    const ack = await session([{ type: "connection_ack" }]);
+    assert.deepEqual([ack.code, ack.reason], [4400, "Unexpected message of type connection_ack received"]);
+    await stillServing("graphql-ws messages a client got wrong");
+  });
+
+  it("answers a document too deep to plan with BAD_USER_INPUT and a message, not a masked internal error", async () => {
+    const nested = `{ directives { nodes { ${"directiveSteps { nodes { directive { ".repeat(60)}rowId${" } } }".repeat(60)} } } }`;
+    const reply = await rawRequest(server.port, httpRequest("POST", "/graphql", [["content-type", "application/json"]], JSON.stringify({ query: nested })));
+    assert.deepEqual(JSON.parse(reply.body.toString("utf8")).errors, [{ message: TOO_DEEP, extensions: { code: "BAD_USER_INPUT" } }]);
   });
 
   it("answers /healthz with 503 and a generic message when the database refuses connections, and logs the cause", async () => {
