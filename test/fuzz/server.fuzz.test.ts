@@ -4,7 +4,7 @@
  * send), GraphQL requests (documents, variables and tokens of any shape) and websocket sessions
  * (connectionParams, graphql-ws messages, malformed frames). They go to a real `baton server`
  * process on a database with a fixture of rows in every state. After each input the process must
- * still run, and no reply may be a 500 or show a stack trace; every CHECK_EVERY inputs, and at the end, /healthz must answer 200 and the database must
+ * still run, and no reply may be a 500, a masked INTERNAL error or a stack trace; every CHECK_EVERY inputs, and at the end, /healthz must answer 200 and the database must
  * be unchanged (row counts and md5 of every Baton table).
  *
  * Bounded: BATON_FUZZ_RUNS inputs (default 5000) or BATON_FUZZ_SECONDS (default 90), whichever comes
@@ -31,10 +31,14 @@ const e2e = useE2E();
 /** Stack frames or file paths in a reply would be internals leaking to the client. */
 const INTERNALS = /\n\s+at [^\n]+\(|node_modules|\/src\/[a-z-]+\.ts/;
 
-type Tally = { errors: string[]; samples: Record<string, string[]>; tried: number; stopped: number; byKind: Record<string, number>; statuses: Record<string, number>; timedOut: number; leaks: string[]; stoppers: string[] };
+type Tally = { internal: number; internalSamples: string[]; errors: string[]; samples: Record<string, string[]>; tried: number; stopped: number; byKind: Record<string, number>; statuses: Record<string, number>; timedOut: number; leaks: string[]; stoppers: string[] };
 
 async function send(server: HardenedServer, input: FuzzInput, tally: Tally): Promise<void> {
   const record = (status: number | string | undefined, body?: Buffer) => {
+    if (body && /"code":"INTERNAL"/.test(body.toString("utf8"))) {
+      tally.internal++;
+      if (tally.internalSamples.length < 5) tally.internalSamples.push(`${describeInput(input)}\n  -> ${body.toString("utf8").slice(0, 300)}`);
+    }
     if (status === 500 && tally.errors.length < 5) tally.errors.push(`${describeInput(input)}\n  -> ${(body ?? Buffer.alloc(0)).toString("utf8").slice(0, 300)}`);
     const key = `${input.kind} ${status ?? "closed"}`;
     tally.statuses[key] = (tally.statuses[key] ?? 0) + 1;
@@ -118,7 +122,7 @@ describe("fuzz: nothing a client sends stops the server", () => {
   });
 
   it(`survives up to ${RUNS} hostile inputs (or ${SECONDS} s): the process never exits, /healthz answers, the database is unchanged`, async () => {
-    const tally: Tally = { errors: [], samples: {}, tried: 0, stopped: 0, byKind: {}, statuses: {}, timedOut: 0, leaks: [], stoppers: [] };
+    const tally: Tally = { internal: 0, internalSamples: [], errors: [], samples: {}, tried: 0, stopped: 0, byKind: {}, statuses: {}, timedOut: 0, leaks: [], stoppers: [] };
     const started = Date.now();
     // The fixture's tokens must work, or the valid-token inputs test nothing.
     const identity = await fetch(`${server.url}/graphql`, {
@@ -153,7 +157,8 @@ describe("fuzz: nothing a client sends stops the server", () => {
     console.log(
       [
         `fuzz: ${tally.tried} inputs tried in ${seconds} s (seed ${SEED}; ${Object.entries(tally.byKind).map(([k, n]) => `${k} ${n}`).join(", ")}); ${tally.stopped} stopped the server.`,
-        `fuzz: replies ${JSON.stringify(tally.statuses)}; ${tally.timedOut} got no answer before the client's timeout.`,
+        `fuzz: replies ${JSON.stringify(tally.statuses)}; ${tally.timedOut} got no answer before the client's timeout; ${tally.internal} carried a masked internal error.`,
+        ...tally.internalSamples.map((s) => `fuzz: masked internal error: ${s}`),
         ...tally.stoppers.map((s) => `fuzz: stopped the server: ${s}`),
         // BATON_FUZZ_VERBOSE=1: a few inputs of each kind of reply, to see what the generators reach.
         ...(process.env.BATON_FUZZ_VERBOSE ? Object.entries(tally.samples).map(([k, v]) => `fuzz: ${k}:\n  ${v.join("\n  ")}`) : []),
@@ -165,6 +170,7 @@ describe("fuzz: nothing a client sends stops the server", () => {
     assert.deepEqual(tally.leaks, [], "no reply shows a stack trace or a source path");
     // 500 is the last resort for a server bug; a client's mistake gets a 4xx that says what was wrong.
     assert.deepEqual(tally.errors, [], "no input gets a 500");
+    assert.deepEqual(tally.internalSamples, [], "no input gets a masked internal error (INTERNAL): client mistakes get messages that say what was wrong");
     await assertUnchanged(e2e.db, baseline, `the ${tally.tried} fuzz inputs`);
     removeFixture(fixture);
   });
