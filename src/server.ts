@@ -12,12 +12,12 @@ import { acceptHeaderUsable, BAD_ACCEPT } from "./api/accept";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
 import { makeWebsocketHandler } from "./api/websocket";
-import { signJwt } from "./auth/jwt";
+import { mintOwnerToken } from "./auth/mint";
 import { loadJwtSecret } from "./auth/secret";
 import type { Config } from "./config";
 import { openDatabase } from "./db/connect";
 import { migrate } from "./db/migrate";
-import { createPool } from "./db/pool";
+import { assertApiPoolRestricted, createApiPool, createPool } from "./db/pool";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import { startWorker } from "./worker";
@@ -55,7 +55,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
 
     const jwtSecret = loadJwtSecret(config.dataDir, config.jwtSecret);
-    const { preset, pgService } = makePreset({ pool, jwtSecret, logger });
+    // PostGraphile gets its own pool, whose connections start as baton_anonymous: requests never run
+    // as the (superuser) login, and RLS applies even to one that carried no role (src/db/pool.ts).
+    const apiPool = createApiPool(db.url, logger, 20);
+    shutdown.push({ name: "api pool", run: () => apiPool.end() });
+    await assertApiPoolRestricted(apiPool);
+    const { preset, pgService } = makePreset({ pool: apiPool, jwtSecret, logger });
     const pgl = postgraphile(preset);
     shutdown.push({ name: "postgraphile", run: async () => { await pgl.release(); await pgService.release?.(); } });
     const serv = pgl.createServ(grafserv);
@@ -73,7 +78,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         if (!url) return void sendJson(res, 400, { error: BAD_TARGET });
         trackSafely(() => metrics.http.track(req, res), logger);
         if (url.pathname === "/healthz") return void healthz(pool, res, logger);
-        if (url.pathname === "/metrics") return void metrics.handle(res);
+        if (url.pathname === "/metrics") return void metrics.handle(req, res, config.metricsToken);
         if (url.pathname === "/graphql") {
           const problem = tokenProblem(req, jwtSecret);
           if (problem) return void sendUnauthorized(res, problem);
@@ -125,7 +130,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: signJwt({ role: "baton_user", owner_id: owner.id, aud: "baton", iss: "baton" }, jwtSecret) });
+    writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: (await mintOwnerToken(pool, owner.id, jwtSecret)).token }); // expires (30 days) and dies with `baton token rotate`
     logger.info("baton server listening", { url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
     return { url, databaseUrl: db.url, close };
   } catch (err) {
@@ -134,12 +139,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
-/** The owner that a local server's CLI acts for: created on first start. */
+/**
+ * The owner that a local server's CLI acts for: created on first start. Check and create under a
+ * transaction-level advisory lock, so that servers starting together on a fresh database make one
+ * owner, not one each (test/api/two_servers_fresh.test.ts).
+ */
 async function ensureLocalOwner(pool: import("pg").Pool): Promise<{ id: string; created: boolean }> {
-  const existing = await pool.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
-  if (existing.rows[0]) return { id: existing.rows[0].id, created: false };
-  const created = await pool.query<{ id: string }>("select id from baton.create_owner('local')");
-  return { id: created.rows[0]!.id, created: true };
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select pg_advisory_xact_lock(7310421002)"); // arbitrary, constant: "baton local owner"
+    const existing = await client.query<{ id: string }>("select id from baton.owners order by created_at limit 1");
+    const owner = existing.rows[0]
+      ? { id: existing.rows[0].id, created: false }
+      : { id: (await client.query<{ id: string }>("select id from baton.create_owner('local')")).rows[0]!.id, created: true };
+    await client.query("commit");
+    return owner;
+  } catch (err) {
+    await client.query("rollback").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /** 200 when the database answers; 503 otherwise, with the database's error in the log only (it can name hosts and users). */
