@@ -1,4 +1,22 @@
 -- Baton schema snapshot: regenerate with `npm run schema:dump`; test/schema.test.ts compares it.
+-- {migrator} is the login that ran the migrations; the text is the same on PostgreSQL 15 to 18.
+
+schema baton
+  comment: Baton: directives planned into DAGs of steps, dispatched as tasks to daemons running coding agents.
+  grant USAGE to baton_agent
+  grant USAGE to baton_anonymous
+  grant USAGE to baton_daemon
+  grant USAGE to baton_user
+
+schema baton_private
+  comment: Baton internals: trigger functions, helpers and secrets. Never exposed through the API.
+  grant USAGE to baton_agent
+  grant USAGE to baton_anonymous
+  grant USAGE to baton_daemon
+  grant USAGE to baton_user
+
+default privileges of {migrator} on functions in (all schemas)
+  none beyond the owner
 
 table baton.daemons (rls, forced)
   comment: @behavior -insert -update -delete A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`.
@@ -14,17 +32,8 @@ table baton.daemons (rls, forced)
   created_at timestamp with time zone not null default now() -- When the daemon first registered.
   updated_at timestamp with time zone not null default now() -- When this row last changed.
   revoked_at timestamp with time zone -- When its owner revoked it (`baton daemon revoke`); null while it may work. A revoked daemon stays disconnected: its tokens no longer work, its heartbeat is refused, and it gets no new token.
-  constraint daemons_connected_at_not_null NOT NULL connected_at
-  constraint daemons_created_at_not_null NOT NULL created_at
-  constraint daemons_id_not_null NOT NULL id
-  constraint daemons_last_heartbeat_at_not_null NOT NULL last_heartbeat_at
-  constraint daemons_max_tasks_not_null NOT NULL max_tasks
-  constraint daemons_name_not_null NOT NULL name
   constraint daemons_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint daemons_owner_id_not_null NOT NULL owner_id
   constraint daemons_pkey PRIMARY KEY (id)
-  constraint daemons_status_not_null NOT NULL status
-  constraint daemons_updated_at_not_null NOT NULL updated_at
   constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::text) = (disconnected_at IS NOT NULL)))
   constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
   constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
@@ -41,7 +50,7 @@ table baton.daemons (rls, forced)
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.daemons FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('daemons')
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.daemons FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('daemons')
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
     WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
@@ -102,23 +111,10 @@ CASE
 END -- The task whose agent added this step (null when an owner, a DBA or Baton added it). An execution agent may remove or re-wire only the steps its task added.
   constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
   constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
-  constraint directive_steps_attempts_not_null NOT NULL attempts
-  constraint directive_steps_created_at_not_null NOT NULL created_at
   constraint directive_steps_current_task_fkey FOREIGN KEY (current_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directive_steps_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
-  constraint directive_steps_directive_id_not_null NOT NULL directive_id
-  constraint directive_steps_generation_not_null NOT NULL generation
-  constraint directive_steps_id_not_null NOT NULL id
-  constraint directive_steps_max_attempts_not_null NOT NULL max_attempts
-  constraint directive_steps_name_not_null NOT NULL name
-  constraint directive_steps_order_index_not_null NOT NULL order_index
   constraint directive_steps_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint directive_steps_owner_id_not_null NOT NULL owner_id
   constraint directive_steps_pkey PRIMARY KEY (id)
-  constraint directive_steps_remaining_deps_not_null NOT NULL remaining_deps
-  constraint directive_steps_status_not_null NOT NULL status
-  constraint directive_steps_total_attempts_not_null NOT NULL total_attempts
-  constraint directive_steps_updated_at_not_null NOT NULL updated_at
   constraint generation_is_valid CHECK ((generation >= 1))
   constraint max_attempts_is_valid CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
@@ -143,7 +139,7 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   CREATE TRIGGER _800_count_open_update AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open()
   CREATE TRIGGER _800_propagate AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__propagate()
   CREATE TRIGGER _900_enqueue_ready AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__enqueue_ready()
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
@@ -172,21 +168,9 @@ table baton.directives (rls, forced)
   archived_at timestamp with time zone -- When the directive was archived; null otherwise.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::text) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
-  constraint directives_base_branch_not_null NOT NULL base_branch
-  constraint directives_created_at_not_null NOT NULL created_at
-  constraint directives_current_generation_not_null NOT NULL current_generation
-  constraint directives_goal_not_null NOT NULL goal
-  constraint directives_goal_revision_not_null NOT NULL goal_revision
-  constraint directives_goal_updated_at_not_null NOT NULL goal_updated_at
-  constraint directives_id_not_null NOT NULL id
-  constraint directives_open_steps_not_null NOT NULL open_steps
   constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint directives_owner_id_not_null NOT NULL owner_id
   constraint directives_pkey PRIMARY KEY (id)
-  constraint directives_status_not_null NOT NULL status
-  constraint directives_title_not_null NOT NULL title
-  constraint directives_updated_at_not_null NOT NULL updated_at
   constraint goal_is_valid CHECK (((length(btrim(goal)) >= 1) AND (octet_length(goal) <= 102400)))
   constraint open_steps_is_not_negative CHECK ((open_steps >= 0))
   constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
@@ -206,7 +190,7 @@ table baton.directives (rls, forced)
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('directives')
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (baton_private.can_see_directive(id, owner_id))
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
@@ -236,24 +220,16 @@ CASE
     WHEN ((current_setting('role'::text, true) = 'baton_daemon'::text) AND (current_setting('baton.daemon_id'::text, true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text)) THEN (current_setting('baton.daemon_id'::text, true))::uuid
     ELSE NULL::uuid
 END -- The daemon that made the change (daemon tokens, e.g. a status report); null for owners, agents, DBAs and Baton itself.
-  constraint events_actor_not_null NOT NULL actor
-  constraint events_created_at_not_null NOT NULL created_at
   constraint events_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
-  constraint events_id_not_null NOT NULL id
-  constraint events_kind_not_null NOT NULL kind
   constraint events_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint events_owner_id_not_null NOT NULL owner_id
   constraint events_pkey PRIMARY KEY (id)
-  constraint events_subject_id_not_null NOT NULL subject_id
-  constraint events_subject_type_not_null NOT NULL subject_type
-  constraint events_transaction_id_not_null NOT NULL transaction_id
   constraint kind_is_valid CHECK (((length(kind) >= 1) AND (length(kind) <= 64)))
   constraint subject_type_is_valid CHECK ((subject_type = ANY (ARRAY['directive'::text, 'step'::text, 'task'::text, 'daemon'::text])))
   CREATE INDEX events_directive_idx ON baton.events USING btree (directive_id, id)
   CREATE INDEX events_owner_idx ON baton.events USING btree (owner_id, id)
   CREATE UNIQUE INDEX events_pkey ON baton.events USING btree (id)
   CREATE INDEX events_subject_idx ON baton.events USING btree (subject_id, id)
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using ((((baton_private.current_api_role() = 'baton_user'::text) AND (owner_id = baton_private.current_owner_id())) OR ((baton_private.current_api_role() = 'baton_agent'::text) AND (directive_id = baton_private.current_agent_directive_id()))))
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
@@ -266,14 +242,10 @@ table baton.owners (rls, forced)
   created_at timestamp with time zone not null default now() -- When the owner was created.
   token_generation integer not null default 0 -- The generation of this owner's tokens. `baton token rotate` (rotateTokens) increments it: every token minted before (the owner's, its daemons' and its agents') stops working.
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
-  constraint owners_created_at_not_null NOT NULL created_at
-  constraint owners_id_not_null NOT NULL id
-  constraint owners_name_not_null NOT NULL name
   constraint owners_pkey PRIMARY KEY (id)
-  constraint owners_token_generation_not_null NOT NULL token_generation
   constraint token_generation_is_valid CHECK ((token_generation >= 0))
   CREATE UNIQUE INDEX owners_pkey ON baton.owners USING btree (id)
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_own for r to public using (((id = baton_private.current_owner_id()) AND (baton_private.current_api_role() <> 'baton_anonymous'::text)))
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
@@ -287,20 +259,15 @@ table baton.step_dependencies (rls, forced)
   owner_id uuid not null -- The owner (for row-level security).
   created_at timestamp with time zone not null default now() -- When the edge was added.
   constraint not_self_dependent CHECK ((step_id <> depends_on_step_id))
-  constraint step_dependencies_created_at_not_null NOT NULL created_at
   constraint step_dependencies_depends_on_step_id_fkey FOREIGN KEY (depends_on_step_id) REFERENCES baton.directive_steps(id) ON DELETE CASCADE
-  constraint step_dependencies_depends_on_step_id_not_null NOT NULL depends_on_step_id
   constraint step_dependencies_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
-  constraint step_dependencies_directive_id_not_null NOT NULL directive_id
   constraint step_dependencies_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint step_dependencies_owner_id_not_null NOT NULL owner_id
   constraint step_dependencies_pkey PRIMARY KEY (step_id, depends_on_step_id)
   constraint step_dependencies_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE CASCADE
-  constraint step_dependencies_step_id_not_null NOT NULL step_id
   CREATE INDEX step_dependencies_depends_on_idx ON baton.step_dependencies USING btree (depends_on_step_id)
   CREATE INDEX step_dependencies_owner_idx ON baton.step_dependencies USING btree (owner_id)
   CREATE UNIQUE INDEX step_dependencies_pkey ON baton.step_dependencies USING btree (step_id, depends_on_step_id)
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
@@ -336,22 +303,13 @@ table baton.task_output (rls, forced)
   constraint output_fits_the_cap CHECK (((stream = 'baton'::text) OR ((byte_offset + octet_length(text)) <= 1048576)))
   constraint seq_is_positive CHECK ((seq >= 1))
   constraint stream_is_valid CHECK ((stream = ANY (ARRAY['stdout'::text, 'stderr'::text, 'baton'::text])))
-  constraint task_output_byte_offset_not_null NOT NULL byte_offset
-  constraint task_output_created_at_not_null NOT NULL created_at
-  constraint task_output_directive_id_not_null NOT NULL directive_id
-  constraint task_output_id_not_null NOT NULL id
-  constraint task_output_owner_id_not_null NOT NULL owner_id
   constraint task_output_pkey PRIMARY KEY (id)
-  constraint task_output_seq_not_null NOT NULL seq
-  constraint task_output_stream_not_null NOT NULL stream
   constraint task_output_task_id_fkey FOREIGN KEY (task_id) REFERENCES baton.tasks(id) ON DELETE CASCADE
-  constraint task_output_task_id_not_null NOT NULL task_id
-  constraint task_output_text_not_null NOT NULL text
   constraint text_is_valid CHECK (((octet_length(text) >= 1) AND (octet_length(text) <= 262144)))
   CREATE UNIQUE INDEX task_output_one_truncation_marker ON baton.task_output USING btree (task_id) WHERE (stream = 'baton'::text)
   CREATE UNIQUE INDEX task_output_pkey ON baton.task_output USING btree (id)
   CREATE UNIQUE INDEX task_output_task_seq_idx ON baton.task_output USING btree (task_id, seq)
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
     WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
@@ -394,19 +352,11 @@ table baton.tasks (rls, forced)
   constraint planning_has_generation CHECK (((kind = 'planning'::text) = ((generation IS NOT NULL) AND (goal_revision IS NOT NULL))))
   constraint prompt_is_valid CHECK (((prompt IS NULL) OR (octet_length(prompt) <= 1048576)))
   constraint status_is_valid CHECK ((status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text, 'completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])))
-  constraint tasks_created_at_not_null NOT NULL created_at
   constraint tasks_daemon_id_fkey FOREIGN KEY (daemon_id) REFERENCES baton.daemons(id) ON DELETE SET NULL
   constraint tasks_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
-  constraint tasks_directive_id_not_null NOT NULL directive_id
-  constraint tasks_id_not_null NOT NULL id
-  constraint tasks_kind_not_null NOT NULL kind
   constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
-  constraint tasks_owner_id_not_null NOT NULL owner_id
   constraint tasks_pkey PRIMARY KEY (id)
-  constraint tasks_status_not_null NOT NULL status
   constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
-  constraint tasks_updated_at_not_null NOT NULL updated_at
-  constraint tasks_version_not_null NOT NULL version
   CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::text, 'running'::text]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
   CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text])))
@@ -428,7 +378,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _900_notify_daemon AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__notify_daemon()
   CREATE TRIGGER _900_slot_freed AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN (((old.status = ANY (ARRAY['starting'::text, 'running'::text])) AND (new.status <> ALL (ARRAY['starting'::text, 'running'::text])))) EXECUTE FUNCTION baton_private.tg_tasks__slot_freed()
-  policy definer_all for * to postgres using (true)
+  policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
     WHEN 'baton_user'::text THEN (owner_id = baton_private.current_owner_id())
@@ -446,11 +396,7 @@ table baton_private.metric_counts
   label text not null -- The status, or for dispatch_latency the smallest bucket upper bound (seconds) the observation fits in, or +Inf.
   n bigint not null default 0 -- Rows with that status now, or observations in that bucket ever.
   sum double precision not null default 0 -- dispatch_latency only: the observations' total, in seconds.
-  constraint metric_counts_label_not_null NOT NULL label
-  constraint metric_counts_metric_not_null NOT NULL metric
-  constraint metric_counts_n_not_null NOT NULL n
   constraint metric_counts_pkey PRIMARY KEY (metric, label)
-  constraint metric_counts_sum_not_null NOT NULL sum
   CREATE UNIQUE INDEX metric_counts_pkey ON baton_private.metric_counts USING btree (metric, label)
 
 table baton_private.metric_deltas
@@ -459,10 +405,6 @@ table baton_private.metric_deltas
   label text not null -- As metric_counts.label.
   n bigint not null -- The change to metric_counts.n (+1, -1, or a statement's count).
   sum double precision not null default 0 -- The change to metric_counts.sum.
-  constraint metric_deltas_label_not_null NOT NULL label
-  constraint metric_deltas_metric_not_null NOT NULL metric
-  constraint metric_deltas_n_not_null NOT NULL n
-  constraint metric_deltas_sum_not_null NOT NULL sum
 
 table baton_private.settings
   comment: Server-wide settings (one row). `baton server` writes BATON_DAEMON_LEASE_SECONDS here at boot.
@@ -471,10 +413,6 @@ table baton_private.settings
   owner_token_ttl interval not null default '30 days'::interval -- How long an owner token lives when no other lifetime is asked for (credentials.json, `baton owner create`, rotateTokens).
   daemon_token_ttl interval not null default '01:00:00'::interval -- How long a daemon token lives; the daemon renews it with daemonToken before then.
   constraint daemon_lease_is_positive CHECK ((daemon_lease > '00:00:00'::interval))
-  constraint settings_daemon_lease_not_null NOT NULL daemon_lease
-  constraint settings_daemon_token_ttl_not_null NOT NULL daemon_token_ttl
-  constraint settings_id_not_null NOT NULL id
-  constraint settings_owner_token_ttl_not_null NOT NULL owner_token_ttl
   constraint settings_pkey PRIMARY KEY (id)
   constraint single_row CHECK (id)
   constraint token_ttls_are_positive CHECK (((owner_token_ttl > '00:00:00'::interval) AND (daemon_token_ttl > '00:00:00'::interval)))
