@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// Entry point of the `baton` command: TypeScript through a transpile cache (bin/ts-require.js: no
-// type-checking at start, that is `npm run typecheck`), then the Node 20 shim, then the CLI.
+// Entry point of the `baton` command: the compiled CLI in dist/ (`npm run build`; npm ci and npm start
+// build it when it is missing or stale), after the Node 20 shim.
 "use strict";
 const path = require("node:path");
-require("./ts-require").register(path.join(__dirname, ".."));
 process.env.GRAPHILE_ENV = process.env.GRAPHILE_ENV || "production"; // silences the mode banner
-require("../src/shim");
-require("../src/cli/main").main(process.argv.slice(2));
+const dist = path.join(__dirname, "..", "dist");
+try {
+  require.resolve(path.join(dist, "cli", "main.js"));
+} catch {
+  process.stderr.write(`Baton is not built (${dist} has no cli/main.js): run \`npm run build\` in ${path.dirname(__dirname)}; npm ci and npm start build it too.\n`);
+  process.exit(1);
+}
+require(path.join(dist, "shim.js"));
+require(path.join(dist, "cli", "main.js")).main(process.argv.slice(2));

@@ -24,6 +24,7 @@ const { createPool } = require("../src/db/pool");
 const { migrate } = require("../src/db/migrate");
 const { createLogger } = require("../src/logger");
 const { Client } = require("pg");
+const { buildIfStale } = require("./build");
 
 const root = path.join(__dirname, "..");
 
@@ -59,6 +60,8 @@ async function main() {
           : findTests(path.join(root, "test")).filter((f) => !inside(faultsDir)(f) && !inside(fuzzDir)(f));
   // Fault and fuzz files, however named: one at a time (they load the machine).
   const slow = files.length > 0 && files.every((f) => inside(faultsDir)(f) || inside(fuzzDir)(f));
+  // The e2e and fault tests spawn bin/baton.js, which runs dist/: compile it first if src/ changed.
+  if (buildIfStale({ quiet: true }) !== 0) console.error("npm test: dist/ could not be rebuilt; tests that spawn bin/baton.js run the previous build");
   const logger = createLogger(process.env.BATON_LOG_LEVEL || "warn");
   let embedded;
   let adminUrl = process.env.DATABASE_URL;
