@@ -7,12 +7,17 @@ import type { Pool } from "pg";
 import { migrate } from "../src/db/migrate";
 import { createPool } from "../src/db/pool";
 import { silentLogger } from "../src/logger";
+import type { Profiler } from "./profile";
 
 export type Figure = { scenario: string; name: string; value: number; unit: string; target?: string; met?: boolean };
 
 export type BenchContext = {
   quick: boolean;
   adminUrl: string;
+  /** The scenario running now (set by run.ts). */
+  scenario: string;
+  /** With --profile: marks the measured window of the scenario (no-ops otherwise). */
+  profile: { begin(window: string): Promise<void>; end(steps?: number): Promise<void> };
   /** A new migrated database (dropped at the end of the run). */
   freshDatabase(): Promise<{ url: string; pool: Pool }>;
   figure(f: Figure): void;
@@ -25,11 +30,16 @@ export function databaseUrl(adminUrl: string, name: string): string {
   return u.toString();
 }
 
-export function createContext(adminUrl: string, quick: boolean, figures: Figure[]): BenchContext & { cleanup(): Promise<void> } {
+export function createContext(adminUrl: string, quick: boolean, figures: Figure[], profiler?: Profiler): BenchContext & { cleanup(): Promise<void> } {
   const created: { name: string; pool: Pool }[] = [];
-  return {
+  const ctx: BenchContext & { cleanup(): Promise<void> } = {
     quick,
     adminUrl,
+    scenario: "",
+    profile: {
+      begin: async (window) => profiler?.begin(ctx.scenario, window, created.map((c) => c.name)),
+      end: async (steps) => profiler?.end(steps),
+    },
     async freshDatabase() {
       const name = `baton_bench_${process.pid}_${created.length}`;
       const admin = new Client({ connectionString: adminUrl });
@@ -59,4 +69,5 @@ export function createContext(adminUrl: string, quick: boolean, figures: Figure[
       await admin.end();
     },
   };
+  return ctx;
 }

@@ -1,11 +1,16 @@
 /*
- * Fake daemons for the scenarios. Each is registered with baton.register_daemon, LISTENs on its own
- * channel and reports on a separate connection with baton.report_task_status(daemon_id => ...), as a
- * real daemon does, but spawns nothing: a task is completed the moment its spawn_task arrives
- * (autoComplete), or held until the scenario completes it. Every task's arrival and report are
- * timed (nowMs), so scenarios compute hops afterwards. Heartbeats keep the lease while tasks are held.
+ * Fake daemons for the scenarios, on the real path: each registers through the API with an owner
+ * token (registerDaemon), fetches its own daemon token (daemonToken), subscribes to daemonCommands
+ * over graphql-ws (so every daemon shares the server's one LISTEN connection), and reports with
+ * reportTaskStatus and heartbeat mutations over HTTP with its daemon token, as `baton daemon run`
+ * does. They spawn nothing: a task is completed the moment its spawn_task arrives (autoComplete),
+ * after holdMs (a daemon kept busy, as with agents running for minutes), or when the scenario
+ * completes it. Every arrival, report and heartbeat is timed (nowMs) for the figures.
  */
-import { Client, type Pool } from "pg";
+import { createClient, type Client as WsClient } from "graphql-ws/client";
+import type { Pool } from "pg";
+import WebSocket from "ws";
+import { ApiClient } from "./api";
 import { nowMs } from "./stats";
 
 export type TaskRecord = {
@@ -16,76 +21,154 @@ export type TaskRecord = {
   /** When the `completed` report was sent, and when it returned. */
   reportSentAt?: number;
   reportAckAt?: number;
-  /** The task's step (from the report's returned row; null for planning tasks). */
+  /** The task's step (null for planning tasks); filled by resolveSteps after the run. */
   stepId?: string | null;
 };
 
-export type FakeDaemonOptions = { owner: string; count: number; maxTasks: number; autoComplete: boolean; heartbeatMs?: number };
+export type FakeDaemonOptions = {
+  /** The server's /graphql URL and an owner token of the owner the daemons belong to. */
+  graphqlUrl: string;
+  ownerToken: string;
+  count: number;
+  maxTasks: number;
+  autoComplete: boolean;
+  /** With autoComplete: complete each task this long after it arrived (default 0). */
+  holdMs?: number;
+  /** Heartbeat period of each daemon (default 5 s), each at its own phase. */
+  heartbeatMs?: number;
+  name?: string;
+};
 
-/** queue: the reporter's statements, one at a time (pg 8 deprecates overlapping queries on a client). */
-type Daemon = { id: string; listener: Client; reporter: Client; held: Set<string>; queue: Promise<unknown> };
+// The same operations as src/daemon/daemon.ts sends.
+const REPORT = `mutation($t: UUID!, $s: String!, $v: Int, $e: String, $b: String, $c: String) {
+            reportTaskStatus(input: { taskId: $t, status: $s, expectedVersion: $v, error: $e, branch: $b, commitSha: $c }) { clientMutationId } }`;
+const HEARTBEAT = `mutation($d: UUID!, $ids: [UUID]) { heartbeat(input: { daemonId: $d, activeTaskIds: $ids }) { result { lastHeartbeatAt leaseExpiresAt } } }`;
+const SUBSCRIBE = `subscription($d: UUID!) { daemonCommands(daemonId: $d) { type taskId } }`;
+/** A command only the bench sends (pg_notify on the daemon's channel): proves the subscription is live. */
+const SENTINEL = "bench_ready";
+
+type Daemon = { id: string; api: ApiClient; ws: WsClient; held: Set<string>; ready: boolean; beat?: NodeJS.Timeout; beating: boolean };
 type Waiter = { done: () => boolean; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+/** Runs fn over items with at most `limit` at a time. */
+async function pooled<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
 
 export class FakeDaemons {
   readonly records = new Map<string, TaskRecord>();
+  /** Round-trip times of every heartbeat mutation, in ms. */
+  readonly heartbeats: number[] = [];
   received = 0;
   completed = 0;
   private daemons: Daemon[] = [];
   private waiters = new Set<Waiter>();
   private failure: Error | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private stopped = false;
 
-  private constructor() {}
+  private constructor(private readonly opts: FakeDaemonOptions) {}
 
-  static async start(url: string, pool: Pool, opts: FakeDaemonOptions): Promise<FakeDaemons> {
-    const fleet = new FakeDaemons();
-    for (let i = 0; i < opts.count; i++) {
-      const r = await pool.query<{ id: string }>("select id from baton.register_daemon($1, max_tasks => $2, owner_id => $3)", [`bench-${i}`, opts.maxTasks, opts.owner]);
-      const d: Daemon = { id: r.rows[0]!.id, listener: new Client({ connectionString: url }), reporter: new Client({ connectionString: url }), held: new Set(), queue: Promise.resolve() };
-      for (const c of [d.listener, d.reporter]) c.on("error", (err) => fleet.fail(new Error(`daemon ${d.id}'s connection failed: ${err.message}`)));
-      await d.listener.connect();
-      await d.reporter.connect();
-      d.listener.on("notification", (msg) => fleet.onNotification(d, msg.payload, opts.autoComplete));
-      await d.listener.query(`listen "baton:daemon:${d.id}"`);
-      fleet.daemons.push(d);
+  /** Registers and subscribes every daemon; resolves once each subscription has received a sentinel NOTIFY sent through the pool. */
+  static async start(pool: Pool, opts: FakeDaemonOptions): Promise<FakeDaemons> {
+    const fleet = new FakeDaemons(opts);
+    const owner = new ApiClient(opts.graphqlUrl, opts.ownerToken);
+    try {
+      await pooled(
+        Array.from({ length: opts.count }, (_, i) => i),
+        16,
+        async (i) => {
+          const reg = await owner.request<{ registerDaemon: { result: { rowId: string } } }>(
+            `mutation($name: String!, $host: String, $max: Int) { registerDaemon(input: { name: $name, hostname: $host, maxTasks: $max }) { result { rowId } } }`,
+            { name: `${opts.name ?? "bench"}-${i}`, host: "bench", max: opts.maxTasks },
+          );
+          const id = reg.registerDaemon.result.rowId;
+          const { daemonToken } = await owner.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: id });
+          fleet.daemons.push(fleet.connect(id, daemonToken));
+        },
+      );
+    } finally {
+      owner.close();
     }
-    fleet.heartbeat = setInterval(() => fleet.beat(), opts.heartbeatMs ?? 5000);
-    fleet.heartbeat.unref();
+    // graphql-ws gives no "subscribed" acknowledgement: NOTIFY a sentinel until every daemon heard one.
+    const deadline = Date.now() + 60_000 + opts.count * 50;
+    while (fleet.daemons.some((d) => !d.ready)) {
+      if (fleet.failure) throw fleet.failure;
+      if (Date.now() > deadline) throw new Error(`${fleet.daemons.filter((d) => !d.ready).length} of ${opts.count} daemons' daemonCommands subscriptions were not live after ${(deadline - Date.now()) / 1000} s`);
+      const waiting = fleet.daemons.filter((d) => !d.ready).map((d) => d.id);
+      await pool.query(`select pg_notify('baton:daemon:' || id, json_build_object('type', '${SENTINEL}', 'task_id', id)::text) from unnest($1::uuid[]) as id`, [waiting]);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const period = opts.heartbeatMs ?? 5000;
+    for (const d of fleet.daemons) {
+      // Each at its own phase, as daemons started at different times are.
+      const first = setTimeout(() => {
+        void fleet.beat(d);
+        d.beat = setInterval(() => void fleet.beat(d), period);
+      }, Math.random() * period);
+      d.beat = first;
+    }
     return fleet;
   }
 
-  private onNotification(d: Daemon, payload: string | undefined, autoComplete: boolean): void {
+  private connect(id: string, token: string): Daemon {
+    const api = new ApiClient(this.opts.graphqlUrl, token);
+    const ws = createClient({
+      url: this.opts.graphqlUrl.replace(/^http/, "ws"),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      lazy: false,
+      retryAttempts: 0,
+      keepAlive: 10_000,
+      onNonLazyError: (err) => this.fail(new Error(`daemon ${id}'s websocket failed: ${String((err as Error).message ?? err)}`)),
+    });
+    const d: Daemon = { id, api, ws, held: new Set(), ready: false, beating: false };
+    ws.subscribe<{ daemonCommands: { type: string; taskId: string } }>(
+      { query: SUBSCRIBE, variables: { d: id } },
+      {
+        next: (msg) => {
+          const cmd = msg.data?.daemonCommands;
+          if (msg.errors?.length) return this.fail(new Error(`daemonCommands of ${id}: ${msg.errors[0]!.message}`));
+          if (cmd?.type === SENTINEL) d.ready = true;
+          else if (cmd?.type === "spawn_task") this.onSpawn(d, cmd.taskId);
+        },
+        error: (err) => this.stopped || this.fail(new Error(`daemonCommands of ${id} failed: ${String((err as Error).message ?? JSON.stringify(err))}`)),
+        complete: () => this.stopped || this.fail(new Error(`daemonCommands of ${id} ended`)),
+      },
+    );
+    return d;
+  }
+
+  private onSpawn(d: Daemon, taskId: string): void {
     const receivedAt = nowMs();
-    const cmd = JSON.parse(payload ?? "{}") as { type?: string; task_id?: string };
-    if (cmd.type !== "spawn_task" || !cmd.task_id || this.records.has(cmd.task_id)) return;
-    this.records.set(cmd.task_id, { taskId: cmd.task_id, daemonId: d.id, receivedAt });
-    d.held.add(cmd.task_id);
+    if (this.records.has(taskId)) return;
+    this.records.set(taskId, { taskId, daemonId: d.id, receivedAt });
+    d.held.add(taskId);
     this.received++;
-    if (autoComplete) void this.complete(cmd.task_id).catch(() => undefined);
+    if (this.opts.autoComplete) {
+      const go = () => void this.complete(taskId).catch(() => undefined);
+      if (this.opts.holdMs) setTimeout(go, this.opts.holdMs);
+      else go();
+    }
     this.check();
   }
 
-  private onReporter<T>(d: Daemon, fn: (c: Client) => Promise<T>): Promise<T> {
-    const p = d.queue.then(() => fn(d.reporter));
-    d.queue = p.catch(() => undefined);
-    return p;
-  }
-
-  /** Reports a held task completed on its daemon's connection. */
+  /** Reports a held task completed with its daemon's token. */
   async complete(taskId: string): Promise<TaskRecord> {
     const rec = this.records.get(taskId);
     if (!rec) throw new Error(`task ${taskId} was never received`);
     const d = this.daemons.find((x) => x.id === rec.daemonId)!;
     try {
-      const r = await this.onReporter(d, (c) => {
-        rec.reportSentAt = nowMs();
-        return c.query<{ step_id: string | null }>(
-          "select step_id from baton.report_task_status(task_id => $1, status => 'completed', daemon_id => $2)",
-          [taskId, d.id],
-        );
-      });
+      rec.reportSentAt = nowMs();
+      await d.api.request(REPORT, { t: taskId, s: "completed", v: null, e: null, b: null, c: null });
       rec.reportAckAt = nowMs();
-      rec.stepId = r.rows[0]?.step_id ?? null;
       d.held.delete(taskId);
       this.completed++;
       this.check();
@@ -96,9 +179,19 @@ export class FakeDaemons {
     }
   }
 
+  /** Fills every record's stepId (the daemons ask only for clientMutationId, as the real one does). */
+  async resolveSteps(pool: Pool): Promise<void> {
+    const r = await pool.query<{ id: string; step_id: string | null }>("select id, step_id from baton.tasks where id = any($1::uuid[])", [[...this.records.keys()]]);
+    for (const row of r.rows) this.records.get(row.id)!.stepId = row.step_id;
+  }
+
   /** Tasks received and not yet completed. */
   held(): string[] {
     return this.daemons.flatMap((d) => [...d.held]);
+  }
+
+  get ids(): string[] {
+    return this.daemons.map((d) => d.id);
   }
 
   /** Resolves once done() holds (checked after every arrival and completion); rejects after timeoutMs or on a failed report. */
@@ -130,6 +223,7 @@ export class FakeDaemons {
   }
 
   private fail(err: Error): void {
+    if (this.stopped) return;
     this.failure ??= err;
     for (const w of this.waiters) {
       clearTimeout(w.timer);
@@ -138,17 +232,30 @@ export class FakeDaemons {
     this.waiters.clear();
   }
 
-  /** A heartbeat per daemon naming the tasks it holds, so the sweep never interrupts them. */
-  private beat(): void {
-    for (const d of this.daemons) {
-      this.onReporter(d, (c) => c.query("select 1 from baton.heartbeat($1, $2::uuid[])", [d.id, [...d.held]])).catch((err: Error) => this.fail(new Error(`heartbeat failed: ${err.message}`)));
+  /** A heartbeat naming the tasks the daemon holds, so the sweep never interrupts them; one at a time per daemon, as the real one. */
+  private async beat(d: Daemon): Promise<void> {
+    if (this.stopped || d.beating) return;
+    d.beating = true;
+    const start = nowMs();
+    try {
+      await d.api.request(HEARTBEAT, { d: d.id, ids: [...d.held] });
+      this.heartbeats.push(nowMs() - start);
+    } catch (err) {
+      this.fail(new Error(`heartbeat failed: ${(err as Error).message}`));
+    } finally {
+      d.beating = false;
     }
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.heartbeat);
+    this.stopped = true;
     for (const w of this.waiters) clearTimeout(w.timer);
     this.waiters.clear();
-    await Promise.all(this.daemons.flatMap((d) => [d.listener.end().catch(() => undefined), d.reporter.end().catch(() => undefined)]));
+    for (const d of this.daemons) {
+      clearTimeout(d.beat);
+      clearInterval(d.beat);
+      d.api.close();
+    }
+    await Promise.all(this.daemons.map((d) => Promise.resolve(d.ws.dispose()).catch(() => undefined)));
   }
 }

@@ -1,8 +1,8 @@
 /*
- * `baton worker` as a child process (node bin/baton.js worker, with DATABASE_URL and
- * BATON_WORKER_CONCURRENCY), as it runs in production beside API-only servers. Owns starting it,
- * waiting until its runner is up, sampling its resident memory, and stopping it: every child is
- * killed when the bench exits, however it exits.
+ * `baton worker` and `baton server` as child processes (node bin/baton.js worker|server, with
+ * DATABASE_URL and BATON_* variables), as they run in production. Owns starting one, waiting until it
+ * is up, sampling its resident memory, and stopping it: every child is killed when the bench exits,
+ * however it exits.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -24,6 +24,8 @@ process.on("exit", killAllWorkers);
 
 export type WorkerProcess = {
   pid: number;
+  /** Resident set size now, in MB. */
+  rssMb(): number;
   /** Peak resident set size so far, in MB (VmHWM, else the largest sample). */
   peakRssMb(): number;
   /** What it logged at warn or error level (anything unexpected), one line each: "level: message". */
@@ -64,8 +66,40 @@ export function groupProblems(workers: WorkerProcess[]): { count: number; lines:
 }
 
 export async function startWorkerProcess(url: string, concurrency: number, opts: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, "worker"], {
-    env: { ...process.env, DATABASE_URL: url, BATON_WORKER_CONCURRENCY: String(concurrency), BATON_LOG_LEVEL: "info" },
+  return startBatonProcess("worker", { DATABASE_URL: url, BATON_WORKER_CONCURRENCY: String(concurrency) }, "baton worker running", opts.readyTimeoutMs);
+}
+
+export type ServerProcess = WorkerProcess & { graphqlUrl: string };
+
+/**
+ * `baton server` on a free port of 127.0.0.1 with the bench's JWT secret (so the bench mints owner
+ * tokens the server accepts). worker: its in-process graphile-worker runner (as `npm start` runs),
+ * or off (API only, beside `baton worker` children).
+ */
+export async function startServerProcess(
+  url: string,
+  opts: { jwtSecret: string; port: number; worker: boolean; concurrency?: number; dataDir: string; env?: Record<string, string> },
+): Promise<ServerProcess> {
+  const p = await startBatonProcess(
+    "server",
+    {
+      DATABASE_URL: url,
+      BATON_HOST: "127.0.0.1",
+      BATON_PORT: String(opts.port),
+      BATON_JWT_SECRET: opts.jwtSecret,
+      BATON_DATA_DIR: opts.dataDir,
+      BATON_WORKER: opts.worker ? "on" : "off",
+      BATON_WORKER_CONCURRENCY: String(opts.concurrency ?? WORKER_CONCURRENCY),
+      ...opts.env,
+    },
+    "baton server listening",
+  );
+  return { ...p, graphqlUrl: `http://127.0.0.1:${opts.port}/graphql` };
+}
+
+async function startBatonProcess(command: "worker" | "server", env: Record<string, string>, readyMessage: string, readyTimeoutMs?: number): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, command], {
+    env: { ...process.env, ...env, BATON_LOG_LEVEL: "info" },
     stdio: ["ignore", "ignore", "pipe"],
   });
   children.add(child);
@@ -84,7 +118,7 @@ export async function startWorkerProcess(url: string, concurrency: number, opts:
     for (const line of lines) {
       tail.push(line);
       if (tail.length > 20) tail.shift();
-      if (line.includes('"msg":"baton worker running"')) ready();
+      if (line.includes(readyMessage)) ready();
       else if (/"level":"(warn|error)"/.test(line) || !line.startsWith("{")) problems.push(summarize(line));
     }
   });
@@ -95,7 +129,7 @@ export async function startWorkerProcess(url: string, concurrency: number, opts:
   }, 200);
   sampler.unref();
 
-  const timeout = opts.readyTimeoutMs ?? 30_000;
+  const timeout = readyTimeoutMs ?? 30_000;
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     isReady.then(() => "ready" as const),
@@ -108,11 +142,12 @@ export async function startWorkerProcess(url: string, concurrency: number, opts:
     child.kill("SIGKILL");
     children.delete(child);
     const how = outcome === "exited" ? `exited (${child.exitCode ?? child.signalCode})` : `was not ready after ${timeout} ms`;
-    throw new Error(`baton worker (pid ${pid}) ${how}; its last lines:\n${[...tail, buffered].join("\n")}`);
+    throw new Error(`baton ${command} (pid ${pid}) ${how}; its last lines:\n${[...tail, buffered].join("\n")}`);
   }
 
   return {
     pid,
+    rssMb: () => (readRssKb(pid)?.rss ?? NaN) / 1024,
     peakRssMb() {
       const s = readRssKb(pid);
       if (s) peakKb = Math.max(peakKb, s.rss, s.hwm);
@@ -132,4 +167,9 @@ export async function startWorkerProcess(url: string, concurrency: number, opts:
       children.delete(child);
     },
   };
+}
+
+/** The bench's live baton children, for attributing database connections (bench/profile.ts). */
+export function liveChildren(): { pid: number; name: string }[] {
+  return [...children].filter((c) => c.exitCode === null && c.pid).map((c) => ({ pid: c.pid!, name: `baton ${c.spawnargs[2] ?? "?"}` }));
 }

@@ -10,7 +10,7 @@ import { nowMs, percentile, round } from "../stats";
 
 export type Baselines = { floor: number[]; bare: number[] };
 
-async function floor(url: string, samples: number): Promise<number[]> {
+export async function floor(url: string, samples: number): Promise<number[]> {
   const sender = new Client({ connectionString: url });
   const listener = new Client({ connectionString: url });
   await sender.connect();
@@ -30,7 +30,7 @@ async function floor(url: string, samples: number): Promise<number[]> {
   return out;
 }
 
-async function bareWorkerChain(pool: Pool, hops: number): Promise<number[]> {
+export async function bareWorkerChain(pool: Pool, hops: number): Promise<number[]> {
   const { run, Logger } = await import("graphile-worker");
   const added = new Map<number, number>();
   const out: number[] = [];
