@@ -646,7 +646,7 @@ begin
     from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
     left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
     left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
-    -- 000021: only the owner's other directives; another owner's step is reported as not existing.
+    -- Only the owner's other directives; another owner's step is reported as not existing.
     left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
       and o.owner_id = v_directive.owner_id
    where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
@@ -1927,7 +1927,7 @@ CREATE OR REPLACE FUNCTION baton_private.dispatch_new_task(task_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  -- baton.assign_task is defined with the daemon registry (000013_dispatch.sql).
+  -- baton.assign_task is defined with the daemon registry (000011_daemons_and_dispatch.sql).
   if baton.assign_task(task_id) is null then
     perform baton_private.enqueue_dispatch_task(task_id);
   end if;
@@ -2675,7 +2675,7 @@ begin
     raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
       v_step.id, v_step.status using errcode = 'BTSTS';
   end if;
-  -- 000021: a null entry is a mistake to point out, not a step called <NULL> that does not exist.
+  -- A null entry is a mistake to point out, not a step called <NULL> that does not exist.
   if array_position(depends_on, null) is not null then
     raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
       v_step.id, array_position(depends_on, null) using errcode = 'BTINV';
@@ -2683,7 +2683,7 @@ begin
   if v_step.id = any (v_deps) then
     raise exception 'Step % cannot depend on itself.', v_step.id using errcode = 'BTINV';
   end if;
-  -- 000021: another owner's step joins nothing, so it is reported as not existing.
+  -- Another owner's step joins nothing, so it is reported as not existing.
   select d.id, s.directive_id into v_bad from unnest(v_deps) d(id)
     left join baton.directive_steps s on s.id = d.id and s.owner_id = v_step.owner_id
    where s.directive_id is distinct from v_step.directive_id limit 1;

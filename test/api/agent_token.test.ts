@@ -2,7 +2,7 @@
  * An agent token (a task's agentToken, handed to the agent as BATON_TOKEN) reads its own directive
  * and adds, removes and re-wires its steps, touches no other directive, and stops working when its
  * task ends. An execution agent only removes and re-wires the steps its task added, no agent removes
- * a completed or running step (000023), and events name the agent's task and the daemon as actors.
+ * a completed or running step (sql/000008_step_functions.sql), and events name the agent's task and the daemon as actors.
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";

@@ -91,7 +91,7 @@ const MATRIX: Record<
   "Mutation.updateGoal":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.addStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
   "Mutation.batchAddSteps":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
-  // An execution agent removes or re-wires only the steps its own task added (000023); y is the owner's.
+  // An execution agent removes or re-wires only the steps its own task added (sql/000008_step_functions.sql); y is the owner's.
   "Mutation.removeStep":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "BTDNY",  U,        "42501",  "BTDNY",  "42501",  U],
   "Mutation.setStepDependencies": ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "BTDNY",  U,        "42501",  "BTDNY",  "42501",  U],
   "Mutation.completeStep":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],

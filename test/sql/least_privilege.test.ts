@@ -1,5 +1,5 @@
 /*
- * Least privilege inside PostgreSQL (000023): the API role fails closed, API connections run as a
+ * Least privilege inside PostgreSQL (issue 9): the API role fails closed, API connections run as a
  * restricted role, agents change only what they may, and events name the acting task and daemon.
  * Roles are switched as the API does it: set_config('role', ...) and the token's ids as settings.
  */

@@ -1,5 +1,5 @@
 /*
- * Revocable identities (000021): a revoked daemon's token and the tokens an owner rotated away
+ * Revocable identities (sql/000007, 000011, 000012): a revoked daemon's token and the tokens an owner rotated away
  * resolve to nobody (they see nothing) and are told why when they call a function (BTDNY); a revoked
  * daemon's tasks are retried, its heartbeat refused, and it gets no new token. Each test acts with a
  * token's settings (role, baton.owner_id, baton.daemon_id, baton.token_gen) the way the API sets them.
