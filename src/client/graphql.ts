@@ -6,7 +6,27 @@
 // The client entry point: the package root also loads graphql-ws's server and graphql-js, a fifth
 // of the start-up time of every CLI command.
 import { createClient, type Client as WsClient } from "graphql-ws/client";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+// The printer alone, not the graphql package root (which loads all of graphql-js).
+import { print } from "graphql/language/printer";
 import WebSocket from "ws";
+
+/*
+ * Operations are typed documents generated from test/schema.graphql (`npm run codegen`, into
+ * ./generated/graphql.ts): the result and the variables of each request are checked against the
+ * schema at compile time. A plain string is accepted for ad-hoc queries (tests), typed `unknown`
+ * unless the caller says otherwise.
+ */
+export type { TypedDocumentNode };
+type Variables = Record<string, unknown>;
+
+const printed = new WeakMap<object, string>();
+function queryText(document: TypedDocumentNode<unknown, never> | string): string {
+  if (typeof document === "string") return document;
+  let text = printed.get(document);
+  if (text === undefined) printed.set(document, (text = print(document)));
+  return text;
+}
 
 export class GraphQLRequestError extends Error {
   constructor(
@@ -47,7 +67,10 @@ export class GraphQLClient {
     readonly token: string | undefined,
   ) {}
 
-  async request<T>(query: string, variables: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
+  request<R, V extends Variables>(document: TypedDocumentNode<R, V>, variables: V, opts?: { timeoutMs?: number }): Promise<R>;
+  request<R = unknown>(query: string, variables?: Variables, opts?: { timeoutMs?: number }): Promise<R>;
+  async request<R>(document: TypedDocumentNode<R, never> | string, variables: Variables = {}, opts: { timeoutMs?: number } = {}): Promise<R> {
+    const query = queryText(document as TypedDocumentNode<unknown, never> | string);
     const timeoutMs = Math.max(1, Math.round(opts.timeoutMs ?? REQUEST_TIMEOUT_MS)); // AbortSignal.timeout takes an integer
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new GraphQLRequestError(`The Baton API at ${this.url} did not answer within ${timeoutMs / 1000} s.`, undefined, "network");
@@ -63,9 +86,9 @@ export class GraphQLClient {
       if (signal.aborted) throw timedOut();
       throw new GraphQLRequestError(`Cannot reach the Baton API at ${this.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}). Is \`baton server\` running?`, undefined, "network");
     }
-    let body: GraphQLResponse<T>;
+    let body: GraphQLResponse<R>;
     try {
-      body = (await res.json()) as GraphQLResponse<T>;
+      body = (await res.json()) as GraphQLResponse<R>;
     } catch {
       if (signal.aborted) throw timedOut();
       throw new GraphQLRequestError(`The Baton API at ${this.url} answered HTTP ${res.status} without JSON.`, undefined, "network");
@@ -118,11 +141,16 @@ export class GraphQLClient {
 }
 
 /** Runs a subscription until `onData` returns "stop", the server completes it, or it errors. */
-export function subscribe<T>(ws: WsClient, query: string, variables: Record<string, unknown>, onData: (data: T) => void | "stop" | Promise<void | "stop">): { done: Promise<void>; cancel: () => void } {
+export function subscribe<R, V extends Variables>(
+  ws: WsClient,
+  document: TypedDocumentNode<R, V>,
+  variables: V,
+  onData: (data: R) => void | "stop" | Promise<void | "stop">,
+): { done: Promise<void>; cancel: () => void } {
   let cancel = () => undefined as void;
   const done = new Promise<void>((resolve, reject) => {
-    cancel = ws.subscribe<T>(
-      { query, variables },
+    cancel = ws.subscribe<R>(
+      { query: queryText(document as TypedDocumentNode<unknown, never>), variables },
       {
         next: (msg) => {
           if (msg.errors?.length) {
@@ -130,7 +158,7 @@ export function subscribe<T>(ws: WsClient, query: string, variables: Record<stri
             reject(new GraphQLRequestError(e.message, e.extensions?.code, "graphql"));
             return;
           }
-          Promise.resolve(onData(msg.data as T)).then((r) => {
+          Promise.resolve(onData(msg.data as R)).then((r) => {
             if (r === "stop") {
               cancel();
               resolve();

@@ -9,8 +9,11 @@
  * needs no owner token. Tokens never come from argv (`ps` shows every process's arguments).
  */
 import os from "node:os";
+import { z } from "zod";
 import { CredentialsError, readCredentialsFile, readTokenFile } from "../client/credentials";
+import { CurrentIdentityDocument, DaemonTokenDocument, RegisterDaemonDocument } from "../client/generated/graphql";
 import { GraphQLClient, GraphQLRequestError } from "../client/graphql";
+import { present } from "../client/results";
 import type { Logger } from "../logger";
 import { readDaemonState, writeDaemonState, type DaemonState } from "./daemon-state";
 
@@ -27,14 +30,19 @@ export type IdentityInput = {
   isStopping?: () => boolean;
 };
 
-type Identity = { role: string; daemon_id?: string };
+/* currentIdentity is JSON in the schema: its shape is checked here. */
+const Identity = z.object({ role: z.string(), daemon_id: z.string().optional() });
+type Identity = z.infer<typeof Identity>;
 
 /** The first request waits for the API (a daemon started before its server, after a reboot, by compose). */
 async function whoAmI(apiUrl: string, token: string, input: IdentityInput): Promise<Identity> {
   const client = new GraphQLClient(apiUrl, token);
   for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
     try {
-      return (await client.request<{ currentIdentity: Identity }>("{ currentIdentity }")).currentIdentity;
+      const { currentIdentity } = await client.request(CurrentIdentityDocument, {});
+      const parsed = Identity.safeParse(currentIdentity);
+      if (!parsed.success) throw new IdentityError(`The Baton API at ${apiUrl} answered an identity this daemon does not understand: ${JSON.stringify(currentIdentity)}.`);
+      return parsed.data;
     } catch (err) {
       if (!(err instanceof GraphQLRequestError) || err.kind !== "network" || input.isStopping?.()) throw err;
       input.logger.warn("waiting for the Baton API", { api: apiUrl, error: err.message, retry_ms: wait });
@@ -107,12 +115,9 @@ export async function establishIdentity(input: IdentityInput): Promise<DaemonSta
     state = { api_url: apiUrl, daemon_id: me.daemon_id, token: given.token, name: input.name, max_tasks: input.maxTasks };
   } else if (me.role === "baton_user") {
     const owner = new GraphQLClient(apiUrl, given.token);
-    const reg = await owner.request<{ registerDaemon: { result: { rowId: string } } }>(
-      `mutation($name: String!, $host: String, $max: Int) { registerDaemon(input: { name: $name, hostname: $host, maxTasks: $max }) { result { rowId } } }`,
-      { name: input.name, host: os.hostname(), max: input.maxTasks },
-    );
-    const daemonId = reg.registerDaemon.result.rowId;
-    const { daemonToken } = await owner.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: daemonId });
+    const reg = await owner.request(RegisterDaemonDocument, { name: input.name, host: os.hostname(), max: input.maxTasks });
+    const daemonId = present(reg.registerDaemon?.result, "the registered daemon").rowId;
+    const daemonToken = present((await owner.request(DaemonTokenDocument, { d: daemonId })).daemonToken, "a daemon token");
     state = { api_url: apiUrl, daemon_id: daemonId, token: daemonToken, name: input.name, max_tasks: input.maxTasks };
     logger.info("registered a new daemon with the owner's token; from now on it uses its own daemon token", { daemon_id: daemonId, token_from: given.source });
   } else if (me.role === "baton_daemon") {

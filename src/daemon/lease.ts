@@ -13,6 +13,7 @@
  * push that races the fence cannot overwrite another attempt's work.
  */
 import { z } from "zod";
+import { TaskFactsDocument } from "../client/generated/graphql";
 import { GraphQLRequestError, type GraphQLClient } from "../client/graphql";
 
 export class FencedError extends Error {}
@@ -85,7 +86,7 @@ export async function assertMayPublish(api: GraphQLClient, daemonId: string, lea
   for (;;) {
     if (!lease.held) throw new FencedError("the daemon's lease ran out (no successful heartbeat for the lease period)");
     try {
-      const data = await api.request<{ task: unknown }>(`query($id: UUID!) { task(rowId: $id) { status daemonId } }`, { id: taskId }, {
+      const data = await api.request(TaskFactsDocument, { id: taskId }, {
         timeoutMs: Math.max(1000, Math.min(10_000, lease.remainingMs())),
       });
       const task = TaskFacts.safeParse(data.task);

@@ -4,6 +4,7 @@
  * Once the server says the task's output reached its cap (`truncated`), the rest is not sent.
  * NUL bytes are dropped: PostgreSQL text cannot hold them, and one would fail the whole batch.
  */
+import { AppendTaskOutputDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 
@@ -45,13 +46,10 @@ export class OutputSink {
     if (chunks.length === 0) return this.flushing;
     this.flushing = this.flushing.then(() =>
       this.api
-        .request<{ appendTaskOutput: { result: { truncated: boolean } | null } }>(
-          `mutation($t: UUID!, $c: JSON!) { appendTaskOutput(input: { taskId: $t, chunks: $c }) { result { truncated } } }`,
-          { t: this.taskId, c: chunks },
-        )
+        .request(AppendTaskOutputDocument, { t: this.taskId, c: chunks })
         .then(
           (r) => {
-            if (r.appendTaskOutput.result?.truncated) this.truncated = true;
+            if (r.appendTaskOutput?.result?.truncated) this.truncated = true;
           },
           (err: Error) => this.logger.warn("could not append task output", { task_id: this.taskId, error: err.message }),
         ),

@@ -5,7 +5,9 @@
  * server verifies), persists the new token to the state file, and swaps it into the one client every
  * part of the daemon uses, so HTTP requests and the next websocket (re)connection carry it.
  */
+import { DaemonTokenDocument } from "../client/generated/graphql";
 import { GraphQLClient, GraphQLRequestError } from "../client/graphql";
+import { present } from "../client/results";
 import type { Logger } from "../logger";
 
 /** The payload of a JWT, not verified; {} when it cannot be read. */
@@ -92,7 +94,7 @@ export class TokenKeeper {
   async renew(): Promise<void> {
     const client = new GraphQLClient(this.opts.apiUrl, this.opts.holder.token);
     try {
-      const { daemonToken } = await client.request<{ daemonToken: string }>(`query($d: UUID!) { daemonToken(daemonId: $d) }`, { d: this.opts.daemonId });
+      const daemonToken = present((await client.request(DaemonTokenDocument, { d: this.opts.daemonId })).daemonToken, "a daemon token");
       this.opts.holder.token = daemonToken;
       this.opts.persist(daemonToken);
       this.failures = 0;

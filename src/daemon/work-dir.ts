@@ -56,3 +56,10 @@ export function stateDirFor(workDir: string, given: string | undefined): string 
   }
   return dir;
 }
+
+/** `baton` on the agents' PATH (`<work-dir>/bin`, which the task runner puts first) runs this installation's CLI. */
+export function writeBatonShim(workDir: string, batonBin: string): void {
+  const bin = path.join(workDir, "bin");
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, "baton"), `#!/bin/sh\nexec "${process.execPath}" "${batonBin}" "$@"\n`, { mode: 0o755 });
+}

@@ -1,18 +1,7 @@
 import type { Command } from "commander";
+import { DaemonListDocument } from "../../client/generated/graphql";
+import { present, rows as nodes } from "../../client/results";
 import { addCommonOptions, apiClient, output, type CommonOptions } from "../context";
-
-export type DaemonRow = {
-  rowId: string;
-  name: string;
-  hostname: string | null;
-  status: string;
-  maxTasks: number;
-  activeTaskCount: number;
-  lastHeartbeatAt: string;
-  revokedAt: string | null;
-};
-
-export const DAEMON_FIELDS = "rowId name hostname status maxTasks activeTaskCount lastHeartbeatAt revokedAt";
 
 export function register(daemon: Command): void {
   addCommonOptions(
@@ -21,8 +10,8 @@ export function register(daemon: Command): void {
       .description("List your daemons: id, name, status, load (tasks running / max), last heartbeat, and whether it is revoked.")
       .addHelpText("after", "\nExample:\n  baton daemon list --json"),
   ).action(async (opts: CommonOptions) => {
-    const data = await apiClient(opts).request<{ daemons: { nodes: DaemonRow[] } }>(`{ daemons(orderBy: CREATED_AT_ASC) { nodes { ${DAEMON_FIELDS} } } }`);
-    const rows = data.daemons.nodes;
+    const data = await apiClient(opts).request(DaemonListDocument, {});
+    const rows = nodes(present(data.daemons, "the daemons").nodes);
     output(opts, rows, () =>
       rows.length === 0
         ? "No daemons. Start one with `baton daemon run --agent-command CMD`."

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { addCommonOptions, apiClient, output, parseId, type CommonOptions } from "../context";
-import { DAEMON_FIELDS, type DaemonRow } from "./daemon-list";
+import { RevokeDaemonDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 
 export function register(daemon: Command): void {
   addCommonOptions(
@@ -11,11 +12,8 @@ export function register(daemon: Command): void {
       .addHelpText("after", "\nExample:\n  baton daemon revoke 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f"),
   ).action(async (id: string, opts: CommonOptions) => {
     const daemonId = parseId(id, "The daemon id");
-    const data = await apiClient(opts).request<{ revokeDaemon: { result: DaemonRow } }>(
-      `mutation($d: UUID!) { revokeDaemon(input: { daemonId: $d }) { result { ${DAEMON_FIELDS} } } }`,
-      { d: daemonId },
-    );
-    const d = data.revokeDaemon.result;
+    const data = await apiClient(opts).request(RevokeDaemonDocument, { d: daemonId });
+    const d = present(data.revokeDaemon?.result, "the revoked daemon");
     output(opts, d, `Daemon ${d.rowId} (${d.name}) is revoked; its tasks will be retried on other daemons.`);
   });
 }

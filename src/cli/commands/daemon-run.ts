@@ -137,7 +137,7 @@ Examples:
       const holder: TokenHolder = { token: identity.token };
       daemon = new Daemon({
         apiUrl,
-        token: identity.token,
+        daemonId,
         client: new RenewableClient(apiUrl, holder),
         agentCommand: opts.agentCommand,
         maxTasks: opts.maxTasks,

@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
+import { CreateDirectiveDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
-import { DIRECTIVE_FIELDS, type DirectiveRow } from "../fragments";
 
 type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean };
 
@@ -28,13 +29,14 @@ export function register(directive: Command): void {
       .addHelpText("after", `\nExample:\n  baton directive create --title "Add login" --goal "Users can log in with email" --repo . --start`),
   ).action(async (opts: Options) => {
     const repo = normalizeRepo(opts.repo);
-    const data = await apiClient(opts).request<{ createDirective: { result: DirectiveRow } }>(
-      `mutation($title: String!, $goal: String!, $repo: String, $baseBranch: String, $start: Boolean) {
-        createDirective(input: { title: $title, goal: $goal, repo: $repo, baseBranch: $baseBranch, start: $start }) { result { ${DIRECTIVE_FIELDS} } }
-      }`,
-      { title: opts.title, goal: opts.goal, repo: repo ?? null, baseBranch: opts.baseBranch ?? "main", start: Boolean(opts.start) },
-    );
-    const d = data.createDirective.result;
+    const data = await apiClient(opts).request(CreateDirectiveDocument, {
+      title: opts.title,
+      goal: opts.goal,
+      repo: repo ?? null,
+      baseBranch: opts.baseBranch ?? "main",
+      start: Boolean(opts.start),
+    });
+    const d = present(data.createDirective?.result, "the created directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
   });
 }

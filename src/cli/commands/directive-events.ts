@@ -1,14 +1,21 @@
 import type { Command } from "commander";
+import { DirectiveEventsDocument, DirectiveEventsFeedDocument, DirectiveExistsDocument, type EventFieldsFragment } from "../../client/generated/graphql";
 import { subscribe } from "../../client/graphql";
+import { present, rows } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from "../context";
 
-export type EventRow = { rowId: string; subjectType: string; subjectId: string; kind: string; fromStatus: string | null; toStatus: string | null; detail: Record<string, unknown> | null; actor: string; createdAt: string };
-export const EVENT_FIELDS = "rowId subjectType subjectId kind fromStatus toStatus detail actor createdAt";
+export type EventRow = EventFieldsFragment;
+
+/** An event's `detail` (JSON): an object whose fields depend on the kind of event. */
+export function eventDetail(e: EventRow): Record<string, unknown> {
+  return typeof e.detail === "object" && e.detail !== null && !Array.isArray(e.detail) ? (e.detail as Record<string, unknown>) : {};
+}
 
 export function formatEvent(e: EventRow): string {
-  const name = typeof e.detail?.name === "string" ? ` "${e.detail.name}"` : typeof e.detail?.kind === "string" ? ` (${e.detail.kind})` : "";
+  const detail = eventDetail(e);
+  const name = typeof detail.name === "string" ? ` "${detail.name}"` : typeof detail.kind === "string" ? ` (${detail.kind})` : "";
   const change = e.kind === "status_changed" ? `${e.fromStatus} -> ${e.toStatus}` : e.kind === "created" ? `created ${e.toStatus ?? ""}`.trim() : e.kind;
-  const error = typeof e.detail?.error === "string" ? `: ${e.detail.error.split("\n").slice(-1)[0]}` : "";
+  const error = typeof detail.error === "string" ? `: ${detail.error.split("\n").slice(-1)[0]}` : "";
   return `${e.createdAt}  #${e.rowId}  ${e.subjectType} ${e.subjectId.slice(0, 8)}${name}  ${change}${error}`;
 }
 
@@ -35,23 +42,20 @@ export function register(directive: Command): void {
     };
     // Subscribe before reading history, so nothing falls between the two.
     const sub = ws
-      ? subscribe<{ directiveEvents: { events: EventRow[] } }>(ws, `subscription($d: UUID!) { directiveEvents(directiveId: $d) { events { ${EVENT_FIELDS} } } }`, { d: id }, (data) => {
-          for (const e of data.directiveEvents.events) seen(e);
+      ? subscribe(ws, DirectiveEventsFeedDocument, { d: id }, (data) => {
+          for (const e of data.directiveEvents?.events ?? []) seen(e);
         })
       : undefined;
-    const history = await client.request<{ events: { nodes: EventRow[] } }>(
-      `query($d: UUID!) { events(condition: { directiveId: $d }, orderBy: ROW_ID_ASC) { nodes { ${EVENT_FIELDS} } } }`,
-      { d: id },
-    );
-    if (history.events.nodes.length === 0) {
-      const exists = await client.request<{ directive: { rowId: string } | null }>(`query($d: UUID!) { directive(rowId: $d) { rowId } }`, { d: id });
+    const history = rows(present((await client.request(DirectiveEventsDocument, { d: id })).events, "the events").nodes);
+    if (history.length === 0) {
+      const exists = await client.request(DirectiveExistsDocument, { d: id });
       if (!exists.directive) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
     }
     if (opts.json && !opts.follow) {
-      process.stdout.write(JSON.stringify(history.events.nodes, null, 2) + "\n");
+      process.stdout.write(JSON.stringify(history, null, 2) + "\n");
       return;
     }
-    for (const e of history.events.nodes) seen(e);
+    for (const e of history) seen(e);
     if (sub) {
       await sub.done;
       await ws?.dispose();

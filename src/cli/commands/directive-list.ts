@@ -1,31 +1,31 @@
 import type { Command } from "commander";
 import { z } from "zod";
+import { DirectiveListDocument } from "../../client/generated/graphql";
+import { present, rows as nodes } from "../../client/results";
+import { DIRECTIVE_STATUSES } from "../../statuses";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
-import { DIRECTIVE_FIELDS, type DirectiveRow } from "../fragments";
 
-const Status = z.enum(["draft", "active", "paused", "idle", "archived"]);
+const Status = z.enum(DIRECTIVE_STATUSES);
+const STATUS_LIST = DIRECTIVE_STATUSES.join(", ");
 
 export function register(directive: Command): void {
   addCommonOptions(
     directive
       .command("list")
       .description("List your directives, newest first.")
-      .option("--status <status>", "only directives in this status (draft, active, paused, idle, archived)")
+      .option("--status <status>", `only directives in this status (${STATUS_LIST})`)
       .addHelpText("after", "\nExample:\n  baton directive list --status active"),
   ).action(async (opts: CommonOptions & { status?: string }) => {
     let status: string | undefined;
     if (opts.status !== undefined) {
       const parsed = Status.safeParse(opts.status);
-      if (!parsed.success) throw new UsageError(`--status must be one of draft, active, paused, idle, archived (got "${opts.status}").`);
+      if (!parsed.success) throw new UsageError(`--status must be one of ${STATUS_LIST} (got "${opts.status}").`);
       status = parsed.data;
     }
     // A condition field set to null means "IS NULL" to PostGraphile, so without --status there is no
     // condition at all (`{ status: null }` listed no directive).
-    const data = await apiClient(opts).request<{ directives: { nodes: (DirectiveRow & { directiveSteps: { totalCount: number } })[] } }>(
-      `query($condition: DirectiveCondition) { directives(condition: $condition, orderBy: CREATED_AT_DESC) { nodes { ${DIRECTIVE_FIELDS} directiveSteps { totalCount } } } }`,
-      { condition: status ? { status } : {} },
-    );
-    const rows = data.directives.nodes;
+    const data = await apiClient(opts).request(DirectiveListDocument, { condition: status ? { status } : {} });
+    const rows = nodes(present(data.directives, "the directives").nodes);
     output(opts, rows, () =>
       rows.length === 0
         ? "No directives."

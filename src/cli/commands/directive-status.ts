@@ -1,19 +1,24 @@
 import type { Command } from "commander";
+import { DirectiveSnapshotDocument, type DirectiveFieldsFragment, type StepFieldsFragment, type TaskFieldsFragment } from "../../client/generated/graphql";
+import { rows } from "../../client/results";
+import { LIVE_TASK_STATUSES, RETRYABLE_STEP_STATUSES, statusIn } from "../../statuses";
 import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOptions } from "../context";
-import { DIRECTIVE_FIELDS, STEP_FIELDS, stepJson, TASK_FIELDS, type DirectiveRow, type StepRow, type TaskRow } from "../fragments";
 import { UsageError } from "../context";
 
-export type DirectiveSnapshot = DirectiveRow & { directiveSteps: { nodes: StepRow[] }; tasks: { nodes: TaskRow[] } };
+export type StepRow = Omit<StepFieldsFragment, "stepDependenciesByStepId"> & { stepDependenciesByStepId: { nodes: { dependsOnStepId: string }[] } };
+export type DirectiveSnapshot = DirectiveFieldsFragment & { directiveSteps: { nodes: StepRow[] }; tasks: { nodes: TaskFieldsFragment[] } };
 
 export async function fetchDirective(opts: CommonOptions, id: string): Promise<DirectiveSnapshot> {
-  const data = await apiClient(opts).request<{ directive: DirectiveSnapshot | null }>(
-    `query($id: UUID!) { directive(rowId: $id) { ${DIRECTIVE_FIELDS}
-        directiveSteps(orderBy: [ORDER_INDEX_ASC, CREATED_AT_ASC]) { nodes { ${STEP_FIELDS} } }
-        tasks(orderBy: CREATED_AT_ASC) { nodes { ${TASK_FIELDS} } } } }`,
-    { id },
-  );
-  if (!data.directive) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
-  return data.directive;
+  const { directive: d } = await apiClient(opts).request(DirectiveSnapshotDocument, { id });
+  if (!d) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
+  const steps = rows(d.directiveSteps.nodes).map((s) => ({ ...s, stepDependenciesByStepId: { nodes: rows(s.stepDependenciesByStepId.nodes) } }));
+  return { ...d, directiveSteps: { nodes: steps }, tasks: { nodes: rows(d.tasks.nodes) } };
+}
+
+/** A step as printed with --json: dependencies flattened to ids. */
+export function stepJson(s: StepRow) {
+  const { stepDependenciesByStepId, ...rest } = s;
+  return { ...rest, dependsOn: stepDependenciesByStepId.nodes.map((n) => n.dependsOnStepId) };
 }
 
 export function snapshotJson(d: DirectiveSnapshot) {
@@ -28,9 +33,9 @@ export function renderStatus(d: DirectiveSnapshot): string {
   for (const s of d.directiveSteps.nodes) {
     const deps = s.stepDependenciesByStepId.nodes.map((n) => byId.get(n.dependsOnStepId)?.name ?? n.dependsOnStepId);
     lines.push(`${s.rowId}  ${s.status.padEnd(9)} g${s.generation}  ${s.name}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
-    if (s.currentTask?.error && ["failed", "blocked", "ready"].includes(s.status)) lines.push(`    last error: ${s.currentTask.error.split("\n").slice(-1)[0]}`);
+    if (s.currentTask?.error && statusIn(s.status, RETRYABLE_STEP_STATUSES)) lines.push(`    last error: ${s.currentTask.error.split("\n").slice(-1)[0]}`);
   }
-  const live = d.tasks.nodes.filter((t) => ["pending", "starting", "running"].includes(t.status));
+  const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
     lines.push("", "Tasks in flight:");
     for (const t of live) lines.push(`${t.rowId}  ${t.kind.padEnd(9)} ${t.status.padEnd(8)} ${t.daemon?.name ?? "(waiting for a daemon)"}`);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import { UpdateGoalDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOptions } from "../context";
-import { DIRECTIVE_FIELDS, type DirectiveRow } from "../fragments";
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -11,11 +12,8 @@ export function register(directive: Command): void {
       .addHelpText("after", `\nExample:\n  baton directive update-goal "Also support password reset"`),
     { directive: true },
   ).action(async (goal: string, opts: CommonOptions) => {
-    const data = await apiClient(opts).request<{ updateGoal: { result: DirectiveRow } }>(
-      `mutation($id: UUID!, $goal: String!) { updateGoal(input: { directiveId: $id, goal: $goal }) { result { ${DIRECTIVE_FIELDS} } } }`,
-      { id: directiveIdFrom(opts), goal },
-    );
-    const d = data.updateGoal.result;
+    const data = await apiClient(opts).request(UpdateGoalDocument, { id: directiveIdFrom(opts), goal });
+    const d = present(data.updateGoal?.result, "the updated directive");
     output(opts, d, `Goal of ${d.rowId} updated (revision ${d.goalRevision}); it is ${d.status}.`);
   });
 }

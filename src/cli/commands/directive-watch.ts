@@ -1,8 +1,9 @@
 import type { Command } from "commander";
+import { DirectiveEventsFeedDocument } from "../../client/generated/graphql";
 import { subscribe } from "../../client/graphql";
 import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from "../context";
 import { outcome, renderWatch, settledCount } from "../render/watch";
-import { formatEvent, EVENT_FIELDS, type EventRow } from "./directive-events";
+import { eventDetail, formatEvent } from "./directive-events";
 import { fetchDirective, snapshotJson, type DirectiveSnapshot } from "./directive-status";
 
 /** Exit code when the watch ends: 0 all completed, 1 failed or blocked steps remain. */
@@ -48,20 +49,16 @@ export function register(directive: Command): void {
     let stopped = false;
     void (async () => {
       while (!stopped) {
-        const sub = subscribe<{ directiveEvents: { events: EventRow[] } }>(
-          ws,
-          `subscription($d: UUID!) { directiveEvents(directiveId: $d) { events { ${EVENT_FIELDS} } } }`,
-          { d: id },
-          (data) => {
-            for (const e of data.directiveEvents.events) {
-              if (e.kind === "output" && typeof e.detail?.task_id === "string" && typeof e.detail?.tail === "string") {
-                tails.set(e.detail.task_id, (e.detail.tail as string).split("\n").filter(Boolean).slice(-3));
+        const sub = subscribe(ws, DirectiveEventsFeedDocument, { d: id }, (data) => {
+            for (const e of data.directiveEvents?.events ?? []) {
+              const detail = eventDetail(e);
+              if (e.kind === "output" && typeof detail.task_id === "string" && typeof detail.tail === "string") {
+                tails.set(detail.task_id, detail.tail.split("\n").filter(Boolean).slice(-3));
               }
               if (!tty) process.stdout.write((opts.json ? JSON.stringify(e) : formatEvent(e)) + "\n");
             }
             scheduleRefresh();
-          },
-        );
+          });
         await sub.done.catch(() => new Promise((r) => setTimeout(r, 1000)));
         if (!stopped) scheduleRefresh();
       }

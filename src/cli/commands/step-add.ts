@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { AddStepDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, parseIdList, UsageError, type CommonOptions } from "../context";
 
 type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string };
@@ -22,13 +24,15 @@ export function register(directive: Command): void {
       orderIndex = Number(opts.orderIndex);
       if (!Number.isInteger(orderIndex)) throw new UsageError(`--order-index must be an integer (got "${opts.orderIndex}").`);
     }
-    const data = await apiClient(opts).request<{ addStep: { result: { rowId: string; status: string; name: string } } }>(
-      `mutation($d: UUID!, $name: String!, $description: String, $plan: String, $deps: [UUID], $order: Int) {
-        addStep(input: { directiveId: $d, name: $name, description: $description, taskPlan: $plan, dependsOn: $deps, orderIndex: $order }) { result { rowId name status } }
-      }`,
-      { d: directiveIdFrom(opts), name, description: opts.description ?? null, plan: opts.taskPlan ?? null, deps: dependsOn, order: orderIndex },
-    );
-    const s = data.addStep.result;
+    const data = await apiClient(opts).request(AddStepDocument, {
+      d: directiveIdFrom(opts),
+      name,
+      description: opts.description ?? null,
+      plan: opts.taskPlan ?? null,
+      deps: dependsOn,
+      order: orderIndex,
+    });
+    const s = present(data.addStep?.result, "the new step");
     output(opts, s, s.rowId);
   });
 }

@@ -1,6 +1,8 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
+import { BatchAddStepsDocument } from "../../client/generated/graphql";
+import { present, rows as nonNull } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
 
 /* The contract's batch entry; the server checks again (keys, ids, cycles) and rejects the batch whole. */
@@ -70,11 +72,8 @@ export function register(directive: Command): void {
       text = decodeUtf8(fs.readFileSync(opts.file), `The file ${opts.file}`);
     } else text = await readStdin();
     const steps = parseBatch(text);
-    const data = await apiClient(opts).request<{ batchAddSteps: { result: { rowId: string; name: string; status: string }[] } }>(
-      `mutation($d: UUID!, $steps: JSON!) { batchAddSteps(input: { directiveId: $d, steps: $steps }) { result { rowId name status } } }`,
-      { d: directiveIdFrom(opts), steps },
-    );
-    const rows = data.batchAddSteps.result;
+    const data = await apiClient(opts).request(BatchAddStepsDocument, { d: directiveIdFrom(opts), steps });
+    const rows = nonNull(present(data.batchAddSteps?.result, "the new steps"));
     output(opts, rows, rows.map((r) => r.rowId).join("\n"));
   });
 }

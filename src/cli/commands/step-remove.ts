@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { RemoveStepDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, parseId, type CommonOptions } from "../context";
 
 export function register(directive: Command): void {
@@ -10,11 +12,8 @@ export function register(directive: Command): void {
       .option("--force", "re-wire dependents onto the removed step's dependencies")
       .addHelpText("after", "\nExample:\n  baton directive remove-step 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f --force"),
   ).action(async (stepId: string, opts: CommonOptions & { force?: boolean }) => {
-    const data = await apiClient(opts).request<{ removeStep: { result: { rowId: string; name: string } } }>(
-      `mutation($s: UUID!, $force: Boolean) { removeStep(input: { stepId: $s, force: $force }) { result { rowId name } } }`,
-      { s: parseId(stepId, "STEP_ID"), force: Boolean(opts.force) },
-    );
-    const s = data.removeStep.result;
+    const data = await apiClient(opts).request(RemoveStepDocument, { s: parseId(stepId, "STEP_ID"), force: Boolean(opts.force) });
+    const s = present(data.removeStep?.result, "the removed step");
     output(opts, s, `Removed step ${s.rowId} ("${s.name}").`);
   });
 }

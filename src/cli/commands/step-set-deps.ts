@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { SetStepDependenciesDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, parseId, parseIdList, type CommonOptions } from "../context";
 
 export function register(directive: Command): void {
@@ -10,11 +12,8 @@ export function register(directive: Command): void {
       .description("Replace the dependencies of a pending, ready or blocked step; cycles are refused with the cycle printed.")
       .addHelpText("after", `\nExample:\n  baton directive set-deps "$C" "$A,$B"`),
   ).action(async (stepId: string, ids: string, opts: CommonOptions) => {
-    const data = await apiClient(opts).request<{ setStepDependencies: { result: { rowId: string; status: string } } }>(
-      `mutation($s: UUID!, $deps: [UUID]!) { setStepDependencies(input: { stepId: $s, dependsOn: $deps }) { result { rowId status } } }`,
-      { s: parseId(stepId, "STEP_ID"), deps: parseIdList(ids, "Each dependency id") },
-    );
-    const s = data.setStepDependencies.result;
+    const data = await apiClient(opts).request(SetStepDependenciesDocument, { s: parseId(stepId, "STEP_ID"), deps: parseIdList(ids, "Each dependency id") });
+    const s = present(data.setStepDependencies?.result, "the step");
     output(opts, s, `Step ${s.rowId} now waits for ${ids.trim() || "nothing"}; it is ${s.status}.`);
   });
 }

@@ -10,6 +10,8 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { signClaimsRow } from "../../auth/mint";
 import { adminJwtSecret, withAdminDb } from "../admin-db";
+import { RotateTokensDocument } from "../../client/generated/graphql";
+import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, parseId, type CommonOptions } from "../context";
 
 const Credentials = z.object({ api_url: z.string(), token: z.string(), owner_id: z.string().optional() }).passthrough();
@@ -63,8 +65,8 @@ export function register(token: Command): void {
       if (local && local.credentials.owner_id !== owner) local = undefined;
     } else {
       local = localCredentials(opts);
-      const data = await apiClient(opts).request<{ rotateTokens: { result: string } }>(`mutation { rotateTokens(input: {}) { result } }`);
-      fresh = data.rotateTokens.result;
+      const data = await apiClient(opts).request(RotateTokensDocument, {});
+      fresh = present(data.rotateTokens?.result, "the new token");
     }
     if (local) rewriteCredentials(local.file, local.credentials, fresh);
     output(opts, { token: fresh, expires_at: expiresAt(fresh), credentials_file: local ? local.file : null }, fresh);

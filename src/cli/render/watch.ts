@@ -1,9 +1,10 @@
 /*
  * The live view of `baton directive watch`: a pure function of a snapshot and the time.
  */
+import { BAD_STEP_STATUSES, LIVE_TASK_STATUSES, SETTLED_STEP_STATUSES, STEP_STATUSES, statusIn, type StepStatus } from "../../statuses";
 import type { DirectiveSnapshot } from "../commands/directive-status";
 
-const COLOR: Record<string, string> = {
+const COLOR: Record<StepStatus, string> = {
   pending: "\x1b[90m", ready: "\x1b[34m", running: "\x1b[33m", completed: "\x1b[32m", failed: "\x1b[31m", skipped: "\x1b[35m", blocked: "\x1b[91m",
 };
 const RESET = "\x1b[0m";
@@ -12,14 +13,14 @@ export type WatchOutcome = "running" | "succeeded" | "failed";
 
 /** Idle with every step completed or skipped: succeeded; idle (or archived) with failed or blocked steps: failed. */
 export function outcome(d: DirectiveSnapshot): WatchOutcome {
-  const bad = d.directiveSteps.nodes.some((s) => s.status === "failed" || s.status === "blocked");
+  const bad = d.directiveSteps.nodes.some((s) => statusIn(s.status, BAD_STEP_STATUSES));
   if (d.status === "archived") return "failed";
   if (d.status !== "idle") return "running";
   return bad ? "failed" : "succeeded";
 }
 
 export function settledCount(d: DirectiveSnapshot): number {
-  return d.directiveSteps.nodes.filter((s) => ["completed", "skipped", "failed", "blocked"].includes(s.status)).length;
+  return d.directiveSteps.nodes.filter((s) => statusIn(s.status, SETTLED_STEP_STATUSES)).length;
 }
 
 function elapsed(since: string | null, now: number): string {
@@ -39,9 +40,9 @@ export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<s
     "",
   ];
   for (const s of d.directiveSteps.nodes) {
-    lines.push(`  ${COLOR[s.status] ?? ""}${s.status.padEnd(9)}${RESET} g${s.generation}  ${s.name}`);
+    lines.push(`  ${statusIn(s.status, STEP_STATUSES) ? COLOR[s.status] : ""}${s.status.padEnd(9)}${RESET} g${s.generation}  ${s.name}`);
   }
-  const live = d.tasks.nodes.filter((t) => ["pending", "starting", "running"].includes(t.status));
+  const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
     lines.push("", "Running:");
     const names = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s.name]));
