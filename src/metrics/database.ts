@@ -2,14 +2,13 @@
  * Metrics read from the database at each scrape: directives, steps, tasks and daemons by status, the
  * graphile-worker queue, and the dispatch latency histogram (step ready -> task assigned, from
  * tasks.ready_at and tasks.assigned_at). One round trip, and no query that grows with history:
- * the counts and the histogram are counters that triggers keep (sql/000024_metric_counters.sql,
+ * the counts and the histogram are counters that triggers keep (sql/000015_metric_counters.sql,
  * read through baton_private.metric_counts_snapshot()); live daemons come from the partial index on
  * connected daemons; the job queue holds only jobs not yet done. The counts are over all owners, and
  * the histogram counts every assignment ever made (a Prometheus histogram only grows).
  */
 import type { Pool } from "pg";
 import { z } from "zod";
-import { histogram, type Family } from "./prometheus";
 
 /**
  * Dispatch latency buckets, in seconds: the event path takes milliseconds, waiting for a daemon minutes.
@@ -17,12 +16,7 @@ import { histogram, type Family } from "./prometheus";
  */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
-const STATUSES = {
-  directives: ["draft", "active", "paused", "idle", "archived"],
-  steps: ["pending", "ready", "running", "completed", "failed", "skipped", "blocked"],
-  tasks: ["pending", "starting", "running", "completed", "failed", "interrupted", "cancelled"],
-  daemons: ["connected", "disconnected"],
-} as const;
+import { STATUSES } from "../statuses";
 
 export const SNAPSHOT_SQL = `
   select json_build_object(
@@ -74,31 +68,8 @@ export async function readSnapshot(pool: Pool): Promise<Snapshot> {
   };
 }
 
-/** Every known status gets a sample (0 when none), plus any status the database has that we do not know. */
-function byStatus(name: string, help: string, known: readonly string[], counts: Record<string, number>): Family {
-  const statuses = [...known, ...Object.keys(counts).filter((s) => !known.includes(s)).sort()];
-  return { name, help, type: "gauge", samples: statuses.map((status) => ({ labels: { status }, value: counts[status] ?? 0 })) };
-}
-
-export function databaseFamilies(s: Snapshot): Family[] {
-  return [
-    byStatus("baton_directives", "Directives by status.", STATUSES.directives, s.directives),
-    byStatus("baton_steps", "Directive steps by status.", STATUSES.steps, s.steps),
-    byStatus("baton_tasks", "Tasks by status.", STATUSES.tasks, s.tasks),
-    byStatus("baton_daemons", "Daemons by status.", STATUSES.daemons, s.daemons),
-    { name: "baton_daemons_live", help: "Connected daemons whose heartbeat is within the lease (the ones tasks are dispatched to).", type: "gauge", samples: [{ value: s.daemons_live }] },
-    {
-      name: "baton_worker_jobs",
-      help: "graphile-worker jobs by state: ready (waiting for a worker), scheduled (run_at in the future), running (locked), failed (out of attempts).",
-      type: "gauge",
-      samples: (["ready", "scheduled", "running", "failed"] as const).map((state) => ({ labels: { state }, value: s.jobs[state] })),
-    },
-    histogram(
-      "baton_dispatch_latency_seconds",
-      "Time from a task's work becoming ready (its step ready, or planning needed) to the task being assigned to a daemon, over every assigned task.",
-      s.latency.buckets,
-      s.latency.sum,
-      s.latency.count,
-    ),
-  ];
+/** Every known status with its count (0 when none), plus any status the database has that we do not know. */
+export function countsByStatus(kind: keyof typeof STATUSES, counts: Record<string, number>): [string, number][] {
+  const known: readonly string[] = STATUSES[kind];
+  return [...known, ...Object.keys(counts).filter((s) => !known.includes(s)).sort()].map((status) => [status, counts[status] ?? 0]);
 }

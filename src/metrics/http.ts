@@ -3,7 +3,7 @@
  * anything else counts as `other`, so a scanner probing random paths cannot grow the label set.
  */
 import type http from "node:http";
-import type { Family } from "./prometheus";
+import { Counter, type Registry } from "prom-client";
 
 const ROUTES = new Set(["/graphql", "/graphiql", "/healthz", "/metrics"]);
 
@@ -14,7 +14,16 @@ export function routeOf(pathname: string): string {
 }
 
 export class HttpMetrics {
-  private readonly counts = new Map<string, { route: string; status: string; n: number }>();
+  private readonly requests: Counter<"route" | "status">;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: "baton_http_requests_total",
+      help: "HTTP requests served by this process, by route and status code (101: websocket upgrades; 0: the client went away first).",
+      labelNames: ["route", "status"],
+      registers: [registry],
+    });
+  }
 
   /** Counts a request once its response is sent (or its connection closes first, as status 0). */
   track(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -35,22 +44,6 @@ export class HttpMetrics {
   }
 
   private add(route: string, status: number): void {
-    const key = `${route} ${status}`;
-    const entry = this.counts.get(key) ?? { route, status: String(status), n: 0 };
-    entry.n += 1;
-    this.counts.set(key, entry);
-  }
-
-  families(): Family[] {
-    return [
-      {
-        name: "baton_http_requests_total",
-        help: "HTTP requests served by this process, by route and status code (101: websocket upgrades; 0: the client went away first).",
-        type: "counter",
-        samples: [...this.counts.values()]
-          .sort((a, b) => (a.route + a.status).localeCompare(b.route + b.status))
-          .map((c) => ({ labels: { route: c.route, status: c.status }, value: c.n })),
-      },
-    ];
+    this.requests.inc({ route, status: String(status) });
   }
 }

@@ -1,17 +1,19 @@
 /*
- * /metrics: Prometheus text for one Baton process. HTTP counts come from this process; everything
- * else from the database, read at each scrape (counters, not counts: see database.ts). When the
- * database does not answer, the scrape still succeeds with baton_database_up 0 and the HTTP counts,
- * so an outage shows as a metric, not a gap. With BATON_METRICS_TOKEN set, a scrape must carry it
- * (authorize.ts).
+ * /metrics: Prometheus text for one Baton process, written by prom-client from a registry per server.
+ * That registry holds prom-client's process metrics (CPU, RSS, heap, event-loop lag, GC), the HTTP
+ * counts and baton_database_up; the database's figures are read at each scrape (counters, not counts:
+ * see database.ts) into a second registry, merged in only when the read succeeded. When the database
+ * does not answer, the scrape still succeeds with baton_database_up 0, so an outage shows as a metric,
+ * not a gap. With BATON_METRICS_TOKEN set, a scrape must carry it (authorize.ts).
  */
 import type http from "node:http";
 import type { Pool } from "pg";
+import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { Logger } from "../logger";
 import { metricsTokenProblem } from "./authorize";
-import { databaseFamilies, readSnapshot } from "./database";
+import { readSnapshot } from "./database";
+import { createDatabaseMetrics } from "./database-metrics";
 import { HttpMetrics } from "./http";
-import { CONTENT_TYPE, formatFamilies, type Family } from "./prometheus";
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
@@ -25,21 +27,21 @@ export type Metrics = {
 };
 
 export function createMetrics(pool: Pool, logger: Logger): Metrics {
-  const httpMetrics = new HttpMetrics();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const up = new Gauge({ name: "baton_database_up", help: "1 when the database answered this scrape, else 0.", registers: [registry] });
+  const httpMetrics = new HttpMetrics(registry);
+  const database = createDatabaseMetrics();
   const render = async (): Promise<string> => {
-    let families: Family[] = [];
-    let up = 1;
+    let answered = true;
     try {
-      families = databaseFamilies(await withTimeout(readSnapshot(pool), 5_000));
+      database.set(await withTimeout(readSnapshot(pool), 5_000));
     } catch (err) {
-      up = 0;
+      answered = false;
       logger.warn("metrics: the database did not answer", { error: (err as Error).message });
     }
-    return formatFamilies([
-      { name: "baton_database_up", help: "1 when the database answered this scrape, else 0.", type: "gauge", samples: [{ value: up }] },
-      ...families,
-      ...httpMetrics.families(),
-    ]);
+    up.set(answered ? 1 : 0);
+    return Registry.merge(answered ? [registry, database.registry] : [registry]).metrics();
   };
   return {
     http: httpMetrics,
@@ -53,7 +55,7 @@ export function createMetrics(pool: Pool, logger: Logger): Metrics {
       }
       render().then(
         (body) => {
-          res.writeHead(200, { "content-type": CONTENT_TYPE });
+          res.writeHead(200, { "content-type": registry.contentType });
           res.end(body);
         },
         (err: Error) => {

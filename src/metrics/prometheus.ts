@@ -1,49 +1,53 @@
 /*
- * The Prometheus text exposition format (version 0.0.4), written by hand: a metric family is a name,
- * a help line, a type and samples with labels. No client library: Baton exposes a handful of families.
+ * prom-client glue that the library lacks: a histogram whose buckets are counted elsewhere. The
+ * dispatch latency histogram is kept by triggers in the database (sql/000015_metric_counters.sql), so
+ * each scrape *sets* its cumulative bucket counts, sum and count instead of observing values;
+ * prom-client's registry then writes it like any histogram (le labels, +Inf, _sum, _count).
  */
-export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+import { Histogram, type Registry } from "prom-client";
 
-export type Labels = Record<string, string>;
-export type Sample = { labels?: Labels; value: number; suffix?: string };
-export type Family = { name: string; help: string; type: "counter" | "gauge" | "histogram"; samples: Sample[] };
+export type HistogramSnapshot = {
+  /** [upper bound, observations <= it], cumulative, for each configured bucket. */
+  buckets: [number, number][];
+  sum: number;
+  count: number;
+};
 
-const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-const escapeHelp = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+export class SnapshotHistogram extends Histogram {
+  private snapshot: HistogramSnapshot;
+  private readonly family: { name: string; help: string };
 
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
-}
-
-function formatLabels(labels: Labels | undefined): string {
-  const entries = Object.entries(labels ?? {});
-  if (entries.length === 0) return "";
-  return `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
-}
-
-export function formatFamilies(families: Family[]): string {
-  const lines: string[] = [];
-  for (const f of families) {
-    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) lines.push(`${f.name}${s.suffix ?? ""}${formatLabels(s.labels)} ${formatValue(s.value)}`);
+  constructor(opts: { name: string; help: string; buckets: number[]; registers: Registry[] }) {
+    super(opts);
+    this.family = { name: opts.name, help: opts.help };
+    this.snapshot = { buckets: opts.buckets.map((b) => [b, 0]), sum: 0, count: 0 };
   }
-  return lines.join("\n") + "\n";
-}
 
-/** A histogram family from cumulative bucket counts (upper bound -> observations <= it), sum and count. */
-export function histogram(name: string, help: string, buckets: [number, number][], sum: number, count: number): Family {
-  return {
-    name,
-    help,
-    type: "histogram",
-    samples: [
-      ...buckets.map(([le, n]) => ({ suffix: "_bucket", labels: { le: formatValue(le) }, value: n })),
-      { suffix: "_bucket", labels: { le: "+Inf" }, value: count },
-      { suffix: "_sum", value: sum },
-      { suffix: "_count", value: count },
-    ],
-  };
+  set(snapshot: HistogramSnapshot): void {
+    this.snapshot = snapshot;
+  }
+
+  override async get() {
+    const { buckets, sum, count } = this.snapshot;
+    const { name, help } = this.family;
+    // prom-client's .d.ts types `type` as a numeric enum; at run time (and in the text) it is "histogram".
+    const family = {
+      name,
+      help,
+      type: "histogram",
+      aggregator: "sum",
+      values: [
+        ...buckets.map(([le, value]) => ({ metricName: `${name}_bucket`, labels: { le }, value })),
+        { metricName: `${name}_bucket`, labels: { le: "+Inf" }, value: count },
+        { metricName: `${name}_sum`, labels: {}, value: sum },
+        { metricName: `${name}_count`, labels: {}, value: count },
+      ],
+    };
+    return family as unknown as Awaited<ReturnType<Histogram["get"]>>;
+  }
+
+  /** The registry writes from this when a metric has it (prom-client's histograms do). */
+  async getForPromString() {
+    return this.get();
+  }
 }

@@ -15,7 +15,8 @@ import { silentLogger } from "../../src/logger";
 import { createMetrics } from "../../src/metrics";
 import { LATENCY_BUCKETS, readSnapshot, SNAPSHOT_SQL } from "../../src/metrics/database";
 import { startServer, type RunningServer } from "../../src/server";
-import { formatFamilies, histogram } from "../../src/metrics/prometheus";
+import { Registry } from "prom-client";
+import { SnapshotHistogram } from "../../src/metrics/prometheus";
 import { gql, post, useTestServer } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
 
@@ -89,6 +90,22 @@ describe("the server's routes", () => {
       [d],
     );
     assert.equal(readyAt.rows[0]!.ok, true, "a task's ready_at is when its step was ready in an active directive");
+  });
+
+  it("serves the process's own metrics: CPU, resident memory, heap and event-loop lag", async () => {
+    const { samples, types } = parse(await (await fetch(`${server.url}/metrics`)).text());
+    for (const [name, type] of [
+      ["process_cpu_seconds_total", "counter"],
+      ["process_resident_memory_bytes", "gauge"],
+      ["nodejs_heap_size_used_bytes", "gauge"],
+      ["nodejs_eventloop_lag_seconds", "gauge"],
+      ["nodejs_eventloop_lag_p99_seconds", "gauge"],
+    ]) {
+      assert.equal(types[name!], type, `${name} is a ${type}`);
+      assert.ok(value(samples, name!)! >= 0, `${name} has a value`);
+    }
+    assert.ok(value(samples, "process_resident_memory_bytes")! > 10 * 1024 * 1024, "the server's RSS, in bytes");
+    assert.ok(value(samples, "nodejs_heap_size_used_bytes")! > 1024 * 1024, "its heap, in bytes");
   });
 
   it("counts HTTP requests by route and status", async () => {
@@ -264,17 +281,13 @@ describe("the metrics module", () => {
     }
   });
 
-  it("escapes label values and writes histograms in the exposition format", () => {
-    const text = formatFamilies([
-      { name: "x_total", help: "A help\nline.", type: "counter", samples: [{ labels: { route: 'a"b\\c\nd' }, value: 3 }] },
-      histogram("y_seconds", "Y.", [[0.1, 1], [1, 2]], 0.7, 3),
-    ]);
+  it("writes a histogram counted in the database in the exposition format", async () => {
+    const registry = new Registry();
+    const h = new SnapshotHistogram({ name: "y_seconds", help: "Y.", buckets: [0.1, 1], registers: [registry] });
+    h.set({ buckets: [[0.1, 1], [1, 2]], sum: 0.7, count: 3 });
     assert.equal(
-      text,
+      await registry.metrics(),
       [
-        "# HELP x_total A help\\nline.",
-        "# TYPE x_total counter",
-        'x_total{route="a\\"b\\\\c\\nd"} 3',
         "# HELP y_seconds Y.",
         "# TYPE y_seconds histogram",
         'y_seconds_bucket{le="0.1"} 1',
