@@ -1,7 +1,7 @@
 /*
  * daemons: 1,000 daemons (100 with --quick) connected to one `baton server` (its worker inside, so the
  * lease sweep runs too), each registered through the API, with its daemonCommands websocket and a
- * heartbeat mutation every 10 s at its own phase, for 60 s (15 s with --quick). Figures: heartbeat
+ * heartbeat mutation every 10 s at its own phase, for 60 s (10 s with --quick). Figures: heartbeat
  * round trip p50/p99 and the server's resident memory, against issue 10's targets.
  */
 import { analyze, startApi } from "../api-server";
@@ -15,7 +15,7 @@ export const SERVER_RSS_TARGET_MB = 300;
 
 export async function daemonsScenario(ctx: BenchContext): Promise<void> {
   const count = ctx.quick ? 100 : 1000;
-  const seconds = ctx.quick ? 15 : 60;
+  const seconds = ctx.quick ? 10 : 60;
   const periodMs = 10_000;
   ctx.log(`daemons: ${count} daemons on one baton server, a heartbeat each every ${periodMs / 1000} s, for ${seconds} s`);
   const { url, pool } = await ctx.freshDatabase();

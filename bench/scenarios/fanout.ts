@@ -1,5 +1,5 @@
 /*
- * fanout: root -> 2,000 parallel steps (500 with --quick) -> join, with an API-only `baton server`,
+ * fanout: root -> 2,000 parallel steps (300 with --quick) -> join, with an API-only `baton server`,
  * `baton worker` as a child process and 8 fake daemons with room for all of them. The daemons hold
  * the 2,000 until all have arrived, so the first figure is pure dispatch: the root's `completed`
  * report sent -> the 2,000th spawn_task received. Then all but one are completed, and the last
@@ -17,7 +17,7 @@ import { groupProblems, startWorkerProcess, WORKER_CONCURRENCY, type WorkerProce
 /** The issue-10 target: 1 -> 2,000 dispatched (root completed -> last spawn_task) within 2 s. */
 export const FANOUT_TARGET_MS = 2000;
 export const FANOUT_TARGET_WIDTH = 2000;
-export const fanoutWidth = (ctx: BenchContext) => (ctx.quick ? 500 : 2000);
+export const fanoutWidth = (ctx: BenchContext) => (ctx.quick ? 300 : 2000);
 
 export type Fanout = {
   width: number;

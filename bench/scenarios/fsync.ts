@@ -29,7 +29,7 @@ async function setFsync(adminUrl: string, on: boolean): Promise<boolean> {
 }
 
 export async function fsyncScenario(ctx: BenchContext): Promise<void> {
-  const steps = ctx.quick ? 50 : 200;
+  const steps = ctx.quick ? 30 : 200;
   let switched: boolean;
   try {
     switched = await setFsync(ctx.adminUrl, true);

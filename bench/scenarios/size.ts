@@ -54,7 +54,7 @@ async function transactions(pool: Pool, taskIds: string[]): Promise<number[]> {
 export async function sizeScenario(ctx: BenchContext): Promise<void> {
   const { url, pool } = await ctx.freshDatabase();
   const owner = (await pool.query<{ id: string }>("select id from baton.create_owner('bench')")).rows[0]!.id;
-  const completions = ctx.quick ? 100 : 400;
+  const completions = ctx.quick ? 60 : 400;
   const bigSize = ctx.quick ? 2000 : 10000;
   ctx.log(`size: building a ${bigSize}-step directive (half its roots completed) and ${completions / 5} 10-step ones`);
   const bigRoots = await pairsDirective(pool, owner, bigSize / 2);
