@@ -10,7 +10,7 @@
  * `revoked_at`, after which its tokens resolve to nobody and it never connects again.
  *
  * A daemon's status is connected or disconnected, and either may follow the other, except that a
- * revoked daemon stays disconnected (the _200_refuse_revoked trigger). Its functions (register,
+ * revoked daemon stays disconnected (the _200_guard trigger below). Its functions (register,
  * heartbeat, disconnect, revoke, dispatch) are in 000011_daemons_and_dispatch.sql.
  */
 create table baton.owners (
@@ -109,8 +109,22 @@ end;
 $$;
 comment on function baton.create_owner(text) is $$Creates an owner (a tenant). Admin only.$$;
 
-/* A revoked daemon is never connected again, whichever path tries (heartbeat, a late reconnect). */
-create function baton_private.tg_daemons__refuse_revoked() returns trigger
+/*
+ * THE STATE MACHINE of a daemon: connected <-> disconnected, both ways (register and heartbeat
+ * connect; disconnect_daemon, expiry and revocation disconnect), except that a revoked daemon stays
+ * disconnected and revoked, whichever path tries (heartbeat, a late reconnect, a DBA's UPDATE).
+ */
+create function baton_private.daemon_transition_allowed(from_status text, to_status text) returns boolean
+language sql immutable
+as $$
+  select case from_status
+    when 'connected' then to_status = 'disconnected'
+    when 'disconnected' then to_status = 'connected'
+    else false end;
+$$;
+comment on function baton_private.daemon_transition_allowed(text, text) is $$Whether a daemon may move from one status to another (connected and disconnected, both ways; a revoked daemon is refused by the guard).$$;
+
+create function baton_private.tg_daemons__guard() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
@@ -122,9 +136,13 @@ begin
   if old.revoked_at is not null and new.revoked_at is null then
     raise exception 'Daemon % was revoked; a revocation cannot be undone.', new.id using errcode = 'BTDNY';
   end if;
+  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status, new.status) then
+    raise exception 'Daemon % is %, so it cannot become %; a daemon is connected or disconnected.', old.id, old.status, new.status
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
+  end if;
   return new;
 end;
 $$;
-comment on function baton_private.tg_daemons__refuse_revoked() is $$Keeps a revoked daemon disconnected and revoked (BTDNY).$$;
-create trigger _200_refuse_revoked before update on baton.daemons
-  for each row execute function baton_private.tg_daemons__refuse_revoked();
+comment on function baton_private.tg_daemons__guard() is $$Keeps a revoked daemon disconnected and revoked (BTDNY), and refuses any other status than connected and disconnected (BTSTS).$$;
+create trigger _200_guard before update on baton.daemons
+  for each row execute function baton_private.tg_daemons__guard();

@@ -9,11 +9,10 @@
  * `open_steps` counts steps that are pending, ready or running. It is maintained by the step
  * triggers, so idle detection costs O(1) whatever the directive's size.
  *
- * This file holds the directive's state machine: its transitions (start, pause, archive, idle,
- * reactivate), what each causes (dispatching ready steps, planning, cancelling tasks) and the
- * functions that make them. Each transition function updates only from the states it allows and
- * otherwise raises BTSTS; what a transition causes lives in the status trigger, so a DBA's direct
- * UPDATE has the same effects as the API.
+ * This file holds the directive's state machine (directive_transition_allowed and its guard
+ * trigger), the functions that make its transitions (start, pause, archive, idle, reactivate) and
+ * what each causes (dispatching ready steps, planning, cancelling tasks). What a transition causes
+ * lives in the status trigger, so a DBA's direct UPDATE has the same effects as the API.
  *
  * The API functions are SECURITY DEFINER because API roles have no write grants on tables; each one
  * checks its caller first (lock_directive, resolve_owner in 000007).
@@ -54,7 +53,7 @@ create index directives_active_idx on baton.directives (id) where status = 'acti
 
 comment on table baton.directives is $$@behavior -insert -update -delete
 A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; the directive goes idle when nothing is left to do, and is re-planned when its goal changes.
-Status: draft -> active (start) <-> paused; active -> idle automatically, idle -> active on a goal update, new steps or a retry; any -> archived.$$;
+Status: draft -> active (startDirective) or archived; active -> paused (pauseDirective, or its planner failed), idle (nothing left to run or plan) or archived; paused -> active (startDirective) or archived; idle -> active (new steps, a retry, a re-wiring or a goal update), paused or archived; archived is final.$$;
 comment on column baton.directives.id is $$The directive's id; also the suffix of its NOTIFY channel `baton:directive:<id>`.$$;
 comment on column baton.directives.owner_id is $$The owner of this directive.$$;
 comment on column baton.directives.title is $$A short title, 1 to 200 characters.$$;
@@ -75,29 +74,119 @@ comment on column baton.directives.started_at is $$When the directive was first 
 comment on column baton.directives.idle_at is $$When the directive last went idle.$$;
 comment on column baton.directives.archived_at is $$When the directive was archived; null otherwise.$$;
 
+/*
+ * THE STATE MACHINE. Every status change, whatever wrote it (the API, a planner's outcome, a DBA's
+ * direct UPDATE), passes the _200_guard trigger, which refuses any move that
+ * directive_transition_allowed does not list (BTSTS), then stamps the times.
+ *
+ *   draft  -> active     start_directive
+ *   active -> paused     pause_directive, or its planning task failed
+ *          -> idle       nothing is left to run or plan (maybe_idle)
+ *   paused -> active     start_directive (resume); it goes idle at once if nothing is left
+ *   idle   -> active     new work: steps added, a retry, a re-wiring, a goal update (reactivate)
+ *          -> paused     pause_directive
+ *   any    -> archived   archive_directive; archived is final
+ */
+
+/* "a", "a or b", "a, b or c": how messages list states. */
+create function baton_private.or_list(items text[]) returns text
+language sql immutable
+as $$
+  select case when cardinality(items) <= 1 then items[1]
+              else array_to_string(items[1:cardinality(items) - 1], ', ') || ' or ' || items[cardinality(items)] end
+$$;
+comment on function baton_private.or_list(text[]) is $$Joins words for a message: "a", "a or b", "a, b or c".$$;
+
+/* The statuses, in the order messages list them. */
+create function baton_private.directive_statuses() returns text[]
+language sql immutable
+as $$ select array['draft', 'active', 'paused', 'idle', 'archived'] $$;
+comment on function baton_private.directive_statuses() is $$Every directive status, in the order messages list them.$$;
+
+/* The directive transitions that are legal, from -> to (the diagram above). */
+create function baton_private.directive_transition_allowed(from_status text, to_status text) returns boolean
+language sql immutable
+as $$
+  select case from_status
+    when 'draft' then to_status in ('active', 'archived')
+    when 'active' then to_status in ('paused', 'idle', 'archived')
+    when 'paused' then to_status in ('active', 'archived')
+    when 'idle' then to_status in ('active', 'paused', 'archived')
+    else false end;
+$$;
+comment on function baton_private.directive_transition_allowed(text, text) is $$Whether a directive may move from one status to another. Archived allows nothing.$$;
+
+/* The statuses a directive may move to `to_status` from. */
+create function baton_private.directive_sources(to_status text) returns text[]
+language sql immutable
+as $$
+  select array(select s from unnest(baton_private.directive_statuses()) with ordinality u(s, n)
+                where baton_private.directive_transition_allowed(s, to_status) order by n)
+$$;
+comment on function baton_private.directive_sources(text) is $$The statuses from which a directive may become to_status, in order.$$;
+
+/* Guards every directive status change (the API, a planner's outcome or a DBA's direct UPDATE), then stamps the times. */
+create function baton_private.tg_directives__guard() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not baton_private.directive_transition_allowed(old.status, new.status) then
+    if old.status = 'archived' then
+      raise exception 'Directive % is archived, so it cannot become %; archiving is final.', old.id, new.status
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = 'Create a new directive instead.';
+    end if;
+    raise exception 'Directive % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
+      baton_private.or_list(array(select x from unnest(baton_private.directive_statuses()) x
+                                   where baton_private.directive_transition_allowed(old.status, x)))
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+            hint = 'Move directives with start_directive, pause_directive and archive_directive; idle and active follow from their work.';
+  end if;
+  -- archived_at must be set in the same row version as the status, for the CHECK constraint.
+  if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
+  if new.status = 'idle' then new.idle_at := now(); end if;
+  if new.status = 'active' then new.started_at := coalesce(new.started_at, now()); end if;
+  return new;
+end;
+$$;
+comment on function baton_private.tg_directives__guard() is
+  $$Refuses directive transitions that directive_transition_allowed does not list (BTSTS); stamps archived_at, idle_at and started_at.$$;
+
+create trigger _200_guard before update of status on baton.directives
+  for each row when (old.status is distinct from new.status)
+  execute function baton_private.tg_directives__guard();
+
+/*
+ * THE TRANSITIONS. Each API transition is its own function that updates only from the states it
+ * allows and otherwise raises BTSTS with the directive, its state, and what is allowed; the states
+ * come from the machine above, except that start_directive starts only draft and paused directives
+ * (an idle one wakes up by itself when work appears).
+ */
+
 /* Moves a locked directive to a new status if it is in one of the allowed states, else explains. */
-create function baton_private.transition_directive(d baton.directives, to_status text, allowed text[], verb text)
+create function baton_private.transition_directive(d baton.directives, to_status text, verb text, allowed text[] default null)
 returns baton.directives
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+  v_allowed text[] := coalesce(allowed, baton_private.directive_sources(to_status));
   v_directive baton.directives;
   v_message text;
 begin
-  if not d.status = any (allowed) then
+  if not d.status = any (v_allowed) then
+    -- "draft or paused", "draft, active, paused or idle"
     v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
-      -- "draft or paused", "draft, active, paused or idle"
-      case when cardinality(allowed) = 1 then allowed[1]
-           else array_to_string(allowed[1:cardinality(allowed) - 1], ', ') || ' or ' || allowed[cardinality(allowed)] end);
+      baton_private.or_list(v_allowed));
     -- RAISE refuses a null option, so the hint needs its own branch.
     if d.status = 'archived' then
       raise exception using message = v_message, errcode = 'BTSTS',
-        detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed),
+        detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed),
         hint = 'Archiving is final; create a new directive instead.';
     end if;
     raise exception using message = v_message, errcode = 'BTSTS',
-      detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed);
+      detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed);
   end if;
   update baton.directives x set status = to_status where x.id = d.id;
   -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
@@ -106,8 +195,8 @@ begin
   return v_directive;
 end;
 $$;
-comment on function baton_private.transition_directive(baton.directives, text, text[], text) is
-  $$Changes a directive's status when the current one is allowed, else raises BTSTS naming from, to and what is allowed.$$;
+comment on function baton_private.transition_directive(baton.directives, text, text, text[]) is
+  $$Changes a directive's status when the current one is allowed (by default, every status the machine allows it from), else raises BTSTS naming from, to and what is allowed.$$;
 
 create function baton.create_directive(
   title text, goal text, repo text default null, base_branch text default 'main',
@@ -149,7 +238,7 @@ begin
     update baton.directives d set planned_revision = d.goal_revision where d.id = v_directive.id;
     v_directive.planned_revision := v_directive.goal_revision;
   end if;
-  return baton_private.transition_directive(v_directive, 'active', array['draft', 'paused'], 'started');
+  return baton_private.transition_directive(v_directive, 'active', 'started', allowed => array['draft', 'paused']);
 end;
 $$;
 comment on function baton.start_directive(uuid) is
@@ -160,7 +249,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', array['active', 'idle'], 'paused');
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', 'paused');
 end;
 $$;
 comment on function baton.pause_directive(uuid) is
@@ -171,8 +260,7 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived',
-    array['draft', 'active', 'paused', 'idle'], 'archived');
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived', 'archived');
 end;
 $$;
 comment on function baton.archive_directive(uuid) is
@@ -268,7 +356,7 @@ begin
     update baton.tasks t set status = 'cancelled', error = 'The directive was archived.'
      where t.directive_id = new.id and t.status = 'pending';
     update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
-     where t.directive_id = new.id and t.status in ('starting', 'running');
+     where t.directive_id = new.id and baton_private.task_occupies_slot(t.status);
   end if;
   return null;
 end;
@@ -278,21 +366,3 @@ comment on function baton_private.tg_directives__on_status() is $$Dispatches, pl
 create trigger _800_on_status after update of status on baton.directives
   for each row when (old.status is distinct from new.status)
   execute function baton_private.tg_directives__on_status();
-
-/* archived_at must be set in the same row version as the status, for the CHECK constraint. */
-create function baton_private.tg_directives__stamp_status() returns trigger
-language plpgsql volatile
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
-  if new.status = 'idle' then new.idle_at := now(); end if;
-  if new.status = 'active' then new.started_at := coalesce(new.started_at, now()); end if;
-  return new;
-end;
-$$;
-comment on function baton_private.tg_directives__stamp_status() is $$Stamps archived_at, idle_at and started_at as a directive changes status.$$;
-
-create trigger _200_stamp_status before update of status on baton.directives
-  for each row when (old.status is distinct from new.status)
-  execute function baton_private.tg_directives__stamp_status();

@@ -109,38 +109,136 @@ comment on column baton.step_dependencies.owner_id is $$The owner (for row-level
 comment on column baton.step_dependencies.created_at is $$When the edge was added.$$;
 
 /*
- * Readiness and propagation: what happens to the rest of the DAG when a step's status changes.
+ * THE STATE MACHINE. Every status change, whatever wrote it (the API, a task's report, a DBA's direct
+ * UPDATE), passes the _200_guard trigger, which refuses any move that step_transition_allowed does not
+ * list (BTSTS) and any status that would break an invariant, then stamps the times.
  *
- * Every step status change, whatever function made it, goes through these triggers, so the rules live
- * in one place:
- *   - completed or skipped  -> decrement direct dependents; one reaching 0 becomes ready;
- *   - failed (or blocked)   -> every transitive dependent still waiting becomes blocked;
- *   - leaving failed/blocked -> dependents with no other failed/blocked dependency are unblocked;
- *   - becoming ready        -> the dispatch job is enqueued (if the directive is active);
- *   - open-step counter     -> kept per directive, and the directive goes idle when it reaches 0.
+ *   pending -> ready      its last dependency was satisfied (remaining_deps reached 0)
+ *           -> blocked    a dependency failed or was blocked
+ *   ready   -> running    its task was assigned or started
+ *           -> pending    it was re-wired onto a dependency that is not satisfied yet
+ *           -> blocked
+ *   running -> ready      its attempt failed or was interrupted with attempts left, or was cancelled
+ *   ready, running -> failed     its attempt failed and no attempts are left
+ *   blocked -> pending | ready   nothing it depends on is failed or blocked any more
+ *   failed  -> pending | ready | blocked   retry_step started a new round
+ *   any but completed and skipped -> completed | skipped (complete_step, skip_step, or its task completed),
+ *                                    failed (fail_step)
+ *   completed and skipped are final.
  *
- * Bulk block/unblock runs as one set-based walk; the `baton.propagating` flag stops the nested row
- * triggers of that walk from walking the same subgraph again (chains would otherwise cost O(n^2)
- * and recurse as deep as the chain).
+ * Invariant (CHECK ready_only_without_remaining_deps, checked first by the guard with a friendly
+ * message): a ready, running or completed step has no unmet dependency. Writers compute the right
+ * status; nothing repairs it for them.
  */
 
-create function baton_private.is_open(status text) returns boolean
+/* The statuses, in the order messages list them. */
+create function baton_private.step_statuses() returns text[]
 language sql immutable
-set search_path = pg_catalog, pg_temp
+as $$ select array['pending', 'ready', 'running', 'completed', 'failed', 'skipped', 'blocked'] $$;
+comment on function baton_private.step_statuses() is $$Every step status, in the order messages list them.$$;
+
+/*
+ * The helpers below replace literal status lists. They are immutable one-expression SQL functions
+ * without a SET clause, so the planner inlines them (a partial index on the same list still applies);
+ * they use nothing that a search_path could redirect.
+ */
+create function baton_private.step_is_open(status text) returns boolean
+language sql immutable
 as $$ select status in ('pending', 'ready', 'running') $$;
-comment on function baton_private.is_open(text) is $$Pending, ready and running steps are open: the directive is not idle while it has one.$$;
+comment on function baton_private.step_is_open(text) is $$Pending, ready and running steps are open: the directive is not idle while it has one.$$;
 
-create function baton_private.is_satisfied(status text) returns boolean
+create function baton_private.step_is_waiting(status text) returns boolean
 language sql immutable
-set search_path = pg_catalog, pg_temp
+as $$ select status in ('pending', 'ready', 'blocked') $$;
+comment on function baton_private.step_is_waiting(text) is $$Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.$$;
+
+create function baton_private.step_is_in_flight(status text) returns boolean
+language sql immutable
+as $$ select status in ('ready', 'running') $$;
+comment on function baton_private.step_is_in_flight(text) is $$Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.$$;
+
+create function baton_private.step_satisfies_dependents(status text) returns boolean
+language sql immutable
 as $$ select status in ('completed', 'skipped') $$;
-comment on function baton_private.is_satisfied(text) is $$Completed and skipped steps satisfy their dependents.$$;
+comment on function baton_private.step_satisfies_dependents(text) is $$Completed and skipped steps satisfy their dependents. Both are final.$$;
 
-create function baton_private.is_broken(status text) returns boolean
+create function baton_private.step_blocks_dependents(status text) returns boolean
 language sql immutable
-set search_path = pg_catalog, pg_temp
 as $$ select status in ('failed', 'blocked') $$;
-comment on function baton_private.is_broken(text) is $$Failed and blocked steps block their dependents.$$;
+comment on function baton_private.step_blocks_dependents(text) is $$Failed and blocked steps block their dependents; retry_step runs them again.$$;
+
+/* The step transitions that are legal, from -> to (the diagram above). */
+create function baton_private.step_transition_allowed(from_status text, to_status text) returns boolean
+language sql immutable
+as $$
+  select case from_status
+    when 'pending' then to_status in ('ready', 'blocked', 'completed', 'failed', 'skipped')
+    when 'ready' then to_status in ('pending', 'running', 'blocked', 'completed', 'failed', 'skipped')
+    when 'running' then to_status in ('ready', 'completed', 'failed', 'skipped')
+    when 'blocked' then to_status in ('pending', 'ready', 'completed', 'failed', 'skipped')
+    when 'failed' then to_status in ('pending', 'ready', 'blocked', 'completed', 'skipped')
+    else false end;
+$$;
+comment on function baton_private.step_transition_allowed(text, text) is $$Whether a step may move from one status to another. Completed and skipped allow nothing.$$;
+
+/* The statuses a step may move to `to_status` from. */
+create function baton_private.step_sources(to_status text) returns text[]
+language sql immutable
+as $$
+  select array(select x from unnest(baton_private.step_statuses()) with ordinality u(x, n)
+                where baton_private.step_transition_allowed(x, to_status) order by n)
+$$;
+comment on function baton_private.step_sources(text) is $$The statuses from which a step may become to_status, in order.$$;
+
+/* Guards every step status change (the API, a task's report or a DBA's direct UPDATE), then stamps the times. */
+create function baton_private.tg_directive_steps__guard() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if not baton_private.step_transition_allowed(old.status, new.status) then
+    if baton_private.step_satisfies_dependents(old.status) then
+      raise exception 'Step % is %, so it cannot become %; completed and skipped steps are final.', old.id, old.status, new.status
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = 'Add a new step (add-step) to do more.';
+    end if;
+    raise exception 'Step % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
+      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status, x)))
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+            hint = 'Move steps with complete_step, fail_step, skip_step and retry_step; readiness and blocking follow from their dependencies.';
+  end if;
+  if new.status in ('ready', 'running', 'completed') and new.remaining_deps > 0 then
+    raise exception 'Step % still waits for % of its dependencies, so it cannot become %.', old.id, new.remaining_deps, new.status
+      using errcode = 'BTSTS', detail = format('from=%s to=%s remaining_deps=%s', old.status, new.status, new.remaining_deps),
+            hint = 'Complete or skip its dependencies first, or use complete_step, which completes it whatever it waits for.';
+  end if;
+  if new.status = 'ready' then new.ready_at := now(); end if;
+  if new.status = 'running' then new.started_at := now(); end if;
+  if new.status in ('completed', 'failed', 'skipped') then new.finished_at := now(); end if;
+  return new;
+end;
+$$;
+comment on function baton_private.tg_directive_steps__guard() is
+  $$Refuses step transitions that step_transition_allowed does not list, and a ready, running or completed status while dependencies remain (BTSTS); stamps ready_at, started_at and finished_at.$$;
+
+create trigger _200_guard before update of status on baton.directive_steps
+  for each row when (old.status is distinct from new.status)
+  execute function baton_private.tg_directive_steps__guard();
+
+/*
+ * THE EFFECTS. What a step's status change does to the rest of the DAG and to its directive; the
+ * triggers below apply them to every change, so the rules live in one place:
+ *   - completed or skipped   -> decrement direct dependents; one reaching 0 becomes ready;
+ *   - failed or blocked      -> every transitive dependent still pending or ready becomes blocked;
+ *   - leaving failed/blocked -> dependents with no other failed/blocked dependency are unblocked;
+ *   - becoming ready         -> the dispatch job is enqueued (if the directive is active);
+ *   - open or not            -> directives.open_steps, and the directive goes idle when it reaches 0.
+ *
+ * Block and unblock are each one statement over the whole affected subgraph, which walks only steps
+ * still to change (pending or ready to block, blocked to unblock). The row triggers of the steps it
+ * changed run after that statement, so their own walks find nothing left to change: each costs one
+ * index probe, and the walk never nests. (This replaces the `baton.propagating` flag.)
+ */
 
 /* Decrements the direct dependents of a satisfied step. Cost: its own fan-out, nothing else. */
 create function baton_private.satisfy_dependents(step_id uuid) returns void
@@ -163,59 +261,69 @@ end;
 $$;
 comment on function baton_private.satisfy_dependents(uuid) is $$Decrements the unmet-dependency counter of each direct dependent; those reaching 0 become ready.$$;
 
-/* Blocks every waiting transitive dependent of a failed or blocked step. */
+/* Blocks, in one statement, every pending or ready transitive dependent of a failed or blocked step. */
 create function baton_private.block_dependents(step_id uuid) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  perform set_config('baton.propagating', 'on', true);
+  -- Only pending and ready steps are walked: below a blocked or failed step everything waiting is
+  -- blocked already.
   with recursive down (id) as (
     select d.step_id
       from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
-     where d.depends_on_step_id = block_dependents.step_id and s.status in ('pending', 'ready', 'blocked')
+     where d.depends_on_step_id = block_dependents.step_id and s.status in ('pending', 'ready')
     union
     select d.step_id
       from down join baton.step_dependencies d on d.depends_on_step_id = down.id
       join baton.directive_steps s on s.id = d.step_id
-     where s.status in ('pending', 'ready', 'blocked')
+     where s.status in ('pending', 'ready')
   )
   update baton.directive_steps s set status = 'blocked'
    where s.id in (select id from down) and s.status in ('pending', 'ready');
-  perform set_config('baton.propagating', '', true);
 end;
 $$;
-comment on function baton_private.block_dependents(uuid) is $$Marks every pending or ready transitive dependent blocked.$$;
+comment on function baton_private.block_dependents(uuid) is $$Marks every pending or ready transitive dependent blocked, in one statement.$$;
 
-/* Unblocks, wave by wave, the dependents that no longer have a failed or blocked dependency. */
+/*
+ * Unblocks, in one statement, the blocked transitive dependents of a step that is no longer failed or
+ * blocked, except those that still depend (directly or through other blocked steps) on a failed step
+ * or on a step blocked for another reason. Each becomes ready or pending by its counter.
+ */
 create function baton_private.unblock_dependents(step_id uuid) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_frontier uuid[];
 begin
-  select array_agg(d.step_id) into v_frontier
-    from baton.step_dependencies d where d.depends_on_step_id = unblock_dependents.step_id;
-  perform set_config('baton.propagating', 'on', true);
-  while v_frontier is not null loop
-    with changed as (
-      update baton.directive_steps s
-         set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
-       where s.id = any (v_frontier)
-         and s.status = 'blocked'
-         and not exists (
-           select 1 from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
-            where d.step_id = s.id and p.status in ('failed', 'blocked'))
-      returning s.id
-    )
-    select array_agg(distinct d.step_id) into v_frontier
-      from changed join baton.step_dependencies d on d.depends_on_step_id = changed.id;
-  end loop;
-  perform set_config('baton.propagating', '', true);
+  with recursive candidate (id) as (
+    select d.step_id
+      from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
+     where d.depends_on_step_id = unblock_dependents.step_id and s.status = 'blocked'
+    union
+    select d.step_id
+      from candidate join baton.step_dependencies d on d.depends_on_step_id = candidate.id
+      join baton.directive_steps s on s.id = d.step_id
+     where s.status = 'blocked'
+  ),
+  stuck (id) as (
+    -- Candidates with a dependency that stays broken: failed, or blocked and not a candidate.
+    select c.id
+      from candidate c join baton.step_dependencies d on d.step_id = c.id
+      join baton.directive_steps p on p.id = d.depends_on_step_id
+     where baton_private.step_blocks_dependents(p.status) and p.id <> unblock_dependents.step_id
+       and (p.status = 'failed' or p.id not in (select id from candidate))
+    union
+    -- ... and the candidates below them.
+    select d.step_id
+      from stuck join baton.step_dependencies d on d.depends_on_step_id = stuck.id
+     where d.step_id in (select id from candidate)
+  )
+  update baton.directive_steps s
+     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
+   where s.id in (select id from candidate) and s.id not in (select id from stuck) and s.status = 'blocked';
 end;
 $$;
-comment on function baton_private.unblock_dependents(uuid) is $$Returns blocked transitive dependents to pending or ready once nothing they depend on is failed or blocked.$$;
+comment on function baton_private.unblock_dependents(uuid) is $$Returns blocked transitive dependents to pending or ready, in one statement, once nothing they depend on is failed or blocked.$$;
 
 /*
  * Recounts one step's unmet dependencies from scratch and derives its waiting status. Used after its
@@ -230,52 +338,29 @@ begin
   update baton.directive_steps s
      set remaining_deps = c.unmet,
          status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
-    from (select count(*) filter (where not baton_private.is_satisfied(p.status)) as unmet,
-                 count(*) filter (where baton_private.is_broken(p.status)) as broken
+    from (select count(*) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
+                 count(*) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
            where d.step_id = refresh_step.step_id) c
    where s.id = refresh_step.step_id
-     and (s.status in ('pending', 'ready', 'blocked') or (include_failed and s.status = 'failed'));
+     and (baton_private.step_is_waiting(s.status) or (include_failed and s.status = 'failed'));
 end;
 $$;
 comment on function baton_private.refresh_step(uuid, boolean) is $$Recounts a waiting (or, with include_failed, failed) step's unmet dependencies and sets it pending, ready or blocked accordingly.$$;
-
-/* Sets timestamps that depend on the new status. */
-create function baton_private.tg_directive_steps__stamp_status() returns trigger
-language plpgsql volatile
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  if new.status = 'ready' then new.ready_at := now(); end if;
-  if new.status = 'running' then new.started_at := now(); new.remaining_deps := 0; end if;
-  if new.status in ('completed', 'failed', 'skipped') then new.finished_at := now(); end if;
-  if new.status = 'completed' then new.remaining_deps := 0; end if;
-  return new;
-end;
-$$;
-comment on function baton_private.tg_directive_steps__stamp_status() is $$Stamps ready_at, started_at and finished_at as a step changes status.$$;
-
-create trigger _200_stamp_status before update of status on baton.directive_steps
-  for each row when (old.status is distinct from new.status)
-  execute function baton_private.tg_directive_steps__stamp_status();
 
 /* Propagates a step's status change through the DAG (the dispatch of steps that became ready is enqueued per statement, below). */
 create function baton_private.tg_directive_steps__propagate() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_walking boolean := coalesce(current_setting('baton.propagating', true), '') = 'on';
 begin
-  if baton_private.is_satisfied(new.status) and not baton_private.is_satisfied(old.status) then
+  if baton_private.step_satisfies_dependents(new.status) and not baton_private.step_satisfies_dependents(old.status) then
     perform baton_private.satisfy_dependents(new.id);
   end if;
-  if not v_walking then
-    if baton_private.is_broken(new.status) and not baton_private.is_broken(old.status) then
-      perform baton_private.block_dependents(new.id);
-    elsif baton_private.is_broken(old.status) and not baton_private.is_broken(new.status) then
-      perform baton_private.unblock_dependents(new.id);
-    end if;
+  if baton_private.step_blocks_dependents(new.status) and not baton_private.step_blocks_dependents(old.status) then
+    perform baton_private.block_dependents(new.id);
+  elsif baton_private.step_blocks_dependents(old.status) and not baton_private.step_blocks_dependents(new.status) then
+    perform baton_private.unblock_dependents(new.id);
   end if;
   return null;
 end;
@@ -316,9 +401,9 @@ declare
 begin
   for v_delta in
     select directive_id, sum(delta)::int as delta from (
-      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.is_open(n.status)
+      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.step_is_open(n.status)
       union all
-      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.is_open(o.status)
+      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.step_is_open(o.status)
     ) x group by directive_id having sum(delta) <> 0
   loop
     update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
@@ -340,7 +425,7 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select n.directive_id, count(*)::int as delta from new_rows n where baton_private.is_open(n.status) group by 1
+    select n.directive_id, count(*)::int as delta from new_rows n where baton_private.step_is_open(n.status) group by 1
   loop
     update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
   end loop;
@@ -357,7 +442,7 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.is_open(o.status) group by 1
+    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.step_is_open(o.status) group by 1
   loop
     update baton.directives d set open_steps = d.open_steps - v_delta.delta where d.id = v_delta.directive_id;
     perform baton_private.maybe_idle(v_delta.directive_id);

@@ -104,16 +104,50 @@ comment on column baton.tasks.started_at is $$When the agent process started.$$;
 comment on column baton.tasks.finished_at is $$When the task reached a terminal state.$$;
 comment on column baton.tasks.ready_at is $$When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.$$;
 
-create function baton_private.is_live_task(status text) returns boolean
-language sql immutable
-set search_path = pg_catalog, pg_temp
-as $$ select status in ('pending', 'starting', 'running') $$;
-comment on function baton_private.is_live_task(text) is $$Pending, starting and running tasks are live; the others are terminal and final.$$;
+/*
+ * THE STATE MACHINE. Every task update, whatever wrote it (a daemon's report, the dispatcher, an
+ * override, a DBA's direct UPDATE), passes the _200_guard trigger, which refuses any move that
+ * task_transition_allowed does not list (BTSTS), bumps the version and stamps the times.
+ *
+ *   pending  -> starting    assigned to a daemon (assign_task)
+ *   pending, starting -> running           the agent process started
+ *   pending, starting, running -> completed | failed | interrupted | cancelled
+ *   completed, failed, interrupted and cancelled are final.
+ *
+ * The helpers below replace literal status lists. They are immutable one-expression SQL functions
+ * without a SET clause, so the planner inlines them (a partial index on the same list still
+ * applies); they use nothing that a search_path could redirect.
+ */
 
-/* The task transitions that are legal, from -> to. */
+/* The statuses, in the order messages list them. */
+create function baton_private.task_statuses() returns text[]
+language sql immutable
+as $$ select array['pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled'] $$;
+comment on function baton_private.task_statuses() is $$Every task status, in the order messages list them.$$;
+
+create function baton_private.task_is_live(status text) returns boolean
+language sql immutable
+as $$ select status in ('pending', 'starting', 'running') $$;
+comment on function baton_private.task_is_live(text) is $$Pending, starting and running tasks are live; the others are terminal and final.$$;
+
+create function baton_private.task_occupies_slot(status text) returns boolean
+language sql immutable
+as $$ select status in ('starting', 'running') $$;
+comment on function baton_private.task_occupies_slot(text) is $$Starting and running tasks occupy one of their daemon's max_tasks slots.$$;
+
+create function baton_private.task_attempt_failed(status text) returns boolean
+language sql immutable
+as $$ select status in ('failed', 'interrupted') $$;
+comment on function baton_private.task_attempt_failed(text) is $$Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).$$;
+
+create function baton_private.task_is_stopped(status text) returns boolean
+language sql immutable
+as $$ select status in ('interrupted', 'cancelled') $$;
+comment on function baton_private.task_is_stopped(text) is $$Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.$$;
+
+/* The task transitions that are legal, from -> to (the diagram above). */
 create function baton_private.task_transition_allowed(from_status text, to_status text) returns boolean
 language sql immutable
-set search_path = pg_catalog, pg_temp
 as $$
   select case from_status
     when 'pending' then to_status in ('starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')
@@ -126,7 +160,6 @@ comment on function baton_private.task_transition_allowed(text, text) is $$Wheth
 /* `merged` and `done` are accepted from agents and daemons and mean completed. */
 create function baton_private.normalize_task_status(status text) returns text
 language sql immutable
-set search_path = pg_catalog, pg_temp
 as $$ select case lower(btrim(status)) when 'merged' then 'completed' when 'done' then 'completed' else lower(btrim(status)) end $$;
 comment on function baton_private.normalize_task_status(text) is $$Maps merged and done to completed, and lower-cases.$$;
 
@@ -140,19 +173,19 @@ begin
   if new.status is distinct from old.status then
     if not baton_private.task_transition_allowed(old.status, new.status) then
       raise exception 'Task % is %, so it cannot become %; %.', old.id, old.status, new.status,
-        case when baton_private.is_live_task(old.status) then 'allowed from ' || old.status || ' are ' ||
-               (select string_agg(x, ', ') from unnest(array['starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled']) x
+        case when baton_private.task_is_live(old.status) then 'allowed from ' || old.status || ' are ' ||
+               (select string_agg(x, ', ') from unnest(baton_private.task_statuses()) x
                  where baton_private.task_transition_allowed(old.status, x))
              else 'completed, failed, interrupted and cancelled are final' end
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
     end if;
-    if new.status in ('starting', 'running') and new.daemon_id is null then
+    if baton_private.task_occupies_slot(new.status) and new.daemon_id is null then
       raise exception 'Task % has no daemon, so it cannot be %; assign it to a daemon first.', old.id, new.status
         using errcode = 'BTSTS';
     end if;
     if new.status = 'starting' then new.assigned_at := now(); end if;
     if new.status = 'running' then new.started_at := now(); new.assigned_at := coalesce(new.assigned_at, now()); end if;
-    if not baton_private.is_live_task(new.status) then new.finished_at := now(); end if;
+    if not baton_private.task_is_live(new.status) then new.finished_at := now(); end if;
   end if;
   new.version := old.version + 1;
   return new;
@@ -180,7 +213,7 @@ begin
        where d.id = new.directive_id and d.orchestrator_task_id = new.id;
       perform baton_private.maybe_enqueue_planning(new.directive_id);
       perform baton_private.maybe_idle(new.directive_id);
-    elsif not baton_private.is_live_task(new.status) then
+    elsif not baton_private.task_is_live(new.status) then
       -- A failed planner pauses the directive: planning again at once would likely fail the same way.
       update baton.directives d set orchestrator_task_id = null
        where d.id = new.directive_id and d.orchestrator_task_id = new.id;
@@ -195,23 +228,23 @@ begin
     return null;
   end if;
   case
-    when new.status in ('starting', 'running') then
+    when baton_private.task_occupies_slot(new.status) then
       update baton.directive_steps s set status = 'running' where s.id = v_step.id and s.status = 'ready';
     when new.status = 'completed' then
-      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and s.status in ('ready', 'running');
-    when new.status in ('failed', 'interrupted') then
+      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
+    when baton_private.task_attempt_failed(new.status) then
       update baton.directive_steps s
          set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end
-       where s.id = v_step.id and s.status in ('ready', 'running');
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when new.status = 'cancelled' then
       -- Cancelled through no fault of the agent: the attempt is given back.
       update baton.directive_steps s set status = 'ready', attempts = greatest(s.attempts - 1, 0)
-       where s.id = v_step.id and s.status in ('ready', 'running');
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     else
       null;
   end case;
   -- A step back to ready for another attempt asks for its dispatch (also when it never left ready).
-  if new.status in ('failed', 'interrupted', 'cancelled') then
+  if baton_private.task_attempt_failed(new.status) or new.status = 'cancelled' then
     perform baton_private.maybe_enqueue_dispatch_step(v_step.id);
   end if;
   return null;
@@ -235,7 +268,7 @@ begin
   end if;
   if new.status = 'starting' and old.status = 'pending' then
     perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'spawn_task', 'task_id', new.id)::text);
-  elsif old.status in ('starting', 'running') and new.status in ('cancelled', 'interrupted') then
+  elsif baton_private.task_occupies_slot(old.status) and baton_private.task_is_stopped(new.status) then
     perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'interrupt_task', 'task_id', new.id)::text);
   end if;
   return null;
@@ -261,7 +294,7 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and l.status in ('starting', 'running')) + 1
+  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and baton_private.task_occupies_slot(l.status)) + 1
      >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
     perform baton_private.enqueue_dispatch_pending(new.owner_id);
   else
@@ -273,7 +306,7 @@ $$;
 comment on function baton_private.tg_tasks__slot_freed() is $$Queues dispatch_pending when a task leaves a daemon, so a task waiting for room gets it.$$;
 
 create trigger _900_slot_freed after update of status on baton.tasks
-  for each row when (old.status in ('starting', 'running') and new.status not in ('starting', 'running'))
+  for each row when (baton_private.task_occupies_slot(old.status) and not baton_private.task_occupies_slot(new.status))
   execute function baton_private.tg_tasks__slot_freed();
 
 create function baton_private.tg_tasks__stamp_ready_at() returns trigger

@@ -135,7 +135,7 @@ as $$
      and t.directive_id = baton_private.setting_uuid('baton.directive_id')
      and t.owner_id = baton_private.setting_uuid('baton.owner_id')
      and o.token_generation = baton_private.token_generation()
-     and t.status in ('pending', 'starting', 'running');
+     and baton_private.task_is_live(t.status);
 $$;
 comment on function baton_private.current_agent_directive_id() is
   $$For an agent token whose task is still live and whose owner has not rotated its tokens since: its directive. Otherwise null, so the token stops working when the task ends.$$;
@@ -440,7 +440,7 @@ begin
     from baton.directive_steps s join baton.directives d on d.id = s.directive_id
    where s.id = any (step_ids) and s.status = 'ready' and d.status = 'active'
      and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
-                     and t.status in ('pending', 'starting', 'running'));
+                     and baton_private.task_is_live(t.status));
   if v_specs is not null then
     perform graphile_worker.add_jobs(v_specs);
   end if;

@@ -246,8 +246,8 @@ begin
      set remaining_deps = c.unmet,
          status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
     from (select e.id,
-                 count(p.id) filter (where not baton_private.is_satisfied(p.status)) as unmet,
-                 count(p.id) filter (where baton_private.is_broken(p.status)) as broken
+                 count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
+                 count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from unnest(v_entries) e
             left join baton.step_dependencies d on d.step_id = e.id
             left join baton.directive_steps p on p.id = d.depends_on_step_id
@@ -335,8 +335,8 @@ declare
   v_deps uuid[] := coalesce((select array_agg(distinct d) from unnest(depends_on) d), '{}');
 begin
   -- GUARD: only waiting steps can be re-wired.
-  if v_step.status not in ('pending', 'ready', 'blocked')
-     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running')) then
+  if not baton_private.step_is_waiting(v_step.status)
+     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and baton_private.task_is_live(t.status)) then
     raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
       v_step.id, v_step.status using errcode = 'BTSTS';
   end if;
@@ -384,7 +384,7 @@ language sql volatile
 set search_path = pg_catalog, pg_temp
 as $$
   update baton.tasks t set status = 'cancelled', error = reason
-   where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and t.status in ('pending', 'starting', 'running');
+   where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and baton_private.task_is_live(t.status);
 $$;
 comment on function baton_private.cancel_live_task(uuid, text) is $$Cancels the step's pending, starting or running task.$$;
 
@@ -415,7 +415,7 @@ begin
   end loop;
   select array_agg(d.step_id) into v_dependents_ids from baton.step_dependencies d where d.depends_on_step_id = v_step.id;
   select array_agg(t.id) into v_live from baton.tasks t
-   where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running');
+   where t.step_id = v_step.id and baton_private.task_is_live(t.status);
   delete from baton.directive_steps s where s.id = v_step.id;
   update baton.tasks t set status = 'cancelled', error = 'The step was removed.' where t.id = any (v_live);
   for v_dependent in select x from unnest(v_dependents_ids) x order by x loop
@@ -513,35 +513,43 @@ comment on function baton.set_step_dependencies(uuid, uuid[]) is
   $$Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle). An execution agent only re-wires steps its task added.$$;
 grant execute on function baton.set_step_dependencies(uuid, uuid[]) to baton_user, baton_agent;
 
-/* Moves a locked step to a manual status if allowed, else explains. */
-create function baton_private.override_step(step_id uuid, to_status text, allowed text[], verb text) returns baton.directive_steps
+/*
+ * Moves a locked step to a manual status if the machine allows it from the step's status, else
+ * explains. Completing by hand settles its dependencies too (remaining_deps = 0): a completed step
+ * waits for nothing, and the guard refuses one that would.
+ */
+create function baton_private.override_step(step_id uuid, to_status text, verb text) returns baton.directive_steps
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_allowed text[] := baton_private.step_sources(to_status);
 begin
-  if not v_step.status = any (allowed) then
+  if not v_step.status = any (v_allowed) then
     raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
-      array_to_string(allowed, ', ')
-      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, allowed),
+      array_to_string(v_allowed, ', ')
+      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, v_allowed),
             -- Never null: RAISE refuses a null option.
-            hint = case when v_step.status in ('failed', 'blocked') then 'Use retry-step to run it again.'
+            hint = case when baton_private.step_blocks_dependents(v_step.status) then 'Use retry-step to run it again.'
                         else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
   end if;
-  update baton.directive_steps s set status = to_status where s.id = v_step.id returning * into v_step;
+  update baton.directive_steps s
+     set status = to_status,
+         remaining_deps = case when to_status = 'completed' then 0 else s.remaining_deps end
+   where s.id = v_step.id returning * into v_step;
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));
   perform baton_private.reactivate(v_step.directive_id);
   return v_step;
 end;
 $$;
-comment on function baton_private.override_step(uuid, text, text[], text) is $$Applies a manual step transition and cancels the step's live task.$$;
+comment on function baton_private.override_step(uuid, text, text) is $$Applies a manual step transition (from any status step_transition_allowed allows) and cancels the step's live task.$$;
 
 create function baton.complete_step(step_id uuid) returns baton.directive_steps
 language sql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select * from baton_private.override_step(step_id, 'completed', array['pending', 'ready', 'running', 'failed', 'blocked'], 'completed');
+  select * from baton_private.override_step(step_id, 'completed', 'completed');
 $$;
 comment on function baton.complete_step(uuid) is $$Marks a step completed by hand (its task, if any, is cancelled); its dependents may become ready.$$;
 
@@ -549,7 +557,7 @@ create function baton.fail_step(step_id uuid) returns baton.directive_steps
 language sql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select * from baton_private.override_step(step_id, 'failed', array['pending', 'ready', 'running', 'blocked'], 'failed');
+  select * from baton_private.override_step(step_id, 'failed', 'failed');
 $$;
 comment on function baton.fail_step(uuid) is $$Marks a step failed by hand (its task, if any, is cancelled); its dependents become blocked.$$;
 
@@ -557,7 +565,7 @@ create function baton.skip_step(step_id uuid) returns baton.directive_steps
 language sql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select * from baton_private.override_step(step_id, 'skipped', array['pending', 'ready', 'running', 'failed', 'blocked'], 'skipped');
+  select * from baton_private.override_step(step_id, 'skipped', 'skipped');
 $$;
 comment on function baton.skip_step(uuid) is $$Skips a step: it will not run, and it satisfies its dependents as if completed.$$;
 
@@ -581,7 +589,7 @@ declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
   v_failed uuid;
 begin
-  if v_step.status not in ('failed', 'blocked') then
+  if not baton_private.step_blocks_dependents(v_step.status) then
     raise exception 'Step % is %, so it cannot be retried; only failed or blocked steps can.', v_step.id, v_step.status
       using errcode = 'BTSTS', detail = format('from=%s to=ready allowed={failed,blocked}', v_step.status);
   end if;
@@ -592,7 +600,7 @@ begin
     with recursive up (id) as (
       select d.depends_on_step_id from baton.step_dependencies d where d.step_id = v_step.id
       union
-      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and s.status in ('blocked', 'failed')
+      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and baton_private.step_blocks_dependents(s.status)
         join baton.step_dependencies d on d.step_id = up.id
     )
     select s.id from up join baton.directive_steps s on s.id = up.id where s.status = 'failed' order by s.id

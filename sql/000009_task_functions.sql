@@ -49,7 +49,7 @@ begin
     raise exception 'Step % is %, so no task can be created for it; only ready steps can be dispatched.', v_step.id, v_step.status
       using errcode = 'BTSTS';
   end if;
-  select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and baton_private.is_live_task(t.status);
+  select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and baton_private.task_is_live(t.status);
   if found then
     return v_task;
   end if;
@@ -127,7 +127,7 @@ begin
   perform baton_private.lock_directive(v_directive_id);
   select * into v_task from baton.tasks t where t.id = report_task_status.task_id for update;
 
-  if v_status is null or v_status not in ('pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled') then
+  if v_status is null or v_status <> all (baton_private.task_statuses()) then
     raise exception 'Unknown task status "%"; report one of running, completed (or merged, done), failed, interrupted.', status
       using errcode = 'BTINV';
   end if;
@@ -137,7 +137,7 @@ begin
       using errcode = 'BTDNY';
   end if;
   -- A finished task is final: a repeat of the same report is harmless, anything else is late.
-  if not baton_private.is_live_task(v_task.status) then
+  if not baton_private.task_is_live(v_task.status) then
     if v_task.status = v_status then
       return v_task;
     end if;

@@ -16,8 +16,8 @@ select d.id as directive_id,
        count(s.id) filter (where s.status = 'skipped')::int as skipped_steps,
        count(s.id) filter (where s.status = 'blocked')::int as blocked_steps,
        case when count(s.id) = 0 then 0
-            else round(100.0 * count(s.id) filter (where s.status in ('completed', 'skipped')) / count(s.id), 1) end as percent_done,
-       (select count(*)::int from baton.tasks t where t.directive_id = d.id and t.status in ('starting', 'running')) as running_tasks,
+            else round(100.0 * count(s.id) filter (where baton_private.step_satisfies_dependents(s.status)) / count(s.id), 1) end as percent_done,
+       (select count(*)::int from baton.tasks t where t.directive_id = d.id and baton_private.task_occupies_slot(t.status)) as running_tasks,
        (select e.kind || coalesce(': ' || e.subject_type || ' ' || e.to_status, '') from baton.events e
          where e.directive_id = d.id order by e.id desc limit 1) as last_event,
        (select max(e.created_at) from baton.events e where e.directive_id = d.id) as last_event_at
@@ -56,7 +56,7 @@ select s.id as step_id,
   join baton.step_dependencies d on d.step_id = s.id
   join baton.directive_steps p on p.id = d.depends_on_step_id
  where s.status in ('pending', 'blocked')
-   and p.status not in ('completed', 'skipped');
+   and not baton_private.step_satisfies_dependents(p.status);
 
 comment on view baton.step_waits is $$For every pending or blocked step, each dependency it still waits for and that dependency's status.$$;
 comment on column baton.step_waits.step_id is $$The waiting step.$$;

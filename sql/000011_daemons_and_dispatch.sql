@@ -59,7 +59,7 @@ begin
   select t.directive_id into v_directive_id from baton.tasks t where t.id = interrupt_task.task_id;
   perform baton_private.lock_directive(v_directive_id);
   update baton.tasks t set status = 'interrupted', error = reason
-   where t.id = interrupt_task.task_id and t.status in ('pending', 'starting', 'running');
+   where t.id = interrupt_task.task_id and baton_private.task_is_live(t.status);
 end;
 $$;
 comment on function baton_private.interrupt_task(uuid, text) is $$Marks a live task interrupted (its step is retried under the usual rules).$$;
@@ -97,7 +97,7 @@ begin
   -- PHASE 2: tasks the daemon runs that are already over on the server must stop.
   for v_task in
     select t.id from baton.tasks t
-     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.is_live_task(t.status))
+     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.task_is_live(t.status))
   loop
     perform pg_notify('baton:daemon:' || v_daemon.id, json_build_object('type', 'interrupt_task', 'task_id', v_task.id)::text);
   end loop;
@@ -109,7 +109,7 @@ begin
   returning * into v_daemon;
   -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
   -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
-  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and t.status in ('starting', 'running')) < v_daemon.max_tasks then
+  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and baton_private.task_occupies_slot(t.status)) < v_daemon.max_tasks then
     if v_was_available then
       perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
     else
@@ -151,7 +151,7 @@ declare
   v_daemon baton.daemons;
 begin
   for v_task in
-    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and t.status in ('starting', 'running')
+    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and baton_private.task_occupies_slot(t.status)
      order by t.directive_id, t.id
   loop
     perform baton_private.interrupt_task(v_task.id, reason);
@@ -216,7 +216,7 @@ begin
   -- past the lease and disconnected ones.
   for v_task in
     select t.id, d.status = 'disconnected' as orphan from baton.tasks t join baton.daemons d on d.id = t.daemon_id
-     where t.status in ('starting', 'running') and (d.id = any (v_expired) or d.status = 'disconnected')
+     where baton_private.task_occupies_slot(t.status) and (d.id = any (v_expired) or d.status = 'disconnected')
      order by t.directive_id, t.id
   loop
     perform baton_private.interrupt_task(v_task.id, case when v_task.orphan
@@ -271,7 +271,7 @@ begin
            where d.id in (select c.id from baton.daemons c
                            where c.owner_id = v_task.owner_id and c.status = 'connected'
                              and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
-                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
+                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and baton_private.task_occupies_slot(l.status)) < c.max_tasks)
            order by d.id
              for update) x;
   select d.id into v_candidate
@@ -279,10 +279,10 @@ begin
    where d.id = any (v_locked)
      and d.owner_id = v_task.owner_id and d.status = 'connected'
      and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     and (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) < d.max_tasks
+     and (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)) < d.max_tasks
    order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
-                     and f.status in ('failed', 'interrupted')),
-            (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')),
+                     and baton_private.task_attempt_failed(f.status)),
+            (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)),
             d.last_heartbeat_at desc, d.id
    limit 1;
   if found then
@@ -310,7 +310,7 @@ begin
   for v_id in
     select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
      where s.status = 'ready' and d.status = 'active'
-       and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.status in ('pending', 'starting', 'running'))
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status))
   loop
     perform baton_private.maybe_enqueue_dispatch_step(v_id);
     v_steps := v_steps + 1;
@@ -363,7 +363,7 @@ create function baton.daemons_active_task_count(d baton.daemons) returns integer
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and t.status in ('starting', 'running');
+  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status);
 $$;
 comment on function baton.daemons_active_task_count(baton.daemons) is $$How many tasks the daemon runs now (starting or running), of those the caller may see.$$;
 grant execute on function baton.daemons_active_task_count(baton.daemons) to baton_user, baton_daemon;

@@ -148,7 +148,7 @@ as $$
     from baton.tasks r  -- the stored row, not the argument, decides
     join baton.owners o on o.id = r.owner_id
    where r.id = t.id
-     and r.status in ('pending', 'starting', 'running')
+     and baton_private.task_is_live(r.status)
      and (baton_private.current_api_role() = 'admin'
           or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
 $$;

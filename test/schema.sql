@@ -44,7 +44,7 @@ table baton.daemons (rls, forced)
   CREATE INDEX daemons_owner_id_idx ON baton.daemons USING btree (owner_id)
   CREATE UNIQUE INDEX daemons_pkey ON baton.daemons USING btree (id)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
-  CREATE TRIGGER _200_refuse_revoked BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg_daemons__refuse_revoked()
+  CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg_daemons__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.daemons REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('daemons')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.daemons REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('daemons')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.daemons FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('daemons')
@@ -79,7 +79,7 @@ view baton.directive_progress
   running_tasks integer -- Tasks starting or running.
   last_event text -- The last event, e.g. `status_changed: step completed`.
   last_event_at timestamp with time zone -- When the last event happened.
-  as SELECT d.id AS directive_id, d.owner_id, d.title, d.status, count(s.id)::integer AS total_steps, count(s.id) FILTER (WHERE s.status = 'pending'::text)::integer AS pending_steps, count(s.id) FILTER (WHERE s.status = 'ready'::text)::integer AS ready_steps, count(s.id) FILTER (WHERE s.status = 'running'::text)::integer AS running_steps, count(s.id) FILTER (WHERE s.status = 'completed'::text)::integer AS completed_steps, count(s.id) FILTER (WHERE s.status = 'failed'::text)::integer AS failed_steps, count(s.id) FILTER (WHERE s.status = 'skipped'::text)::integer AS skipped_steps, count(s.id) FILTER (WHERE s.status = 'blocked'::text)::integer AS blocked_steps, CASE WHEN count(s.id) = 0 THEN 0::numeric ELSE round(100.0 * count(s.id) FILTER (WHERE s.status = ANY (ARRAY['completed'::text, 'skipped'::text]))::numeric / count(s.id)::numeric, 1) END AS percent_done, ( SELECT count(*)::integer AS count FROM baton.tasks t WHERE t.directive_id = d.id AND (t.status = ANY (ARRAY['starting'::text, 'running'::text]))) AS running_tasks, ( SELECT e.kind || COALESCE(((': '::text || e.subject_type) || ' '::text) || e.to_status, ''::text) FROM baton.events e WHERE e.directive_id = d.id ORDER BY e.id DESC LIMIT 1) AS last_event, ( SELECT max(e.created_at) AS max FROM baton.events e WHERE e.directive_id = d.id) AS last_event_at FROM baton.directives d LEFT JOIN baton.directive_steps s ON s.directive_id = d.id GROUP BY d.id;
+  as SELECT d.id AS directive_id, d.owner_id, d.title, d.status, count(s.id)::integer AS total_steps, count(s.id) FILTER (WHERE s.status = 'pending'::text)::integer AS pending_steps, count(s.id) FILTER (WHERE s.status = 'ready'::text)::integer AS ready_steps, count(s.id) FILTER (WHERE s.status = 'running'::text)::integer AS running_steps, count(s.id) FILTER (WHERE s.status = 'completed'::text)::integer AS completed_steps, count(s.id) FILTER (WHERE s.status = 'failed'::text)::integer AS failed_steps, count(s.id) FILTER (WHERE s.status = 'skipped'::text)::integer AS skipped_steps, count(s.id) FILTER (WHERE s.status = 'blocked'::text)::integer AS blocked_steps, CASE WHEN count(s.id) = 0 THEN 0::numeric ELSE round(100.0 * count(s.id) FILTER (WHERE baton_private.step_satisfies_dependents(s.status))::numeric / count(s.id)::numeric, 1) END AS percent_done, ( SELECT count(*)::integer AS count FROM baton.tasks t WHERE t.directive_id = d.id AND baton_private.task_occupies_slot(t.status)) AS running_tasks, ( SELECT e.kind || COALESCE(((': '::text || e.subject_type) || ' '::text) || e.to_status, ''::text) FROM baton.events e WHERE e.directive_id = d.id ORDER BY e.id DESC LIMIT 1) AS last_event, ( SELECT max(e.created_at) AS max FROM baton.events e WHERE e.directive_id = d.id) AS last_event_at FROM baton.directives d LEFT JOIN baton.directive_steps s ON s.directive_id = d.id GROUP BY d.id;
   grant SELECT to baton_agent
   grant SELECT to baton_user
 
@@ -128,7 +128,7 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   CREATE UNIQUE INDEX directive_steps_pkey ON baton.directive_steps USING btree (id)
   CREATE INDEX directive_steps_ready_idx ON baton.directive_steps USING btree (directive_id) WHERE (status = 'ready'::text)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
-  CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__stamp_status()
+  CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('steps')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('steps')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directive_steps FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('steps')
@@ -146,7 +146,7 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   grant SELECT to baton_user
 
 table baton.directives (rls, forced)
-  comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; the directive goes idle when nothing is left to do, and is re-planned when its goal changes. Status: draft -> active (start) <-> paused; active -> idle automatically, idle -> active on a goal update, new steps or a retry; any -> archived.
+  comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; the directive goes idle when nothing is left to do, and is re-planned when its goal changes. Status: draft -> active (startDirective) or archived; active -> paused (pauseDirective, or its planner failed), idle (nothing left to run or plan) or archived; paused -> active (startDirective) or archived; idle -> active (new steps, a retry, a re-wiring or a goal update), paused or archived; archived is final.
   id uuid not null default gen_random_uuid() -- The directive's id; also the suffix of its NOTIFY channel `baton:directive:<id>`.
   owner_id uuid not null -- The owner of this directive.
   title text not null -- A short title, 1 to 200 characters.
@@ -183,7 +183,7 @@ table baton.directives (rls, forced)
   CREATE INDEX directives_owner_id_idx ON baton.directives USING btree (owner_id, created_at DESC)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
-  CREATE TRIGGER _200_stamp_status BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__stamp_status()
+  CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directives REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('directives')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('directives')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directives FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('directives')
@@ -283,7 +283,7 @@ view baton.step_waits
   waits_for_step_id uuid -- A dependency that is not completed or skipped.
   waits_for_name text -- Its name.
   waits_for_status text -- Its status (failed or blocked explains a blocked step).
-  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::text, 'blocked'::text])) AND (p.status <> ALL (ARRAY['completed'::text, 'skipped'::text]));
+  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::text, 'blocked'::text])) AND NOT baton_private.step_satisfies_dependents(p.status);
   grant SELECT to baton_agent
   grant SELECT to baton_user
 
@@ -377,7 +377,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _900_notify_daemon AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__notify_daemon()
-  CREATE TRIGGER _900_slot_freed AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN (((old.status = ANY (ARRAY['starting'::text, 'running'::text])) AND (new.status <> ALL (ARRAY['starting'::text, 'running'::text])))) EXECUTE FUNCTION baton_private.tg_tasks__slot_freed()
+  CREATE TRIGGER _900_slot_freed AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((baton_private.task_occupies_slot(old.status) AND (NOT baton_private.task_occupies_slot(new.status)))) EXECUTE FUNCTION baton_private.tg_tasks__slot_freed()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
@@ -460,8 +460,7 @@ CREATE OR REPLACE FUNCTION baton.archive_directive(directive_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived',
-    array['draft', 'active', 'paused', 'idle'], 'archived');
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived', 'archived');
 end;
 $function$
 
@@ -501,7 +500,7 @@ begin
            where d.id in (select c.id from baton.daemons c
                            where c.owner_id = v_task.owner_id and c.status = 'connected'
                              and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
-                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and l.status in ('starting', 'running')) < c.max_tasks)
+                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and baton_private.task_occupies_slot(l.status)) < c.max_tasks)
            order by d.id
              for update) x;
   select d.id into v_candidate
@@ -509,10 +508,10 @@ begin
    where d.id = any (v_locked)
      and d.owner_id = v_task.owner_id and d.status = 'connected'
      and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     and (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')) < d.max_tasks
+     and (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)) < d.max_tasks
    order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
-                     and f.status in ('failed', 'interrupted')),
-            (select count(*) from baton.tasks l where l.daemon_id = d.id and l.status in ('starting', 'running')),
+                     and baton_private.task_attempt_failed(f.status)),
+            (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)),
             d.last_heartbeat_at desc, d.id
    limit 1;
   if found then
@@ -699,8 +698,8 @@ begin
      set remaining_deps = c.unmet,
          status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
     from (select e.id,
-                 count(p.id) filter (where not baton_private.is_satisfied(p.status)) as unmet,
-                 count(p.id) filter (where baton_private.is_broken(p.status)) as broken
+                 count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
+                 count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from unnest(v_entries) e
             left join baton.step_dependencies d on d.step_id = e.id
             left join baton.directive_steps p on p.id = d.depends_on_step_id
@@ -721,7 +720,7 @@ CREATE OR REPLACE FUNCTION baton.complete_step(step_id uuid)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select * from baton_private.override_step(step_id, 'completed', array['pending', 'ready', 'running', 'failed', 'blocked'], 'completed');
+  select * from baton_private.override_step(step_id, 'completed', 'completed');
 $function$
 
 -- baton.create_directive(text,text,text,text,boolean,uuid)  (execute: baton_user)
@@ -776,7 +775,7 @@ begin
     raise exception 'Step % is %, so no task can be created for it; only ready steps can be dispatched.', v_step.id, v_step.status
       using errcode = 'BTSTS';
   end if;
-  select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and baton_private.is_live_task(t.status);
+  select * into v_task from baton.tasks t where t.step_id = v_step.id and t.kind = 'execution' and baton_private.task_is_live(t.status);
   if found then
     return v_task;
   end if;
@@ -898,7 +897,7 @@ CREATE OR REPLACE FUNCTION baton.daemons_active_task_count(d baton.daemons)
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and t.status in ('starting', 'running');
+  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status);
 $function$
 
 -- baton.daemons_lease_expires_at(baton.daemons)  (execute: baton_daemon,baton_user)
@@ -962,7 +961,7 @@ begin
   -- past the lease and disconnected ones.
   for v_task in
     select t.id, d.status = 'disconnected' as orphan from baton.tasks t join baton.daemons d on d.id = t.daemon_id
-     where t.status in ('starting', 'running') and (d.id = any (v_expired) or d.status = 'disconnected')
+     where baton_private.task_occupies_slot(t.status) and (d.id = any (v_expired) or d.status = 'disconnected')
      order by t.directive_id, t.id
   loop
     perform baton_private.interrupt_task(v_task.id, case when v_task.orphan
@@ -985,7 +984,7 @@ CREATE OR REPLACE FUNCTION baton.fail_step(step_id uuid)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select * from baton_private.override_step(step_id, 'failed', array['pending', 'ready', 'running', 'blocked'], 'failed');
+  select * from baton_private.override_step(step_id, 'failed', 'failed');
 $function$
 
 -- baton.heartbeat(uuid,uuid[])  (execute: baton_daemon)
@@ -1015,7 +1014,7 @@ CREATE OR REPLACE FUNCTION baton.pause_directive(directive_id uuid)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', array['active', 'idle'], 'paused');
+  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', 'paused');
 end;
 $function$
 
@@ -1036,7 +1035,7 @@ begin
   for v_id in
     select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
      where s.status = 'ready' and d.status = 'active'
-       and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.status in ('pending', 'starting', 'running'))
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status))
   loop
     perform baton_private.maybe_enqueue_dispatch_step(v_id);
     v_steps := v_steps + 1;
@@ -1132,7 +1131,7 @@ declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
   v_failed uuid;
 begin
-  if v_step.status not in ('failed', 'blocked') then
+  if not baton_private.step_blocks_dependents(v_step.status) then
     raise exception 'Step % is %, so it cannot be retried; only failed or blocked steps can.', v_step.id, v_step.status
       using errcode = 'BTSTS', detail = format('from=%s to=ready allowed={failed,blocked}', v_step.status);
   end if;
@@ -1143,7 +1142,7 @@ begin
     with recursive up (id) as (
       select d.depends_on_step_id from baton.step_dependencies d where d.step_id = v_step.id
       union
-      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and s.status in ('blocked', 'failed')
+      select d.depends_on_step_id from up join baton.directive_steps s on s.id = up.id and baton_private.step_blocks_dependents(s.status)
         join baton.step_dependencies d on d.step_id = up.id
     )
     select s.id from up join baton.directive_steps s on s.id = up.id where s.status = 'failed' order by s.id
@@ -1230,7 +1229,7 @@ CREATE OR REPLACE FUNCTION baton.skip_step(step_id uuid)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select * from baton_private.override_step(step_id, 'skipped', array['pending', 'ready', 'running', 'failed', 'blocked'], 'skipped');
+  select * from baton_private.override_step(step_id, 'skipped', 'skipped');
 $function$
 
 -- baton.start_directive(uuid)  (execute: baton_user)
@@ -1250,7 +1249,7 @@ begin
     update baton.directives d set planned_revision = d.goal_revision where d.id = v_directive.id;
     v_directive.planned_revision := v_directive.goal_revision;
   end if;
-  return baton_private.transition_directive(v_directive, 'active', array['draft', 'paused'], 'started');
+  return baton_private.transition_directive(v_directive, 'active', 'started', allowed => array['draft', 'paused']);
 end;
 $function$
 
@@ -1267,7 +1266,7 @@ AS $function$
     from baton.tasks r  -- the stored row, not the argument, decides
     join baton.owners o on o.id = r.owner_id
    where r.id = t.id
-     and r.status in ('pending', 'starting', 'running')
+     and baton_private.task_is_live(r.status)
      and (baton_private.current_api_role() = 'admin'
           or (baton_private.current_api_role() = 'baton_daemon' and r.daemon_id = baton_private.current_daemon_id()));
 $function$
@@ -1670,27 +1669,27 @@ end;
 $function$
 
 -- baton_private.block_dependents(uuid)
--- comment: Marks every pending or ready transitive dependent blocked.
+-- comment: Marks every pending or ready transitive dependent blocked, in one statement.
 CREATE OR REPLACE FUNCTION baton_private.block_dependents(step_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  perform set_config('baton.propagating', 'on', true);
+  -- Only pending and ready steps are walked: below a blocked or failed step everything waiting is
+  -- blocked already.
   with recursive down (id) as (
     select d.step_id
       from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
-     where d.depends_on_step_id = block_dependents.step_id and s.status in ('pending', 'ready', 'blocked')
+     where d.depends_on_step_id = block_dependents.step_id and s.status in ('pending', 'ready')
     union
     select d.step_id
       from down join baton.step_dependencies d on d.depends_on_step_id = down.id
       join baton.directive_steps s on s.id = d.step_id
-     where s.status in ('pending', 'ready', 'blocked')
+     where s.status in ('pending', 'ready')
   )
   update baton.directive_steps s set status = 'blocked'
    where s.id in (select id from down) and s.status in ('pending', 'ready');
-  perform set_config('baton.propagating', '', true);
 end;
 $function$
 
@@ -1718,7 +1717,7 @@ CREATE OR REPLACE FUNCTION baton_private.cancel_live_task(step_id uuid, reason t
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   update baton.tasks t set status = 'cancelled', error = reason
-   where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and t.status in ('pending', 'starting', 'running');
+   where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and baton_private.task_is_live(t.status);
 $function$
 
 -- baton_private.current_actor()
@@ -1748,7 +1747,7 @@ AS $function$
      and t.directive_id = baton_private.setting_uuid('baton.directive_id')
      and t.owner_id = baton_private.setting_uuid('baton.owner_id')
      and o.token_generation = baton_private.token_generation()
-     and t.status in ('pending', 'starting', 'running');
+     and baton_private.task_is_live(t.status);
 $function$
 
 -- baton_private.current_api_role()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
@@ -1856,6 +1855,19 @@ begin
 end;
 $function$
 
+-- baton_private.daemon_transition_allowed(text,text)
+-- comment: Whether a daemon may move from one status to another (connected and disconnected, both ways; a revoked daemon is refused by the guard).
+CREATE OR REPLACE FUNCTION baton_private.daemon_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case from_status
+    when 'connected' then to_status = 'disconnected'
+    when 'disconnected' then to_status = 'connected'
+    else false end;
+$function$
+
 -- baton_private.daemon_works_on(uuid)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Whether the current daemon has a task of this directive assigned to it.
 CREATE OR REPLACE FUNCTION baton_private.daemon_works_on(directive_id uuid)
@@ -1866,6 +1878,40 @@ CREATE OR REPLACE FUNCTION baton_private.daemon_works_on(directive_id uuid)
 AS $function$
   select exists (select 1 from baton.tasks t where t.directive_id = daemon_works_on.directive_id
                    and t.daemon_id = baton_private.current_daemon_id());
+$function$
+
+-- baton_private.directive_sources(text)
+-- comment: The statuses from which a directive may become to_status, in order.
+CREATE OR REPLACE FUNCTION baton_private.directive_sources(to_status text)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select array(select s from unnest(baton_private.directive_statuses()) with ordinality u(s, n)
+                where baton_private.directive_transition_allowed(s, to_status) order by n)
+$function$
+
+-- baton_private.directive_statuses()
+-- comment: Every directive status, in the order messages list them.
+CREATE OR REPLACE FUNCTION baton_private.directive_statuses()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['draft', 'active', 'paused', 'idle', 'archived'] $function$
+
+-- baton_private.directive_transition_allowed(text,text)
+-- comment: Whether a directive may move from one status to another. Archived allows nothing.
+CREATE OR REPLACE FUNCTION baton_private.directive_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case from_status
+    when 'draft' then to_status in ('active', 'archived')
+    when 'active' then to_status in ('paused', 'idle', 'archived')
+    when 'paused' then to_status in ('active', 'archived')
+    when 'idle' then to_status in ('active', 'paused', 'archived')
+    else false end;
 $function$
 
 -- baton_private.disconnect(uuid,text)
@@ -1880,7 +1926,7 @@ declare
   v_daemon baton.daemons;
 begin
   for v_task in
-    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and t.status in ('starting', 'running')
+    select t.id from baton.tasks t where t.daemon_id = disconnect.daemon_id and baton_private.task_occupies_slot(t.status)
      order by t.directive_id, t.id
   loop
     perform baton_private.interrupt_task(v_task.id, reason);
@@ -1981,7 +2027,7 @@ begin
     from baton.directive_steps s join baton.directives d on d.id = s.directive_id
    where s.id = any (step_ids) and s.status = 'ready' and d.status = 'active'
      and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
-                     and t.status in ('pending', 'starting', 'running'));
+                     and baton_private.task_is_live(t.status));
   if v_specs is not null then
     perform graphile_worker.add_jobs(v_specs);
   end if;
@@ -2111,7 +2157,7 @@ begin
   -- PHASE 2: tasks the daemon runs that are already over on the server must stop.
   for v_task in
     select t.id from baton.tasks t
-     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.is_live_task(t.status))
+     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.task_is_live(t.status))
   loop
     perform pg_notify('baton:daemon:' || v_daemon.id, json_build_object('type', 'interrupt_task', 'task_id', v_task.id)::text);
   end loop;
@@ -2123,7 +2169,7 @@ begin
   returning * into v_daemon;
   -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
   -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
-  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and t.status in ('starting', 'running')) < v_daemon.max_tasks then
+  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and baton_private.task_occupies_slot(t.status)) < v_daemon.max_tasks then
     if v_was_available then
       perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
     else
@@ -2147,45 +2193,9 @@ begin
   select t.directive_id into v_directive_id from baton.tasks t where t.id = interrupt_task.task_id;
   perform baton_private.lock_directive(v_directive_id);
   update baton.tasks t set status = 'interrupted', error = reason
-   where t.id = interrupt_task.task_id and t.status in ('pending', 'starting', 'running');
+   where t.id = interrupt_task.task_id and baton_private.task_is_live(t.status);
 end;
 $function$
-
--- baton_private.is_broken(text)
--- comment: Failed and blocked steps block their dependents.
-CREATE OR REPLACE FUNCTION baton_private.is_broken(status text)
- RETURNS boolean
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select status in ('failed', 'blocked') $function$
-
--- baton_private.is_live_task(text)
--- comment: Pending, starting and running tasks are live; the others are terminal and final.
-CREATE OR REPLACE FUNCTION baton_private.is_live_task(status text)
- RETURNS boolean
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select status in ('pending', 'starting', 'running') $function$
-
--- baton_private.is_open(text)
--- comment: Pending, ready and running steps are open: the directive is not idle while it has one.
-CREATE OR REPLACE FUNCTION baton_private.is_open(status text)
- RETURNS boolean
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select status in ('pending', 'ready', 'running') $function$
-
--- baton_private.is_satisfied(text)
--- comment: Completed and skipped steps satisfy their dependents.
-CREATE OR REPLACE FUNCTION baton_private.is_satisfied(status text)
- RETURNS boolean
- LANGUAGE sql
- IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$ select status in ('completed', 'skipped') $function$
 
 -- baton_private.latency_bucket(double precision)
 -- comment: The label of the smallest dispatch latency bucket that holds an observation of that many seconds (+Inf beyond the last).
@@ -2364,28 +2374,42 @@ CREATE OR REPLACE FUNCTION baton_private.normalize_task_status(status text)
  RETURNS text
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select case lower(btrim(status)) when 'merged' then 'completed' when 'done' then 'completed' else lower(btrim(status)) end $function$
 
--- baton_private.override_step(uuid,text,text[],text)
--- comment: Applies a manual step transition and cancels the step's live task.
-CREATE OR REPLACE FUNCTION baton_private.override_step(step_id uuid, to_status text, allowed text[], verb text)
+-- baton_private.or_list(text[])
+-- comment: Joins words for a message: "a", "a or b", "a, b or c".
+CREATE OR REPLACE FUNCTION baton_private.or_list(items text[])
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case when cardinality(items) <= 1 then items[1]
+              else array_to_string(items[1:cardinality(items) - 1], ', ') || ' or ' || items[cardinality(items)] end
+$function$
+
+-- baton_private.override_step(uuid,text,text)
+-- comment: Applies a manual step transition (from any status step_transition_allowed allows) and cancels the step's live task.
+CREATE OR REPLACE FUNCTION baton_private.override_step(step_id uuid, to_status text, verb text)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
+  v_allowed text[] := baton_private.step_sources(to_status);
 begin
-  if not v_step.status = any (allowed) then
+  if not v_step.status = any (v_allowed) then
     raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
-      array_to_string(allowed, ', ')
-      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, allowed),
+      array_to_string(v_allowed, ', ')
+      using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, v_allowed),
             -- Never null: RAISE refuses a null option.
-            hint = case when v_step.status in ('failed', 'blocked') then 'Use retry-step to run it again.'
+            hint = case when baton_private.step_blocks_dependents(v_step.status) then 'Use retry-step to run it again.'
                         else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
   end if;
-  update baton.directive_steps s set status = to_status where s.id = v_step.id returning * into v_step;
+  update baton.directive_steps s
+     set status = to_status,
+         remaining_deps = case when to_status = 'completed' then 0 else s.remaining_deps end
+   where s.id = v_step.id returning * into v_step;
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));
   perform baton_private.reactivate(v_step.directive_id);
   return v_step;
@@ -2470,12 +2494,12 @@ begin
   update baton.directive_steps s
      set remaining_deps = c.unmet,
          status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
-    from (select count(*) filter (where not baton_private.is_satisfied(p.status)) as unmet,
-                 count(*) filter (where baton_private.is_broken(p.status)) as broken
+    from (select count(*) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
+                 count(*) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
            where d.step_id = refresh_step.step_id) c
    where s.id = refresh_step.step_id
-     and (s.status in ('pending', 'ready', 'blocked') or (include_failed and s.status = 'failed'));
+     and (baton_private.step_is_waiting(s.status) or (include_failed and s.status = 'failed'));
 end;
 $function$
 
@@ -2510,7 +2534,7 @@ begin
   end loop;
   select array_agg(d.step_id) into v_dependents_ids from baton.step_dependencies d where d.depends_on_step_id = v_step.id;
   select array_agg(t.id) into v_live from baton.tasks t
-   where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running');
+   where t.step_id = v_step.id and baton_private.task_is_live(t.status);
   delete from baton.directive_steps s where s.id = v_step.id;
   update baton.tasks t set status = 'cancelled', error = 'The step was removed.' where t.id = any (v_live);
   for v_dependent in select x from unnest(v_dependents_ids) x order by x loop
@@ -2544,7 +2568,7 @@ begin
   perform baton_private.lock_directive(v_directive_id);
   select * into v_task from baton.tasks t where t.id = report_task_status.task_id for update;
 
-  if v_status is null or v_status not in ('pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled') then
+  if v_status is null or v_status <> all (baton_private.task_statuses()) then
     raise exception 'Unknown task status "%"; report one of running, completed (or merged, done), failed, interrupted.', status
       using errcode = 'BTINV';
   end if;
@@ -2554,7 +2578,7 @@ begin
       using errcode = 'BTDNY';
   end if;
   -- A finished task is final: a repeat of the same report is harmless, anything else is late.
-  if not baton_private.is_live_task(v_task.status) then
+  if not baton_private.task_is_live(v_task.status) then
     if v_task.status = v_status then
       return v_task;
     end if;
@@ -2670,8 +2694,8 @@ declare
   v_deps uuid[] := coalesce((select array_agg(distinct d) from unnest(depends_on) d), '{}');
 begin
   -- GUARD: only waiting steps can be re-wired.
-  if v_step.status not in ('pending', 'ready', 'blocked')
-     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and t.status in ('pending', 'starting', 'running')) then
+  if not baton_private.step_is_waiting(v_step.status)
+     or exists (select 1 from baton.tasks t where t.step_id = v_step.id and baton_private.task_is_live(t.status)) then
     raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
       v_step.id, v_step.status using errcode = 'BTSTS';
   end if;
@@ -2720,13 +2744,127 @@ CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select baton_private.try_uuid(nullif(current_setting(name, true), '')) $function$
 
+-- baton_private.step_blocks_dependents(text)
+-- comment: Failed and blocked steps block their dependents; retry_step runs them again.
+CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('failed', 'blocked') $function$
+
+-- baton_private.step_is_in_flight(text)
+-- comment: Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.
+CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('ready', 'running') $function$
+
+-- baton_private.step_is_open(text)
+-- comment: Pending, ready and running steps are open: the directive is not idle while it has one.
+CREATE OR REPLACE FUNCTION baton_private.step_is_open(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('pending', 'ready', 'running') $function$
+
+-- baton_private.step_is_waiting(text)
+-- comment: Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.
+CREATE OR REPLACE FUNCTION baton_private.step_is_waiting(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('pending', 'ready', 'blocked') $function$
+
+-- baton_private.step_satisfies_dependents(text)
+-- comment: Completed and skipped steps satisfy their dependents. Both are final.
+CREATE OR REPLACE FUNCTION baton_private.step_satisfies_dependents(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('completed', 'skipped') $function$
+
+-- baton_private.step_sources(text)
+-- comment: The statuses from which a step may become to_status, in order.
+CREATE OR REPLACE FUNCTION baton_private.step_sources(to_status text)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select array(select x from unnest(baton_private.step_statuses()) with ordinality u(x, n)
+                where baton_private.step_transition_allowed(x, to_status) order by n)
+$function$
+
+-- baton_private.step_statuses()
+-- comment: Every step status, in the order messages list them.
+CREATE OR REPLACE FUNCTION baton_private.step_statuses()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['pending', 'ready', 'running', 'completed', 'failed', 'skipped', 'blocked'] $function$
+
+-- baton_private.step_transition_allowed(text,text)
+-- comment: Whether a step may move from one status to another. Completed and skipped allow nothing.
+CREATE OR REPLACE FUNCTION baton_private.step_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case from_status
+    when 'pending' then to_status in ('ready', 'blocked', 'completed', 'failed', 'skipped')
+    when 'ready' then to_status in ('pending', 'running', 'blocked', 'completed', 'failed', 'skipped')
+    when 'running' then to_status in ('ready', 'completed', 'failed', 'skipped')
+    when 'blocked' then to_status in ('pending', 'ready', 'completed', 'failed', 'skipped')
+    when 'failed' then to_status in ('pending', 'ready', 'blocked', 'completed', 'skipped')
+    else false end;
+$function$
+
+-- baton_private.task_attempt_failed(text)
+-- comment: Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).
+CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('failed', 'interrupted') $function$
+
+-- baton_private.task_is_live(text)
+-- comment: Pending, starting and running tasks are live; the others are terminal and final.
+CREATE OR REPLACE FUNCTION baton_private.task_is_live(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('pending', 'starting', 'running') $function$
+
+-- baton_private.task_is_stopped(text)
+-- comment: Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.
+CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('interrupted', 'cancelled') $function$
+
+-- baton_private.task_occupies_slot(text)
+-- comment: Starting and running tasks occupy one of their daemon's max_tasks slots.
+CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select status in ('starting', 'running') $function$
+
+-- baton_private.task_statuses()
+-- comment: Every task status, in the order messages list them.
+CREATE OR REPLACE FUNCTION baton_private.task_statuses()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled'] $function$
+
 -- baton_private.task_transition_allowed(text,text)
 -- comment: Whether a task may move from one status to another. Terminal states allow nothing.
 CREATE OR REPLACE FUNCTION baton_private.task_transition_allowed(from_status text, to_status text)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select case from_status
     when 'pending' then to_status in ('starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')
@@ -2843,9 +2981,9 @@ begin
 end;
 $function$
 
--- baton_private.tg_daemons__refuse_revoked()
--- comment: Keeps a revoked daemon disconnected and revoked (BTDNY).
-CREATE OR REPLACE FUNCTION baton_private.tg_daemons__refuse_revoked()
+-- baton_private.tg_daemons__guard()
+-- comment: Keeps a revoked daemon disconnected and revoked (BTDNY), and refuses any other status than connected and disconnected (BTSTS).
+CREATE OR REPLACE FUNCTION baton_private.tg_daemons__guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -2857,6 +2995,10 @@ begin
   end if;
   if old.revoked_at is not null and new.revoked_at is null then
     raise exception 'Daemon % was revoked; a revocation cannot be undone.', new.id using errcode = 'BTDNY';
+  end if;
+  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status, new.status) then
+    raise exception 'Daemon % is %, so it cannot become %; a daemon is connected or disconnected.', old.id, old.status, new.status
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
   end if;
   return new;
 end;
@@ -2874,9 +3016,9 @@ declare
 begin
   for v_delta in
     select directive_id, sum(delta)::int as delta from (
-      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.is_open(n.status)
+      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.step_is_open(n.status)
       union all
-      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.is_open(o.status)
+      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.step_is_open(o.status)
     ) x group by directive_id having sum(delta) <> 0
   loop
     update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
@@ -2899,7 +3041,7 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.is_open(o.status) group by 1
+    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.step_is_open(o.status) group by 1
   loop
     update baton.directives d set open_steps = d.open_steps - v_delta.delta where d.id = v_delta.directive_id;
     perform baton_private.maybe_idle(v_delta.directive_id);
@@ -2919,7 +3061,7 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select n.directive_id, count(*)::int as delta from new_rows n where baton_private.is_open(n.status) group by 1
+    select n.directive_id, count(*)::int as delta from new_rows n where baton_private.step_is_open(n.status) group by 1
   loop
     update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
   end loop;
@@ -2941,6 +3083,37 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directive_steps__guard()
+-- comment: Refuses step transitions that step_transition_allowed does not list, and a ready, running or completed status while dependencies remain (BTSTS); stamps ready_at, started_at and finished_at.
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if not baton_private.step_transition_allowed(old.status, new.status) then
+    if baton_private.step_satisfies_dependents(old.status) then
+      raise exception 'Step % is %, so it cannot become %; completed and skipped steps are final.', old.id, old.status, new.status
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = 'Add a new step (add-step) to do more.';
+    end if;
+    raise exception 'Step % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
+      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status, x)))
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+            hint = 'Move steps with complete_step, fail_step, skip_step and retry_step; readiness and blocking follow from their dependencies.';
+  end if;
+  if new.status in ('ready', 'running', 'completed') and new.remaining_deps > 0 then
+    raise exception 'Step % still waits for % of its dependencies, so it cannot become %.', old.id, new.remaining_deps, new.status
+      using errcode = 'BTSTS', detail = format('from=%s to=%s remaining_deps=%s', old.status, new.status, new.remaining_deps),
+            hint = 'Complete or skip its dependencies first, or use complete_step, which completes it whatever it waits for.';
+  end if;
+  if new.status = 'ready' then new.ready_at := now(); end if;
+  if new.status = 'running' then new.started_at := now(); end if;
+  if new.status in ('completed', 'failed', 'skipped') then new.finished_at := now(); end if;
+  return new;
+end;
+$function$
+
 -- baton_private.tg_directive_steps__propagate()
 -- comment: Satisfies, blocks or unblocks dependents after a step changes status.
 CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__propagate()
@@ -2948,35 +3121,43 @@ CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__propagate()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_walking boolean := coalesce(current_setting('baton.propagating', true), '') = 'on';
 begin
-  if baton_private.is_satisfied(new.status) and not baton_private.is_satisfied(old.status) then
+  if baton_private.step_satisfies_dependents(new.status) and not baton_private.step_satisfies_dependents(old.status) then
     perform baton_private.satisfy_dependents(new.id);
   end if;
-  if not v_walking then
-    if baton_private.is_broken(new.status) and not baton_private.is_broken(old.status) then
-      perform baton_private.block_dependents(new.id);
-    elsif baton_private.is_broken(old.status) and not baton_private.is_broken(new.status) then
-      perform baton_private.unblock_dependents(new.id);
-    end if;
+  if baton_private.step_blocks_dependents(new.status) and not baton_private.step_blocks_dependents(old.status) then
+    perform baton_private.block_dependents(new.id);
+  elsif baton_private.step_blocks_dependents(old.status) and not baton_private.step_blocks_dependents(new.status) then
+    perform baton_private.unblock_dependents(new.id);
   end if;
   return null;
 end;
 $function$
 
--- baton_private.tg_directive_steps__stamp_status()
--- comment: Stamps ready_at, started_at and finished_at as a step changes status.
-CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__stamp_status()
+-- baton_private.tg_directives__guard()
+-- comment: Refuses directive transitions that directive_transition_allowed does not list (BTSTS); stamps archived_at, idle_at and started_at.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__guard()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if new.status = 'ready' then new.ready_at := now(); end if;
-  if new.status = 'running' then new.started_at := now(); new.remaining_deps := 0; end if;
-  if new.status in ('completed', 'failed', 'skipped') then new.finished_at := now(); end if;
-  if new.status = 'completed' then new.remaining_deps := 0; end if;
+  if not baton_private.directive_transition_allowed(old.status, new.status) then
+    if old.status = 'archived' then
+      raise exception 'Directive % is archived, so it cannot become %; archiving is final.', old.id, new.status
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = 'Create a new directive instead.';
+    end if;
+    raise exception 'Directive % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
+      baton_private.or_list(array(select x from unnest(baton_private.directive_statuses()) x
+                                   where baton_private.directive_transition_allowed(old.status, x)))
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+            hint = 'Move directives with start_directive, pause_directive and archive_directive; idle and active follow from their work.';
+  end if;
+  -- archived_at must be set in the same row version as the status, for the CHECK constraint.
+  if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
+  if new.status = 'idle' then new.idle_at := now(); end if;
+  if new.status = 'active' then new.started_at := coalesce(new.started_at, now()); end if;
   return new;
 end;
 $function$
@@ -3003,24 +3184,9 @@ begin
     update baton.tasks t set status = 'cancelled', error = 'The directive was archived.'
      where t.directive_id = new.id and t.status = 'pending';
     update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
-     where t.directive_id = new.id and t.status in ('starting', 'running');
+     where t.directive_id = new.id and baton_private.task_occupies_slot(t.status);
   end if;
   return null;
-end;
-$function$
-
--- baton_private.tg_directives__stamp_status()
--- comment: Stamps archived_at, idle_at and started_at as a directive changes status.
-CREATE OR REPLACE FUNCTION baton_private.tg_directives__stamp_status()
- RETURNS trigger
- LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-begin
-  if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
-  if new.status = 'idle' then new.idle_at := now(); end if;
-  if new.status = 'active' then new.started_at := coalesce(new.started_at, now()); end if;
-  return new;
 end;
 $function$
 
@@ -3036,19 +3202,19 @@ begin
   if new.status is distinct from old.status then
     if not baton_private.task_transition_allowed(old.status, new.status) then
       raise exception 'Task % is %, so it cannot become %; %.', old.id, old.status, new.status,
-        case when baton_private.is_live_task(old.status) then 'allowed from ' || old.status || ' are ' ||
-               (select string_agg(x, ', ') from unnest(array['starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled']) x
+        case when baton_private.task_is_live(old.status) then 'allowed from ' || old.status || ' are ' ||
+               (select string_agg(x, ', ') from unnest(baton_private.task_statuses()) x
                  where baton_private.task_transition_allowed(old.status, x))
              else 'completed, failed, interrupted and cancelled are final' end
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
     end if;
-    if new.status in ('starting', 'running') and new.daemon_id is null then
+    if baton_private.task_occupies_slot(new.status) and new.daemon_id is null then
       raise exception 'Task % has no daemon, so it cannot be %; assign it to a daemon first.', old.id, new.status
         using errcode = 'BTSTS';
     end if;
     if new.status = 'starting' then new.assigned_at := now(); end if;
     if new.status = 'running' then new.started_at := now(); new.assigned_at := coalesce(new.assigned_at, now()); end if;
-    if not baton_private.is_live_task(new.status) then new.finished_at := now(); end if;
+    if not baton_private.task_is_live(new.status) then new.finished_at := now(); end if;
   end if;
   new.version := old.version + 1;
   return new;
@@ -3074,7 +3240,7 @@ begin
        where d.id = new.directive_id and d.orchestrator_task_id = new.id;
       perform baton_private.maybe_enqueue_planning(new.directive_id);
       perform baton_private.maybe_idle(new.directive_id);
-    elsif not baton_private.is_live_task(new.status) then
+    elsif not baton_private.task_is_live(new.status) then
       -- A failed planner pauses the directive: planning again at once would likely fail the same way.
       update baton.directives d set orchestrator_task_id = null
        where d.id = new.directive_id and d.orchestrator_task_id = new.id;
@@ -3089,23 +3255,23 @@ begin
     return null;
   end if;
   case
-    when new.status in ('starting', 'running') then
+    when baton_private.task_occupies_slot(new.status) then
       update baton.directive_steps s set status = 'running' where s.id = v_step.id and s.status = 'ready';
     when new.status = 'completed' then
-      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and s.status in ('ready', 'running');
-    when new.status in ('failed', 'interrupted') then
+      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
+    when baton_private.task_attempt_failed(new.status) then
       update baton.directive_steps s
          set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end
-       where s.id = v_step.id and s.status in ('ready', 'running');
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when new.status = 'cancelled' then
       -- Cancelled through no fault of the agent: the attempt is given back.
       update baton.directive_steps s set status = 'ready', attempts = greatest(s.attempts - 1, 0)
-       where s.id = v_step.id and s.status in ('ready', 'running');
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     else
       null;
   end case;
   -- A step back to ready for another attempt asks for its dispatch (also when it never left ready).
-  if new.status in ('failed', 'interrupted', 'cancelled') then
+  if baton_private.task_attempt_failed(new.status) or new.status = 'cancelled' then
     perform baton_private.maybe_enqueue_dispatch_step(v_step.id);
   end if;
   return null;
@@ -3125,7 +3291,7 @@ begin
   end if;
   if new.status = 'starting' and old.status = 'pending' then
     perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'spawn_task', 'task_id', new.id)::text);
-  elsif old.status in ('starting', 'running') and new.status in ('cancelled', 'interrupted') then
+  elsif baton_private.task_occupies_slot(old.status) and baton_private.task_is_stopped(new.status) then
     perform pg_notify('baton:daemon:' || new.daemon_id, json_build_object('type', 'interrupt_task', 'task_id', new.id)::text);
   end if;
   return null;
@@ -3158,7 +3324,7 @@ CREATE OR REPLACE FUNCTION baton_private.tg_tasks__slot_freed()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and l.status in ('starting', 'running')) + 1
+  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and baton_private.task_occupies_slot(l.status)) + 1
      >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
     perform baton_private.enqueue_dispatch_pending(new.owner_id);
   else
@@ -3204,30 +3370,30 @@ AS $function$
               else -1 end;  -- garbage matches no generation
 $function$
 
--- baton_private.transition_directive(baton.directives,text,text[],text)
--- comment: Changes a directive's status when the current one is allowed, else raises BTSTS naming from, to and what is allowed.
-CREATE OR REPLACE FUNCTION baton_private.transition_directive(d baton.directives, to_status text, allowed text[], verb text)
+-- baton_private.transition_directive(baton.directives,text,text,text[])
+-- comment: Changes a directive's status when the current one is allowed (by default, every status the machine allows it from), else raises BTSTS naming from, to and what is allowed.
+CREATE OR REPLACE FUNCTION baton_private.transition_directive(d baton.directives, to_status text, verb text, allowed text[] DEFAULT NULL::text[])
  RETURNS baton.directives
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
+  v_allowed text[] := coalesce(allowed, baton_private.directive_sources(to_status));
   v_directive baton.directives;
   v_message text;
 begin
-  if not d.status = any (allowed) then
+  if not d.status = any (v_allowed) then
+    -- "draft or paused", "draft, active, paused or idle"
     v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
-      -- "draft or paused", "draft, active, paused or idle"
-      case when cardinality(allowed) = 1 then allowed[1]
-           else array_to_string(allowed[1:cardinality(allowed) - 1], ', ') || ' or ' || allowed[cardinality(allowed)] end);
+      baton_private.or_list(v_allowed));
     -- RAISE refuses a null option, so the hint needs its own branch.
     if d.status = 'archived' then
       raise exception using message = v_message, errcode = 'BTSTS',
-        detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed),
+        detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed),
         hint = 'Archiving is final; create a new directive instead.';
     end if;
     raise exception using message = v_message, errcode = 'BTSTS',
-      detail = format('from=%s to=%s allowed=%s', d.status, to_status, allowed);
+      detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed);
   end if;
   update baton.directives x set status = to_status where x.id = d.id;
   -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
@@ -3253,33 +3419,39 @@ end;
 $function$
 
 -- baton_private.unblock_dependents(uuid)
--- comment: Returns blocked transitive dependents to pending or ready once nothing they depend on is failed or blocked.
+-- comment: Returns blocked transitive dependents to pending or ready, in one statement, once nothing they depend on is failed or blocked.
 CREATE OR REPLACE FUNCTION baton_private.unblock_dependents(step_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_frontier uuid[];
 begin
-  select array_agg(d.step_id) into v_frontier
-    from baton.step_dependencies d where d.depends_on_step_id = unblock_dependents.step_id;
-  perform set_config('baton.propagating', 'on', true);
-  while v_frontier is not null loop
-    with changed as (
-      update baton.directive_steps s
-         set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
-       where s.id = any (v_frontier)
-         and s.status = 'blocked'
-         and not exists (
-           select 1 from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
-            where d.step_id = s.id and p.status in ('failed', 'blocked'))
-      returning s.id
-    )
-    select array_agg(distinct d.step_id) into v_frontier
-      from changed join baton.step_dependencies d on d.depends_on_step_id = changed.id;
-  end loop;
-  perform set_config('baton.propagating', '', true);
+  with recursive candidate (id) as (
+    select d.step_id
+      from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id
+     where d.depends_on_step_id = unblock_dependents.step_id and s.status = 'blocked'
+    union
+    select d.step_id
+      from candidate join baton.step_dependencies d on d.depends_on_step_id = candidate.id
+      join baton.directive_steps s on s.id = d.step_id
+     where s.status = 'blocked'
+  ),
+  stuck (id) as (
+    -- Candidates with a dependency that stays broken: failed, or blocked and not a candidate.
+    select c.id
+      from candidate c join baton.step_dependencies d on d.step_id = c.id
+      join baton.directive_steps p on p.id = d.depends_on_step_id
+     where baton_private.step_blocks_dependents(p.status) and p.id <> unblock_dependents.step_id
+       and (p.status = 'failed' or p.id not in (select id from candidate))
+    union
+    -- ... and the candidates below them.
+    select d.step_id
+      from stuck join baton.step_dependencies d on d.depends_on_step_id = stuck.id
+     where d.step_id in (select id from candidate)
+  )
+  update baton.directive_steps s
+     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
+   where s.id in (select id from candidate) and s.id not in (select id from stuck) and s.status = 'blocked';
 end;
 $function$
 

@@ -1,13 +1,15 @@
 /*
- * The directive state machine: draft -> active (start) <-> paused; active -> idle automatically and
- * back on new work; any -> archived. Every legal move, every illegal one with its message and code.
+ * The directive state machine (sql/000003_directives.sql): draft -> active (start) <-> paused;
+ * active -> idle automatically and back on new work; idle -> paused; any -> archived, which is final.
+ * Every legal move, every illegal one with its message and code, through the transition functions
+ * and through a DBA's direct UPDATE (the _200_guard trigger), for every pair of statuses.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PoolClient } from "pg";
 import { assertDbError, useTestDatabase, withRootDb } from "../helpers/db";
 import { createDirective, createOwner, createTask, directive, runStep } from "../helpers/fixtures";
-import { andUndo, eventsOf, jobCount, q, setup, startStep, task, writesNothing } from "./support";
+import { andUndo, eventsOf, jobCount, orList, q, setup, startStep, task, transitionMatrix, writesNothing } from "./support";
 
 const db = useTestDatabase();
 
@@ -296,5 +298,57 @@ describe("create_directive", () => {
         "BTINV",
         "No owner given, and there is not exactly one owner to default to.",
       );
+    }));
+});
+
+describe("a DBA's direct UPDATE of a directive's status", () => {
+  const ALL: Status[] = ["draft", "active", "paused", "idle", "archived"];
+  /** The machine as this test expects it (sql/000003_directives.sql's diagram). */
+  const LEGAL: Record<Status, Status[]> = {
+    draft: ["active", "archived"],
+    active: ["paused", "idle", "archived"],
+    paused: ["active", "archived"],
+    idle: ["active", "paused", "archived"],
+    archived: [],
+  };
+  const refusal = (id: string, from: Status, to: Status) =>
+    from === "archived"
+      ? `Directive ${id} is archived, so it cannot become ${to}; archiving is final.`
+      : `Directive ${id} is ${from}, so it cannot become ${to}; from ${from} it can become ${orList(ALL.filter((x) => LEGAL[from].includes(x)))}.`;
+
+  for (const from of ALL) {
+    const pairs = transitionMatrix(ALL, LEGAL).filter((p) => p.from === from);
+    it(`from ${from}: accepts ${LEGAL[from].join(", ") || "nothing"}; refuses ${pairs.filter((p) => !p.legal).map((p) => p.to).join(", ")} (BTSTS)`, () =>
+      withRootDb(db, async (c) => {
+        const id = await directiveIn(c, from);
+        for (const { to, legal } of pairs) {
+          if (legal) {
+            await andUndo(c, async () => {
+              await c.query("update baton.directives set status = $2 where id = $1", [id, to]);
+              // Recorded as a transition (its effects may move it on: an idle directive made active goes idle again).
+              const moved = (await eventsOf(c, id)).some((e) => e.from_status === from && e.to_status === to);
+              assert.ok(moved, `${from} -> ${to} should be accepted`);
+            });
+          } else {
+            const e = await assertDbError(
+              writesNothing(c, () => c.query("update baton.directives set status = $2 where id = $1", [id, to])),
+              "BTSTS",
+              refusal(id, from, to),
+            );
+            assert.equal((e as { detail?: string }).detail, `from=${from} to=${to}`);
+          }
+        }
+      }));
+  }
+
+  it("refuses the issue's example: an idle directive set back to draft", () =>
+    withRootDb(db, async (c) => {
+      const id = await directiveIn(c, "idle");
+      await assertDbError(
+        writesNothing(c, () => c.query("update baton.directives set status = 'draft' where id = $1", [id])),
+        "BTSTS",
+        `Directive ${id} is idle, so it cannot become draft; from idle it can become active, paused or archived.`,
+      );
+      assert.equal((await directive(c, id)).status, "idle");
     }));
 });

@@ -129,3 +129,13 @@ export async function eventsOf(c: ClientBase, subjectId: string): Promise<{ kind
 export async function q<T = Record<string, unknown>>(c: ClientBase, sql: string, params: unknown[] = []): Promise<T> {
   return (await c.query(sql, params)).rows[0] as T;
 }
+
+/** Every (from, to) pair of distinct statuses, each marked legal or not by the table a test declares. */
+export function transitionMatrix<S extends string>(all: readonly S[], legal: Record<S, readonly S[]>): { from: S; to: S; legal: boolean }[] {
+  return all.flatMap((from) => all.filter((to) => to !== from).map((to) => ({ from, to, legal: legal[from].includes(to) })));
+}
+
+/** "a", "a or b", "a, b or c": how the guards' messages list states. */
+export function orList(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}

@@ -1,14 +1,15 @@
 /*
  * The task state machine through report_task_status: pending -> starting -> running -> completed |
  * failed | interrupted; live -> cancelled; terminal states are final. Also the optimistic version
- * check (BTSTL), the daemon check (BTDNY), and how a report moves the step.
+ * check (BTSTL), the daemon check (BTDNY), and how a report moves the step. And every pair of
+ * statuses through a DBA's direct UPDATE (the _200_guard trigger of sql/000005_tasks.sql).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PoolClient } from "pg";
 import { assertDbError, useTestDatabase, withRootDb } from "../helpers/db";
 import { createTask, statuses, step, type Task } from "../helpers/fixtures";
-import { andUndo, chain, createDaemon, q, setup, task, writesNothing } from "./support";
+import { andUndo, chain, createDaemon, q, setup, task, transitionMatrix, writesNothing } from "./support";
 
 const db = useTestDatabase();
 
@@ -247,4 +248,51 @@ describe("a task's status moves its step", () => {
       await report(c, t.id, "done");
       assert.deepEqual(await statuses(c, directiveId), { a: "completed", b: "ready" });
     }));
+});
+
+describe("a DBA's direct UPDATE of a task's status", () => {
+  /** The machine as this test expects it (sql/000005_tasks.sql's diagram). */
+  const MACHINE: Record<TaskStatus, TaskStatus[]> = {
+    pending: ["starting", "running", "completed", "failed", "interrupted", "cancelled"],
+    starting: ["running", "completed", "failed", "interrupted", "cancelled"],
+    running: ["completed", "failed", "interrupted", "cancelled"],
+    completed: [],
+    failed: [],
+    interrupted: [],
+    cancelled: [],
+  };
+  const refusal = (id: string, from: TaskStatus, to: TaskStatus) =>
+    `Task ${id} is ${from}, so it cannot become ${to}; ` +
+    ((LIVE as readonly string[]).includes(from)
+      ? `allowed from ${from} are ${MACHINE[from].join(", ")}.`
+      : "completed, failed, interrupted and cancelled are final.");
+
+  for (const from of ALL) {
+    const pairs = transitionMatrix(ALL, MACHINE).filter((p) => p.from === from);
+    it(`from ${from}: accepts ${MACHINE[from].join(", ") || "nothing"}; refuses ${pairs.filter((p) => !p.legal).map((p) => p.to).join(", ")} (BTSTS)`, () =>
+      withRootDb(db, async (c) => {
+        const { t } = await taskIn(c, from);
+        const daemon = t.daemon_id ?? (await createDaemon(c, (await q<{ owner_id: string }>(c, "select owner_id from baton.tasks where id = $1", [t.id])).owner_id));
+        for (const { to, legal } of pairs) {
+          if (legal) {
+            // Starting and running need a daemon: the row must stay consistent for the move to be accepted.
+            await andUndo(c, async () => {
+              const r = await q<{ status: string }>(c, "update baton.tasks set status = $2, daemon_id = coalesce(daemon_id, $3) where id = $1 returning status", [
+                t.id,
+                to,
+                daemon,
+              ]);
+              assert.equal(r.status, to, `${from} -> ${to} should be accepted`);
+            });
+          } else {
+            const e = await assertDbError(
+              writesNothing(c, () => c.query("update baton.tasks set status = $2 where id = $1", [t.id, to])),
+              "BTSTS",
+              refusal(t.id, from, to),
+            );
+            assert.equal((e as { detail?: string }).detail, `from=${from} to=${to}`);
+          }
+        }
+      }));
+  }
 });
