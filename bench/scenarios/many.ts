@@ -40,7 +40,7 @@ export type ManyResult = {
   pendingTasks: number;
 };
 
-export type ManyOptions = { directives?: number; holdMs?: number; window?: string };
+export type ManyOptions = { directives?: number; stepsPerDirective?: number; slotsPerDaemon?: number; holdMs?: number; window?: string };
 
 const sumOrUndefined = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : xs.reduce<number>((a, b) => a + b!, 0));
 
@@ -55,22 +55,23 @@ export function runManyOneWorker(ctx: BenchContext): Promise<ManyResult> {
 
 export async function runMany(ctx: BenchContext, workers: number, opts: ManyOptions = {}): Promise<ManyResult> {
   const count = opts.directives ?? manyDirectives(ctx);
+  const perDirective = opts.stepsPerDirective ?? STEPS_PER_DIRECTIVE;
   const { url, pool } = await ctx.freshDatabase();
   const owner = await createOwner(pool);
   const deps = new Map<string, string[]>();
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const shape = i % 2 === 0 ? chainSteps(STEPS_PER_DIRECTIVE) : diamondSteps(STEPS_PER_DIRECTIVE);
+    const shape = i % 2 === 0 ? chainSteps(perDirective) : diamondSteps(perDirective);
     const d = await createDirective(pool, owner, `many ${i}`, shape);
     ids.push(d.id);
     for (const [k, v] of d.deps) deps.set(k, v);
   }
-  const steps = count * STEPS_PER_DIRECTIVE;
+  const steps = count * perDirective;
   const api = await startApi(url, pool, { worker: false });
   const procs: WorkerProcess[] = [];
   let daemons: FakeDaemons | undefined;
   try {
-    daemons = await FakeDaemons.start(pool, { graphqlUrl: api.graphqlUrl, ownerToken: await api.ownerToken(owner), count: 8, maxTasks: 4, autoComplete: true, holdMs: opts.holdMs });
+    daemons = await FakeDaemons.start(pool, { graphqlUrl: api.graphqlUrl, ownerToken: await api.ownerToken(owner), count: 8, maxTasks: opts.slotsPerDaemon ?? 4, autoComplete: true, holdMs: opts.holdMs });
     const fleet = daemons;
     await analyze(pool);
     for (let i = 0; i < workers; i++) procs.push(await startWorkerProcess(url, WORKER_CONCURRENCY));
@@ -81,7 +82,7 @@ export async function runMany(ctx: BenchContext, workers: number, opts: ManyOpti
       server: processCpuSeconds(api.server.pid),
       bench: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()),
     });
-    await ctx.profile.begin(opts.window ?? `${count} x ${STEPS_PER_DIRECTIVE}, ${workers} worker(s)`);
+    await ctx.profile.begin(opts.window ?? `${count} x ${perDirective}, ${workers} worker(s)`);
     const cpu0 = cpu();
     const begin = nowMs();
     await pool.query("select baton.start_directive(id) from unnest($1::uuid[]) as id", [ids]);
@@ -150,13 +151,17 @@ export async function manyScenario(ctx: BenchContext): Promise<void> {
 }
 
 export async function manyFullScenario(ctx: BenchContext): Promise<void> {
-  const directives = ctx.quick ? 12 : 50;
-  const holdMs = 500;
-  const slots = 8 * 4;
+  // More ready steps than slots at every moment (a chain has one, a diamond one or two), so tasks wait
+  // pending: 50 x 25 on 8 x 4 slots; --quick: 16 x 10 on 8 x 1 slots.
+  const directives = ctx.quick ? 16 : 50;
+  const perDirective = ctx.quick ? 10 : STEPS_PER_DIRECTIVE;
+  const slotsPerDaemon = ctx.quick ? 1 : 4;
+  const holdMs = ctx.quick ? 250 : 500;
+  const slots = 8 * slotsPerDaemon;
   const capacity = (slots * 1000) / holdMs;
-  ctx.log(`many-full: ${directives} directives x ${STEPS_PER_DIRECTIVE} steps, 8 fake daemons x 4 slots holding each task ${holdMs} ms (capacity ${capacity} steps/s)`);
-  const r = await runMany(ctx, 1, { directives, holdMs, window: `${directives} x ${STEPS_PER_DIRECTIVE}, daemons full (${holdMs} ms per task)` });
-  ctx.figure({ scenario: "many-full", name: `sustained steps/s (slots' capacity ${capacity})`, value: round(r.sustained, 1), unit: "steps/s" });
+  ctx.log(`many-full: ${directives} directives x ${perDirective} steps, 8 fake daemons x ${slotsPerDaemon} slots holding each task ${holdMs} ms (capacity ${capacity} steps/s)`);
+  const r = await runMany(ctx, 1, { directives, stepsPerDirective: perDirective, slotsPerDaemon, holdMs, window: `${directives} x ${perDirective}, daemons full (${holdMs} ms per task)` });
+  ctx.figure({ scenario: "many-full", name: `sustained steps/s (the slots' capacity: ${capacity})`, value: round(r.sustained, 1), unit: "steps/s" });
   ctx.figure({ scenario: "many-full", name: "slots kept busy (sustained / capacity)", value: round((100 * r.sustained) / capacity, 1), unit: "%" });
   ctx.figure({ scenario: "many-full", name: "tasks that waited pending for a slot", value: r.pendingTasks, unit: `of ${r.steps}` });
   ctx.figure({ scenario: "many-full", name: "slot refill (completion sent -> the daemon's next spawn_task), p50", value: round(percentile(r.refills, 50)), unit: "ms" });
