@@ -45,3 +45,15 @@ select title, status, total_steps, completed_steps, percent_done from baton.dire
 
 -- The history of every change.
 select subject_type, kind, from_status, to_status from baton.events order by id;
+
+-- The rules behind it: each table with a status declares the moves it allows in one function, and a
+-- trigger refuses every other move, whoever asks. A step's machine:
+select f as status, string_agg(t, ', ' order by tn) as may_become
+  from unnest(baton_private.step_statuses()) with ordinality a(f, fn),
+       unnest(baton_private.step_statuses()) with ordinality b(t, tn)
+ where baton_private.step_transition_allowed(f, t)
+ group by f, fn order by fn;
+-- So not even a DBA can quietly undo work:
+--   update baton.directive_steps set status = 'pending' where name = 'a';
+--   ERROR:  Step … is completed, so it cannot become pending; completed and skipped steps are final.
+--   HINT:  Add a new step (add-step) to do more.
