@@ -55,7 +55,8 @@ create index daemons_owner_id_idx on baton.daemons (owner_id);
 create index daemons_connected_idx on baton.daemons (owner_id, last_heartbeat_at) where status = 'connected';
 
 comment on table baton.daemons is $$@behavior -insert -update -delete
-A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`.$$;
+A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`.
+Status: connected <-> disconnected (its heartbeat lapsed, it disconnected or it was revoked); a revoked daemon stays disconnected.$$;
 comment on column baton.daemons.id is $$The daemon's id; also the suffix of its NOTIFY channel.$$;
 comment on column baton.daemons.owner_id is $$The owner this daemon works for. It only ever receives that owner's tasks.$$;
 comment on column baton.daemons.name is $$A human-readable name, 1 to 200 characters.$$;

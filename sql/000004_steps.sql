@@ -63,7 +63,8 @@ create index directive_steps_owner_idx on baton.directive_steps (owner_id);
 create index directive_steps_ready_idx on baton.directive_steps (directive_id) where status = 'ready';
 
 comment on table baton.directive_steps is $$@behavior -insert -update -delete
-One unit of work in a directive's DAG. A step becomes ready when all of its dependencies are completed or skipped, is dispatched as a task to a daemon, and is attempted at most max_attempts times.$$;
+One unit of work in a directive's DAG. A step becomes ready when all of its dependencies are completed or skipped, is dispatched as a task to a daemon, and is attempted at most max_attempts times.
+Status: pending -> ready (its dependencies are satisfied) or blocked (one failed); ready -> running (its task started), pending (re-wired onto an unmet dependency) or blocked; running -> ready (another attempt); ready or running -> failed (no attempts left); blocked -> pending or ready (unblocked); failed -> pending, ready or blocked (retryStep); any but completed and skipped -> completed, failed or skipped (by hand, or its task completed); completed and skipped are final.$$;
 comment on column baton.directive_steps.id is $$The step's id.$$;
 comment on column baton.directive_steps.directive_id is $$The directive this step belongs to.$$;
 comment on column baton.directive_steps.owner_id is $$The owner (copied from the directive for row-level security).$$;

@@ -19,7 +19,7 @@ default privileges of {migrator} on functions in (all schemas)
   none beyond the owner
 
 table baton.daemons (rls, forced)
-  comment: @behavior -insert -update -delete A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`.
+  comment: @behavior -insert -update -delete A machine that runs coding agents for one owner. It registers, heartbeats within its lease, and receives tasks on the channel `baton:daemon:<id>`. Status: connected <-> disconnected (its heartbeat lapsed, it disconnected or it was revoked); a revoked daemon stays disconnected.
   id uuid not null default gen_random_uuid() -- The daemon's id; also the suffix of its NOTIFY channel.
   owner_id uuid not null -- The owner this daemon works for. It only ever receives that owner's tasks.
   name text not null -- A human-readable name, 1 to 200 characters.
@@ -84,7 +84,7 @@ view baton.directive_progress
   grant SELECT to baton_user
 
 table baton.directive_steps (rls, forced)
-  comment: @behavior -insert -update -delete One unit of work in a directive's DAG. A step becomes ready when all of its dependencies are completed or skipped, is dispatched as a task to a daemon, and is attempted at most max_attempts times.
+  comment: @behavior -insert -update -delete One unit of work in a directive's DAG. A step becomes ready when all of its dependencies are completed or skipped, is dispatched as a task to a daemon, and is attempted at most max_attempts times. Status: pending -> ready (its dependencies are satisfied) or blocked (one failed); ready -> running (its task started), pending (re-wired onto an unmet dependency) or blocked; running -> ready (another attempt); ready or running -> failed (no attempts left); blocked -> pending or ready (unblocked); failed -> pending, ready or blocked (retryStep); any but completed and skipped -> completed, failed or skipped (by hand, or its task completed); completed and skipped are final.
   id uuid not null default gen_random_uuid() -- The step's id.
   directive_id uuid not null -- The directive this step belongs to.
   owner_id uuid not null -- The owner (copied from the directive for row-level security).
