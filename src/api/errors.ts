@@ -59,7 +59,9 @@ export function makeMaskError(logger: Logger) {
     if (original.name === "TokenError" || original.statusCode === 401) {
       return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: "UNAUTHENTICATED" } });
     }
-    if (original.name === "SafeError" || /does not exist or is not yours/.test(original.message)) {
+    // A SafeError's message is written for clients. (Subscriptions' NotVisibleError carries BTNFD and
+    // is passed above, by its code.)
+    if (original.name === "SafeError") {
       return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, positions: error.positions, extensions: { code: "BTNFD" } });
     }
     // grafserv's own refusals of a request (a SafeError with a 4xx status, such as an invalid onError),
