@@ -167,6 +167,10 @@ create function baton_private.step_blocks_dependents(status text) returns boolea
 language sql immutable
 as $$ select status in ('failed', 'blocked') $$;
 comment on function baton_private.step_blocks_dependents(text) is $$Failed and blocked steps block their dependents; retry_step runs them again.$$;
+-- Views and functions that run with the caller's rights use them (an inlined function still needs EXECUTE).
+grant execute on function baton_private.step_is_open(text), baton_private.step_is_waiting(text), baton_private.step_is_in_flight(text),
+  baton_private.step_satisfies_dependents(text), baton_private.step_blocks_dependents(text)
+  to baton_anonymous, baton_user, baton_daemon, baton_agent;
 
 /* The step transitions that are legal, from -> to (the diagram above). */
 create function baton_private.step_transition_allowed(from_status text, to_status text) returns boolean

@@ -144,6 +144,10 @@ create function baton_private.task_is_stopped(status text) returns boolean
 language sql immutable
 as $$ select status in ('interrupted', 'cancelled') $$;
 comment on function baton_private.task_is_stopped(text) is $$Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.$$;
+-- Views and functions that run with the caller's rights use them (an inlined function still needs EXECUTE).
+grant execute on function baton_private.task_is_live(text), baton_private.task_occupies_slot(text), baton_private.task_attempt_failed(text),
+  baton_private.task_is_stopped(text)
+  to baton_anonymous, baton_user, baton_daemon, baton_agent;
 
 /* The task transitions that are legal, from -> to (the diagram above). */
 create function baton_private.task_transition_allowed(from_status text, to_status text) returns boolean

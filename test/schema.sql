@@ -2744,7 +2744,7 @@ CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select baton_private.try_uuid(nullif(current_setting(name, true), '')) $function$
 
--- baton_private.step_blocks_dependents(text)
+-- baton_private.step_blocks_dependents(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Failed and blocked steps block their dependents; retry_step runs them again.
 CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status text)
  RETURNS boolean
@@ -2752,7 +2752,7 @@ CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status text)
  IMMUTABLE
 AS $function$ select status in ('failed', 'blocked') $function$
 
--- baton_private.step_is_in_flight(text)
+-- baton_private.step_is_in_flight(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.
 CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status text)
  RETURNS boolean
@@ -2760,7 +2760,7 @@ CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status text)
  IMMUTABLE
 AS $function$ select status in ('ready', 'running') $function$
 
--- baton_private.step_is_open(text)
+-- baton_private.step_is_open(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, ready and running steps are open: the directive is not idle while it has one.
 CREATE OR REPLACE FUNCTION baton_private.step_is_open(status text)
  RETURNS boolean
@@ -2768,7 +2768,7 @@ CREATE OR REPLACE FUNCTION baton_private.step_is_open(status text)
  IMMUTABLE
 AS $function$ select status in ('pending', 'ready', 'running') $function$
 
--- baton_private.step_is_waiting(text)
+-- baton_private.step_is_waiting(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.
 CREATE OR REPLACE FUNCTION baton_private.step_is_waiting(status text)
  RETURNS boolean
@@ -2776,7 +2776,7 @@ CREATE OR REPLACE FUNCTION baton_private.step_is_waiting(status text)
  IMMUTABLE
 AS $function$ select status in ('pending', 'ready', 'blocked') $function$
 
--- baton_private.step_satisfies_dependents(text)
+-- baton_private.step_satisfies_dependents(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Completed and skipped steps satisfy their dependents. Both are final.
 CREATE OR REPLACE FUNCTION baton_private.step_satisfies_dependents(status text)
  RETURNS boolean
@@ -2819,7 +2819,7 @@ AS $function$
     else false end;
 $function$
 
--- baton_private.task_attempt_failed(text)
+-- baton_private.task_attempt_failed(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).
 CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status text)
  RETURNS boolean
@@ -2827,7 +2827,7 @@ CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status text)
  IMMUTABLE
 AS $function$ select status in ('failed', 'interrupted') $function$
 
--- baton_private.task_is_live(text)
+-- baton_private.task_is_live(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, starting and running tasks are live; the others are terminal and final.
 CREATE OR REPLACE FUNCTION baton_private.task_is_live(status text)
  RETURNS boolean
@@ -2835,7 +2835,7 @@ CREATE OR REPLACE FUNCTION baton_private.task_is_live(status text)
  IMMUTABLE
 AS $function$ select status in ('pending', 'starting', 'running') $function$
 
--- baton_private.task_is_stopped(text)
+-- baton_private.task_is_stopped(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.
 CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status text)
  RETURNS boolean
@@ -2843,7 +2843,7 @@ CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status text)
  IMMUTABLE
 AS $function$ select status in ('interrupted', 'cancelled') $function$
 
--- baton_private.task_occupies_slot(text)
+-- baton_private.task_occupies_slot(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Starting and running tasks occupy one of their daemon's max_tasks slots.
 CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status text)
  RETURNS boolean
