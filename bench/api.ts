@@ -15,7 +15,8 @@ export class ApiError extends Error {
 }
 
 export class ApiClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  // Idle sockets are dropped after 4 s, before the server's 5 s keep-alive timeout closes them under a request.
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 4000 });
   private readonly url: URL;
 
   constructor(
@@ -26,7 +27,10 @@ export class ApiClient {
   }
 
   request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const body = JSON.stringify({ query, variables });
+    return this.send<T>(JSON.stringify({ query, variables }), true);
+  }
+
+  private send<T>(body: string, mayRetry: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const req = http.request(
         {
@@ -55,7 +59,11 @@ export class ApiClient {
           res.on("error", reject);
         },
       );
-      req.on("error", reject);
+      // A kept-alive socket the server closed as the request left: it never reached the server (Node's documented retry case).
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (mayRetry && req.reusedSocket && err.code === "ECONNRESET") this.send<T>(body, false).then(resolve, reject);
+        else reject(err);
+      });
       req.end(body);
     });
   }
