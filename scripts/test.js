@@ -3,7 +3,8 @@
  * `npm test`: every test against a real PostgreSQL. DATABASE_URL names a server to use (the tests
  * create and drop their own databases on it); without it an embedded throw-away cluster is started.
  * The schema is migrated once into a template database; each test file clones it (cheap), so files
- * never share data and can run in parallel.
+ * never share data and can run in parallel. First dist/ is rebuilt if src/ changed (scripts/build.js):
+ * the e2e and fault tests spawn bin/baton.js, which runs dist/, so they test the current source.
  *
  *   npm test                         all of test/**\/*.test.ts except the fault suite (test/faults)
  *   npm test -- test/sql/foo.test.ts only the files named
