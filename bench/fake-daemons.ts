@@ -98,10 +98,11 @@ export class FakeDaemons {
       owner.close();
     }
     // graphql-ws gives no "subscribed" acknowledgement: NOTIFY a sentinel until every daemon heard one.
-    const deadline = Date.now() + 60_000 + opts.count * 50;
+    const waitMs = 60_000 + opts.count * 50;
+    const deadline = Date.now() + waitMs;
     while (fleet.daemons.some((d) => !d.ready)) {
       if (fleet.failure) throw fleet.failure;
-      if (Date.now() > deadline) throw new Error(`${fleet.daemons.filter((d) => !d.ready).length} of ${opts.count} daemons' daemonCommands subscriptions were not live after ${(deadline - Date.now()) / 1000} s`);
+      if (Date.now() > deadline) throw new Error(`${fleet.daemons.filter((d) => !d.ready).length} of ${opts.count} daemons' daemonCommands subscriptions were not live after ${waitMs / 1000} s`);
       const waiting = fleet.daemons.filter((d) => !d.ready).map((d) => d.id);
       await pool.query(`select pg_notify('baton:daemon:' || id, json_build_object('type', '${SENTINEL}', 'task_id', id)::text) from unnest($1::uuid[]) as id`, [waiting]);
       await new Promise((r) => setTimeout(r, 250));

@@ -86,6 +86,7 @@ export async function chainScenario(ctx: BenchContext): Promise<void> {
   ctx.figure({ scenario: "chain", name: `hop (${steps} steps), p99`, value: round(p99), unit: "ms", target: "<= 25", met: p99 <= 25 });
   ctx.figure({ scenario: "chain", name: "steps/s (start -> last completion)", value: round(steps / seconds, 1), unit: "steps/s" });
   ctx.figure({ scenario: "chain", name: "hop p50 / bare graphile-worker hop p50", value: round(p50 / bare50), unit: "ratio", target: `<= ${HOP_RATIO_TARGET}`, met: p50 / bare50 <= HOP_RATIO_TARGET });
+  if (!reportTx) ctx.log("  chain: no report transaction figure: track_commit_timestamp is off on this server");
   if (reportTx?.length) {
     const tx50 = percentile(reportTx, 50);
     ctx.figure({ scenario: "chain", name: "report transaction (BEGIN -> commit in PostgreSQL), p50", value: round(tx50, 3), unit: "ms", target: `<= ${REPORT_TX_TARGET_MS}`, met: tx50 <= REPORT_TX_TARGET_MS });
