@@ -29,7 +29,8 @@ const config: CodegenConfig = {
         skipTypename: true,
         avoidOptionals: { field: true, inputValue: false, object: true },
         useTypeImports: true,
-        enumsAsTypes: true,
+        // Each GraphQL enum (the statuses are PostgreSQL enums) as a const object and its union type: src/statuses.ts re-exports them.
+        enumType: "const",
         // The client sends the printed document: no graphql-js AST helpers at run time.
         documentMode: "documentNode",
         optimizeDocumentNode: true,

@@ -30,20 +30,22 @@ comment on column baton.owners.created_at is $$When the owner was created.$$;
 comment on column baton.owners.token_generation is
   $$The generation of this owner's tokens. `baton token rotate` (rotateTokens) increments it: every token minted before (the owner's, its daemons' and its agents') stops working.$$;
 
+create type baton.daemon_status as enum ('connected', 'disconnected');
+comment on type baton.daemon_status is $$A daemon's status: connected while its heartbeat is within the lease, else disconnected.$$;
+
 create table baton.daemons (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null references baton.owners (id) on delete cascade,
   name text not null,
   hostname text,
   max_tasks integer not null default 1,
-  status text not null default 'connected',
+  status baton.daemon_status not null default 'connected',
   last_heartbeat_at timestamptz not null default now(),
   connected_at timestamptz not null default now(),
   disconnected_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   revoked_at timestamptz,
-  constraint status_is_valid check (status in ('connected', 'disconnected')),
   constraint name_is_valid check (length(btrim(name)) between 1 and 200),
   constraint hostname_is_valid check (hostname is null or length(hostname) <= 255),
   constraint max_tasks_is_valid check (max_tasks between 1 and 1000),
@@ -137,7 +139,7 @@ begin
   if old.revoked_at is not null and new.revoked_at is null then
     raise exception 'Daemon % was revoked; a revocation cannot be undone.', new.id using errcode = 'BTDNY';
   end if;
-  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status, new.status) then
+  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status::text, new.status::text) then
     raise exception 'Daemon % is %, so it cannot become %; a daemon is connected or disconnected.', old.id, old.status, new.status
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
   end if;

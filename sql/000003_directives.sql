@@ -17,6 +17,9 @@
  * The API functions are SECURITY DEFINER because API roles have no write grants on tables; each one
  * checks its caller first (lock_directive, resolve_owner in 000007).
  */
+create type baton.directive_status as enum ('draft', 'active', 'paused', 'idle', 'archived');
+comment on type baton.directive_status is $$A directive's status: draft, active, paused, idle or archived (the state machine is in the table's comment).$$;
+
 create table baton.directives (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null references baton.owners (id) on delete cascade,
@@ -24,7 +27,7 @@ create table baton.directives (
   goal text not null,
   repo text,
   base_branch text not null default 'main',
-  status text not null default 'draft',
+  status baton.directive_status not null default 'draft',
   goal_revision integer not null default 1,
   planned_revision integer,
   previous_goal text,
@@ -37,7 +40,6 @@ create table baton.directives (
   started_at timestamptz,
   idle_at timestamptz,
   archived_at timestamptz,
-  constraint status_is_valid check (status in ('draft', 'active', 'paused', 'idle', 'archived')),
   constraint title_is_valid check (length(btrim(title)) between 1 and 200),
   constraint goal_is_valid check (length(btrim(goal)) >= 1 and octet_length(goal) <= 102400),
   constraint previous_goal_is_valid check (previous_goal is null or octet_length(previous_goal) <= 102400),
@@ -131,7 +133,7 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if not baton_private.directive_transition_allowed(old.status, new.status) then
+  if not baton_private.directive_transition_allowed(old.status::text, new.status::text) then
     if old.status = 'archived' then
       raise exception 'Directive % is archived, so it cannot become %; archiving is final.', old.id, new.status
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
@@ -139,7 +141,7 @@ begin
     end if;
     raise exception 'Directive % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
       baton_private.or_list(array(select x from unnest(baton_private.directive_statuses()) x
-                                   where baton_private.directive_transition_allowed(old.status, x)))
+                                   where baton_private.directive_transition_allowed(old.status::text, x)))
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
             hint = 'Move directives with start_directive, pause_directive and archive_directive; idle and active follow from their work.';
   end if;
@@ -175,7 +177,7 @@ declare
   v_directive baton.directives;
   v_message text;
 begin
-  if not d.status = any (v_allowed) then
+  if not d.status::text = any (v_allowed) then
     -- "draft or paused", "draft, active, paused or idle"
     v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
       baton_private.or_list(v_allowed));
@@ -188,7 +190,7 @@ begin
     raise exception using message = v_message, errcode = 'BTSTS',
       detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed);
   end if;
-  update baton.directives x set status = to_status where x.id = d.id;
+  update baton.directives x set status = to_status::baton.directive_status where x.id = d.id;
   -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
   -- to do goes idle at once), and the caller must get the row as it is.
   select * into v_directive from baton.directives x where x.id = d.id;
@@ -286,7 +288,7 @@ begin
    where d.id = v_directive.id
   returning * into v_directive;
   perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'goal_updated',
-    v_directive.status, v_directive.status, jsonb_build_object('goal_revision', v_directive.goal_revision));
+    v_directive.status::text, v_directive.status::text, jsonb_build_object('goal_revision', v_directive.goal_revision));
   if v_directive.status = 'idle' then
     perform baton_private.reactivate(v_directive.id);
   else

@@ -22,6 +22,9 @@
  * dispatch and the directive's open-step count. The functions that edit the DAG and override
  * statuses are in 000008_step_functions.sql.
  */
+create type baton.step_status as enum ('pending', 'ready', 'running', 'completed', 'failed', 'skipped', 'blocked');
+comment on type baton.step_status is $$A step's status: pending, ready, running, completed, failed, skipped or blocked (the state machine is in the table's comment).$$;
+
 create table baton.directive_steps (
   id uuid primary key default gen_random_uuid(),
   directive_id uuid not null references baton.directives (id) on delete cascade,
@@ -29,7 +32,7 @@ create table baton.directive_steps (
   name text not null,
   description text,
   task_plan text,
-  status text not null default 'pending',
+  status baton.step_status not null default 'pending',
   generation integer not null default 1,
   order_index integer not null default 0,
   remaining_deps integer not null default 0,
@@ -46,7 +49,6 @@ create table baton.directive_steps (
     default (case when pg_catalog.current_setting('role', true) = 'baton_agent'
                    and pg_catalog.current_setting('baton.task_id', true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                   then pg_catalog.current_setting('baton.task_id', true)::uuid end),
-  constraint status_is_valid check (status in ('pending', 'ready', 'running', 'completed', 'failed', 'skipped', 'blocked')),
   constraint name_is_valid check (length(btrim(name)) between 1 and 200),
   constraint description_is_valid check (description is null or octet_length(description) <= 102400),
   constraint task_plan_is_valid check (task_plan is null or octet_length(task_plan) <= 102400),
@@ -143,33 +145,33 @@ comment on function baton_private.step_statuses() is $$Every step status, in the
  * without a SET clause, so the planner inlines them (a partial index on the same list still applies);
  * they use nothing that a search_path could redirect.
  */
-create function baton_private.step_is_open(status text) returns boolean
+create function baton_private.step_is_open(status baton.step_status) returns boolean
 language sql immutable
 as $$ select status in ('pending', 'ready', 'running') $$;
-comment on function baton_private.step_is_open(text) is $$Pending, ready and running steps are open: the directive is not idle while it has one.$$;
+comment on function baton_private.step_is_open(baton.step_status) is $$Pending, ready and running steps are open: the directive is not idle while it has one.$$;
 
-create function baton_private.step_is_waiting(status text) returns boolean
+create function baton_private.step_is_waiting(status baton.step_status) returns boolean
 language sql immutable
 as $$ select status in ('pending', 'ready', 'blocked') $$;
-comment on function baton_private.step_is_waiting(text) is $$Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.$$;
+comment on function baton_private.step_is_waiting(baton.step_status) is $$Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.$$;
 
-create function baton_private.step_is_in_flight(status text) returns boolean
+create function baton_private.step_is_in_flight(status baton.step_status) returns boolean
 language sql immutable
 as $$ select status in ('ready', 'running') $$;
-comment on function baton_private.step_is_in_flight(text) is $$Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.$$;
+comment on function baton_private.step_is_in_flight(baton.step_status) is $$Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.$$;
 
-create function baton_private.step_satisfies_dependents(status text) returns boolean
+create function baton_private.step_satisfies_dependents(status baton.step_status) returns boolean
 language sql immutable
 as $$ select status in ('completed', 'skipped') $$;
-comment on function baton_private.step_satisfies_dependents(text) is $$Completed and skipped steps satisfy their dependents. Both are final.$$;
+comment on function baton_private.step_satisfies_dependents(baton.step_status) is $$Completed and skipped steps satisfy their dependents. Both are final.$$;
 
-create function baton_private.step_blocks_dependents(status text) returns boolean
+create function baton_private.step_blocks_dependents(status baton.step_status) returns boolean
 language sql immutable
 as $$ select status in ('failed', 'blocked') $$;
-comment on function baton_private.step_blocks_dependents(text) is $$Failed and blocked steps block their dependents; retry_step runs them again.$$;
+comment on function baton_private.step_blocks_dependents(baton.step_status) is $$Failed and blocked steps block their dependents; retry_step runs them again.$$;
 -- Views and functions that run with the caller's rights use them (an inlined function still needs EXECUTE).
-grant execute on function baton_private.step_is_open(text), baton_private.step_is_waiting(text), baton_private.step_is_in_flight(text),
-  baton_private.step_satisfies_dependents(text), baton_private.step_blocks_dependents(text)
+grant execute on function baton_private.step_is_open(baton.step_status), baton_private.step_is_waiting(baton.step_status), baton_private.step_is_in_flight(baton.step_status),
+  baton_private.step_satisfies_dependents(baton.step_status), baton_private.step_blocks_dependents(baton.step_status)
   to baton_anonymous, baton_user, baton_daemon, baton_agent;
 
 /* The step transitions that are legal, from -> to (the diagram above). */
@@ -201,14 +203,14 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if not baton_private.step_transition_allowed(old.status, new.status) then
+  if not baton_private.step_transition_allowed(old.status::text, new.status::text) then
     if baton_private.step_satisfies_dependents(old.status) then
       raise exception 'Step % is %, so it cannot become %; completed and skipped steps are final.', old.id, old.status, new.status
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
               hint = 'Add a new step (add-step) to do more.';
     end if;
     raise exception 'Step % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
-      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status, x)))
+      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status::text, x)))
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
             hint = 'Move steps with complete_step, fail_step, skip_step and retry_step; readiness and blocking follow from their dependencies.';
   end if;
@@ -324,7 +326,7 @@ begin
      where d.step_id in (select id from candidate)
   )
   update baton.directive_steps s
-     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
+     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end::baton.step_status
    where s.id in (select id from candidate) and s.id not in (select id from stuck) and s.status = 'blocked';
 end;
 $$;
@@ -342,7 +344,7 @@ as $$
 begin
   update baton.directive_steps s
      set remaining_deps = c.unmet,
-         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
     from (select count(*) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
                  count(*) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id

@@ -21,13 +21,16 @@
  * tasks and record reports are in 000009_task_functions.sql; assignment is in
  * 000011_daemons_and_dispatch.sql.
  */
+create type baton.task_status as enum ('pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled');
+comment on type baton.task_status is $$A task's status: pending, starting, running, completed, failed, interrupted or cancelled (the state machine is in the table's comment).$$;
+
 create table baton.tasks (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null references baton.owners (id) on delete cascade,
   directive_id uuid not null references baton.directives (id) on delete cascade,
   step_id uuid references baton.directive_steps (id) on delete set null,
   kind text not null,
-  status text not null default 'pending',
+  status baton.task_status not null default 'pending',
   version integer not null default 1,
   attempt integer,
   generation integer,
@@ -44,7 +47,6 @@ create table baton.tasks (
   finished_at timestamptz,
   ready_at timestamptz,
   constraint kind_is_valid check (kind in ('planning', 'execution')),
-  constraint status_is_valid check (status in ('pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')),
   constraint execution_has_step check ((kind = 'execution') = (attempt is not null)),
   constraint planning_has_generation check ((kind = 'planning') = (generation is not null and goal_revision is not null)),
   constraint prompt_is_valid check (prompt is null or octet_length(prompt) <= 1048576),
@@ -125,28 +127,28 @@ language sql immutable
 as $$ select array['pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled'] $$;
 comment on function baton_private.task_statuses() is $$Every task status, in the order messages list them.$$;
 
-create function baton_private.task_is_live(status text) returns boolean
+create function baton_private.task_is_live(status baton.task_status) returns boolean
 language sql immutable
 as $$ select status in ('pending', 'starting', 'running') $$;
-comment on function baton_private.task_is_live(text) is $$Pending, starting and running tasks are live; the others are terminal and final.$$;
+comment on function baton_private.task_is_live(baton.task_status) is $$Pending, starting and running tasks are live; the others are terminal and final.$$;
 
-create function baton_private.task_occupies_slot(status text) returns boolean
+create function baton_private.task_occupies_slot(status baton.task_status) returns boolean
 language sql immutable
 as $$ select status in ('starting', 'running') $$;
-comment on function baton_private.task_occupies_slot(text) is $$Starting and running tasks occupy one of their daemon's max_tasks slots.$$;
+comment on function baton_private.task_occupies_slot(baton.task_status) is $$Starting and running tasks occupy one of their daemon's max_tasks slots.$$;
 
-create function baton_private.task_attempt_failed(status text) returns boolean
+create function baton_private.task_attempt_failed(status baton.task_status) returns boolean
 language sql immutable
 as $$ select status in ('failed', 'interrupted') $$;
-comment on function baton_private.task_attempt_failed(text) is $$Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).$$;
+comment on function baton_private.task_attempt_failed(baton.task_status) is $$Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).$$;
 
-create function baton_private.task_is_stopped(status text) returns boolean
+create function baton_private.task_is_stopped(status baton.task_status) returns boolean
 language sql immutable
 as $$ select status in ('interrupted', 'cancelled') $$;
-comment on function baton_private.task_is_stopped(text) is $$Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.$$;
+comment on function baton_private.task_is_stopped(baton.task_status) is $$Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.$$;
 -- Views and functions that run with the caller's rights use them (an inlined function still needs EXECUTE).
-grant execute on function baton_private.task_is_live(text), baton_private.task_occupies_slot(text), baton_private.task_attempt_failed(text),
-  baton_private.task_is_stopped(text)
+grant execute on function baton_private.task_is_live(baton.task_status), baton_private.task_occupies_slot(baton.task_status), baton_private.task_attempt_failed(baton.task_status),
+  baton_private.task_is_stopped(baton.task_status)
   to baton_anonymous, baton_user, baton_daemon, baton_agent;
 
 /* The task transitions that are legal, from -> to (the diagram above). */
@@ -173,13 +175,12 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  new.status := baton_private.normalize_task_status(new.status);
   if new.status is distinct from old.status then
-    if not baton_private.task_transition_allowed(old.status, new.status) then
+    if not baton_private.task_transition_allowed(old.status::text, new.status::text) then
       raise exception 'Task % is %, so it cannot become %; %.', old.id, old.status, new.status,
         case when baton_private.task_is_live(old.status) then 'allowed from ' || old.status || ' are ' ||
                (select string_agg(x, ', ') from unnest(baton_private.task_statuses()) x
-                 where baton_private.task_transition_allowed(old.status, x))
+                 where baton_private.task_transition_allowed(old.status::text, x))
              else 'completed, failed, interrupted and cancelled are final' end
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
     end if;
@@ -238,7 +239,7 @@ begin
       update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when baton_private.task_attempt_failed(new.status) then
       update baton.directive_steps s
-         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end
+         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end::baton.step_status
        where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when new.status = 'cancelled' then
       -- Cancelled through no fault of the agent: the attempt is given back.

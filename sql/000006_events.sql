@@ -130,8 +130,8 @@ begin
   perform baton_private.record_event(
     (v_row ->> 'owner_id')::uuid, v_directive_id, v_type, new.id,
     case tg_op when 'INSERT' then 'created' else 'status_changed' end,
-    case tg_op when 'INSERT' then null else old.status end,
-    new.status, v_detail);
+    case tg_op when 'INSERT' then null else old.status::text end,
+    new.status::text, v_detail);
   return null;
 end;
 $$;

@@ -244,7 +244,7 @@ begin
   -- PHASE 3: counters and statuses; the triggers enqueue what became ready and block what must wait.
   update baton.directive_steps s
      set remaining_deps = c.unmet,
-         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
     from (select e.id,
                  count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
                  count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
@@ -422,7 +422,7 @@ begin
     perform baton_private.refresh_step(v_dependent);
   end loop;
   perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
-    v_step.status, null, jsonb_build_object('name', v_step.name));
+    v_step.status::text, null, jsonb_build_object('name', v_step.name));
   -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
   perform baton_private.reactivate(v_step.directive_id);
   return v_step;
@@ -526,7 +526,7 @@ declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
   v_allowed text[] := baton_private.step_sources(to_status);
 begin
-  if not v_step.status = any (v_allowed) then
+  if not v_step.status::text = any (v_allowed) then
     raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
       array_to_string(v_allowed, ', ')
       using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, v_allowed),
@@ -535,7 +535,7 @@ begin
                         else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
   end if;
   update baton.directive_steps s
-     set status = to_status,
+     set status = to_status::baton.step_status,
          remaining_deps = case when to_status = 'completed' then 0 else s.remaining_deps end
    where s.id = v_step.id returning * into v_step;
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));

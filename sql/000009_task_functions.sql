@@ -138,7 +138,7 @@ begin
   end if;
   -- A finished task is final: a repeat of the same report is harmless, anything else is late.
   if not baton_private.task_is_live(v_task.status) then
-    if v_task.status = v_status then
+    if v_task.status::text = v_status then
       return v_task;
     end if;
     raise exception 'Task % is already % (version %), so this late "%" report was ignored.', v_task.id, v_task.status, v_task.version, v_status
@@ -154,7 +154,7 @@ begin
   end if;
   perform baton_private.assert_text('the error', error, 0, 65536);
   update baton.tasks t
-     set status = v_status,
+     set status = v_status::baton.task_status,
          error = coalesce(report_task_status.error, t.error),
          branch = coalesce(report_task_status.branch, t.branch),
          commit_sha = coalesce(report_task_status.commit_sha, t.commit_sha)

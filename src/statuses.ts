@@ -1,23 +1,34 @@
 /*
- * Baton's status vocabularies, the one TypeScript copy. The database is the authority (each table's
- * `status_is_valid` CHECK constraint, CONTRACT.md); test/statuses.test.ts fails when these lists and
- * the migrated schema disagree. The CLI, the daemon and the metrics import them from here.
- *
- * GraphQL still exposes every `status` as String, so generated operation types say `string`; the
- * guards below narrow such a value to its vocabulary. Once the statuses are PostgreSQL enums,
- * PostGraphile exposes them as GraphQL enums, graphql-codegen (with `enumsAsConst`) generates these
- * lists, and this module re-exports them instead of spelling them out.
+ * Baton's status vocabularies. The database is the authority: each status column is a PostgreSQL enum
+ * (baton.directive_status, step_status, task_status, daemon_status), PostGraphile exposes it as a
+ * GraphQL enum, and graphql-codegen generates its values into src/client/generated/graphql.ts. The
+ * lists below only put those values in the database's order (for messages and tables): a list that
+ * misses a generated value or names an unknown one fails the type-check, and test/statuses.test.ts
+ * checks the order against pg_enum. The CLI, the daemon and the metrics import them from here.
  */
+import {
+  DaemonStatus as DaemonStatusEnum,
+  DirectiveStatus as DirectiveStatusEnum,
+  StepStatus as StepStatusEnum,
+  TaskStatus as TaskStatusEnum,
+} from "./client/generated/graphql";
 
-export const DIRECTIVE_STATUSES = ["draft", "active", "paused", "idle", "archived"] as const;
-export const STEP_STATUSES = ["pending", "ready", "running", "completed", "failed", "skipped", "blocked"] as const;
-export const TASK_STATUSES = ["pending", "starting", "running", "completed", "failed", "interrupted", "cancelled"] as const;
-export const DAEMON_STATUSES = ["connected", "disconnected"] as const;
+export type DirectiveStatus = (typeof DirectiveStatusEnum)[keyof typeof DirectiveStatusEnum];
+export type StepStatus = (typeof StepStatusEnum)[keyof typeof StepStatusEnum];
+export type TaskStatus = (typeof TaskStatusEnum)[keyof typeof TaskStatusEnum];
+export type DaemonStatus = (typeof DaemonStatusEnum)[keyof typeof DaemonStatusEnum];
 
-export type DirectiveStatus = (typeof DIRECTIVE_STATUSES)[number];
-export type StepStatus = (typeof STEP_STATUSES)[number];
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export type DaemonStatus = (typeof DAEMON_STATUSES)[number];
+/** Every value of a generated enum, in the order given; a missing value is a type error naming it. */
+function allOf<E extends Record<string, string>>(_generated: E) {
+  return <const L extends readonly E[keyof E][]>(
+    ...list: L & (Exclude<E[keyof E], L[number]> extends never ? unknown : { missing: Exclude<E[keyof E], L[number]> })
+  ): L => list;
+}
+
+export const DIRECTIVE_STATUSES = allOf(DirectiveStatusEnum)("draft", "active", "paused", "idle", "archived");
+export const STEP_STATUSES = allOf(StepStatusEnum)("pending", "ready", "running", "completed", "failed", "skipped", "blocked");
+export const TASK_STATUSES = allOf(TaskStatusEnum)("pending", "starting", "running", "completed", "failed", "interrupted", "cancelled");
+export const DAEMON_STATUSES = allOf(DaemonStatusEnum)("connected", "disconnected");
 
 /** Per table, as the metrics label them. */
 export const STATUSES = { directives: DIRECTIVE_STATUSES, steps: STEP_STATUSES, tasks: TASK_STATUSES, daemons: DAEMON_STATUSES } as const;
@@ -33,7 +44,7 @@ export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ["pending", "starting",
 /** What a daemon reports when an agent process ends. */
 export type TaskOutcome = Extract<TaskStatus, "completed" | "failed" | "interrupted">;
 
-/** True when `status` (a GraphQL String) is one of `among`. */
+/** True when `status` is one of `among` (narrows a status, or a plain string such as a CLI option). */
 export function statusIn<S extends string>(status: string, among: readonly S[]): status is S {
   return (among as readonly string[]).includes(status);
 }

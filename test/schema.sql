@@ -25,7 +25,7 @@ table baton.daemons (rls, forced)
   name text not null -- A human-readable name, 1 to 200 characters.
   hostname text -- The host the daemon runs on, as it reported it.
   max_tasks integer not null default 1 -- How many tasks it runs at once (1 to 1000). Dispatch never assigns more.
-  status text not null default 'connected'::text -- `connected` while its heartbeat is within the lease, else `disconnected`.
+  status baton.daemon_status not null default 'connected'::baton.daemon_status -- `connected` while its heartbeat is within the lease, else `disconnected`.
   last_heartbeat_at timestamp with time zone not null default now() -- When the daemon last heartbeated (or registered).
   connected_at timestamp with time zone not null default now() -- When the daemon last registered or reconnected.
   disconnected_at timestamp with time zone -- When it was marked disconnected; null while connected.
@@ -34,13 +34,12 @@ table baton.daemons (rls, forced)
   revoked_at timestamp with time zone -- When its owner revoked it (`baton daemon revoke`); null while it may work. A revoked daemon stays disconnected: its tokens no longer work, its heartbeat is refused, and it gets no new token.
   constraint daemons_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint daemons_pkey PRIMARY KEY (id)
-  constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::text) = (disconnected_at IS NOT NULL)))
+  constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::baton.daemon_status) = (disconnected_at IS NOT NULL)))
   constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
   constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
-  constraint revoked_only_when_disconnected CHECK (((revoked_at IS NULL) OR (status = 'disconnected'::text)))
-  constraint status_is_valid CHECK ((status = ANY (ARRAY['connected'::text, 'disconnected'::text])))
-  CREATE INDEX daemons_connected_idx ON baton.daemons USING btree (owner_id, last_heartbeat_at) WHERE (status = 'connected'::text)
+  constraint revoked_only_when_disconnected CHECK (((revoked_at IS NULL) OR (status = 'disconnected'::baton.daemon_status)))
+  CREATE INDEX daemons_connected_idx ON baton.daemons USING btree (owner_id, last_heartbeat_at) WHERE (status = 'connected'::baton.daemon_status)
   CREATE INDEX daemons_owner_id_idx ON baton.daemons USING btree (owner_id)
   CREATE UNIQUE INDEX daemons_pkey ON baton.daemons USING btree (id)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
@@ -66,7 +65,7 @@ view baton.directive_progress
   directive_id uuid -- The directive.
   owner_id uuid -- Its owner.
   title text -- Its title.
-  status text -- Its status.
+  status baton.directive_status -- Its status.
   total_steps integer -- All steps.
   pending_steps integer -- Steps waiting on dependencies.
   ready_steps integer -- Steps ready to be dispatched.
@@ -79,7 +78,7 @@ view baton.directive_progress
   running_tasks integer -- Tasks starting or running.
   last_event text -- The last event, e.g. `status_changed: step completed`.
   last_event_at timestamp with time zone -- When the last event happened.
-  as SELECT d.id AS directive_id, d.owner_id, d.title, d.status, count(s.id)::integer AS total_steps, count(s.id) FILTER (WHERE s.status = 'pending'::text)::integer AS pending_steps, count(s.id) FILTER (WHERE s.status = 'ready'::text)::integer AS ready_steps, count(s.id) FILTER (WHERE s.status = 'running'::text)::integer AS running_steps, count(s.id) FILTER (WHERE s.status = 'completed'::text)::integer AS completed_steps, count(s.id) FILTER (WHERE s.status = 'failed'::text)::integer AS failed_steps, count(s.id) FILTER (WHERE s.status = 'skipped'::text)::integer AS skipped_steps, count(s.id) FILTER (WHERE s.status = 'blocked'::text)::integer AS blocked_steps, CASE WHEN count(s.id) = 0 THEN 0::numeric ELSE round(100.0 * count(s.id) FILTER (WHERE baton_private.step_satisfies_dependents(s.status))::numeric / count(s.id)::numeric, 1) END AS percent_done, ( SELECT count(*)::integer AS count FROM baton.tasks t WHERE t.directive_id = d.id AND baton_private.task_occupies_slot(t.status)) AS running_tasks, ( SELECT e.kind || COALESCE(((': '::text || e.subject_type) || ' '::text) || e.to_status, ''::text) FROM baton.events e WHERE e.directive_id = d.id ORDER BY e.id DESC LIMIT 1) AS last_event, ( SELECT max(e.created_at) AS max FROM baton.events e WHERE e.directive_id = d.id) AS last_event_at FROM baton.directives d LEFT JOIN baton.directive_steps s ON s.directive_id = d.id GROUP BY d.id;
+  as SELECT d.id AS directive_id, d.owner_id, d.title, d.status, count(s.id)::integer AS total_steps, count(s.id) FILTER (WHERE s.status = 'pending'::baton.step_status)::integer AS pending_steps, count(s.id) FILTER (WHERE s.status = 'ready'::baton.step_status)::integer AS ready_steps, count(s.id) FILTER (WHERE s.status = 'running'::baton.step_status)::integer AS running_steps, count(s.id) FILTER (WHERE s.status = 'completed'::baton.step_status)::integer AS completed_steps, count(s.id) FILTER (WHERE s.status = 'failed'::baton.step_status)::integer AS failed_steps, count(s.id) FILTER (WHERE s.status = 'skipped'::baton.step_status)::integer AS skipped_steps, count(s.id) FILTER (WHERE s.status = 'blocked'::baton.step_status)::integer AS blocked_steps, CASE WHEN count(s.id) = 0 THEN 0::numeric ELSE round(100.0 * count(s.id) FILTER (WHERE baton_private.step_satisfies_dependents(s.status))::numeric / count(s.id)::numeric, 1) END AS percent_done, ( SELECT count(*)::integer AS count FROM baton.tasks t WHERE t.directive_id = d.id AND baton_private.task_occupies_slot(t.status)) AS running_tasks, ( SELECT e.kind || COALESCE(((': '::text || e.subject_type) || ' '::text) || e.to_status, ''::text) FROM baton.events e WHERE e.directive_id = d.id ORDER BY e.id DESC LIMIT 1) AS last_event, ( SELECT max(e.created_at) AS max FROM baton.events e WHERE e.directive_id = d.id) AS last_event_at FROM baton.directives d LEFT JOIN baton.directive_steps s ON s.directive_id = d.id GROUP BY d.id;
   grant SELECT to baton_agent
   grant SELECT to baton_user
 
@@ -91,7 +90,7 @@ table baton.directive_steps (rls, forced)
   name text not null -- A short name, 1 to 200 characters.
   description text -- What the step is for (at most 100 KB).
   task_plan text -- Self-contained instructions for the executing agent, which has no planning context (at most 100 KB).
-  status text not null default 'pending'::text -- pending (waiting on dependencies), ready, running, completed, failed, skipped, or blocked (a dependency failed).
+  status baton.step_status not null default 'pending'::baton.step_status -- pending (waiting on dependencies), ready, running, completed, failed, skipped, or blocked (a dependency failed).
   generation integer not null default 1 -- Which plan added the step: 1 for the first plan, n+1 for each re-plan.
   order_index integer not null default 0 -- Display and dispatch order among steps that are ready at the same time (lower first).
   remaining_deps integer not null default 0 -- How many dependencies are not yet completed or skipped. The step is ready when this reaches 0.
@@ -118,15 +117,14 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   constraint generation_is_valid CHECK ((generation >= 1))
   constraint max_attempts_is_valid CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
-  constraint ready_only_without_remaining_deps CHECK (((status <> ALL (ARRAY['ready'::text, 'running'::text, 'completed'::text])) OR (remaining_deps = 0)))
+  constraint ready_only_without_remaining_deps CHECK (((status <> ALL (ARRAY['ready'::baton.step_status, 'running'::baton.step_status, 'completed'::baton.step_status])) OR (remaining_deps = 0)))
   constraint remaining_deps_is_not_negative CHECK ((remaining_deps >= 0))
-  constraint status_is_valid CHECK ((status = ANY (ARRAY['pending'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'skipped'::text, 'blocked'::text])))
   constraint task_plan_is_valid CHECK (((task_plan IS NULL) OR (octet_length(task_plan) <= 102400)))
   CREATE INDEX directive_steps_current_task_idx ON baton.directive_steps USING btree (current_task_id)
   CREATE INDEX directive_steps_directive_idx ON baton.directive_steps USING btree (directive_id, order_index, created_at)
   CREATE INDEX directive_steps_owner_idx ON baton.directive_steps USING btree (owner_id)
   CREATE UNIQUE INDEX directive_steps_pkey ON baton.directive_steps USING btree (id)
-  CREATE INDEX directive_steps_ready_idx ON baton.directive_steps USING btree (directive_id) WHERE (status = 'ready'::text)
+  CREATE INDEX directive_steps_ready_idx ON baton.directive_steps USING btree (directive_id) WHERE (status = 'ready'::baton.step_status)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('steps')
@@ -153,7 +151,7 @@ table baton.directives (rls, forced)
   goal text not null -- What the user wants done, in prose (at most 100 KB). Changing it triggers a re-plan.
   repo text -- The git repository the agents work on (a URL or a local path), or null for work without a repository.
   base_branch text not null default 'main'::text -- The branch that root steps start from. Default `main`.
-  status text not null default 'draft'::text -- draft, active, paused, idle or archived.
+  status baton.directive_status not null default 'draft'::baton.directive_status -- draft, active, paused, idle or archived.
   goal_revision integer not null default 1 -- Counts goal edits, starting at 1.
   planned_revision integer -- The goal revision the last successful plan was made for; null if never planned. The directive needs planning while this differs from goal_revision.
   previous_goal text -- The goal before the last update, shown to the re-planning agent.
@@ -166,7 +164,7 @@ table baton.directives (rls, forced)
   started_at timestamp with time zone -- When the directive was first started.
   idle_at timestamp with time zone -- When the directive last went idle.
   archived_at timestamp with time zone -- When the directive was archived; null otherwise.
-  constraint archived_at_only_when_archived CHECK (((status = 'archived'::text) = (archived_at IS NOT NULL)))
+  constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
@@ -176,9 +174,8 @@ table baton.directives (rls, forced)
   constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
   constraint previous_goal_is_valid CHECK (((previous_goal IS NULL) OR (octet_length(previous_goal) <= 102400)))
   constraint repo_is_valid CHECK (((repo IS NULL) OR ((length(btrim(repo)) >= 1) AND (length(btrim(repo)) <= 2048))))
-  constraint status_is_valid CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'paused'::text, 'idle'::text, 'archived'::text])))
   constraint title_is_valid CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
-  CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::text)
+  CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::baton.directive_status)
   CREATE INDEX directives_orchestrator_task_idx ON baton.directives USING btree (orchestrator_task_id)
   CREATE INDEX directives_owner_id_idx ON baton.directives USING btree (owner_id, created_at DESC)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
@@ -279,11 +276,11 @@ view baton.step_waits
   directive_id uuid -- Its directive.
   owner_id uuid -- Its owner.
   step_name text -- The waiting step's name.
-  step_status text -- pending or blocked.
+  step_status baton.step_status -- pending or blocked.
   waits_for_step_id uuid -- A dependency that is not completed or skipped.
   waits_for_name text -- Its name.
-  waits_for_status text -- Its status (failed or blocked explains a blocked step).
-  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::text, 'blocked'::text])) AND NOT baton_private.step_satisfies_dependents(p.status);
+  waits_for_status baton.step_status -- Its status (failed or blocked explains a blocked step).
+  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::baton.step_status, 'blocked'::baton.step_status])) AND NOT baton_private.step_satisfies_dependents(p.status);
   grant SELECT to baton_agent
   grant SELECT to baton_user
 
@@ -328,7 +325,7 @@ table baton.tasks (rls, forced)
   directive_id uuid not null -- The directive the task works for.
   step_id uuid -- The step this task attempts (execution tasks only).
   kind text not null -- `planning` (plan or re-plan the directive) or `execution` (do one step).
-  status text not null default 'pending'::text -- @behavior +filterBy pending, starting, running, completed, failed, interrupted or cancelled.
+  status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, completed, failed, interrupted or cancelled.
   version integer not null default 1 -- Bumped on every change. Reports may carry the version they saw; a stale one is rejected.
   attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life.
   generation integer -- For planning tasks: the generation number the plan's new steps get.
@@ -344,26 +341,25 @@ table baton.tasks (rls, forced)
   started_at timestamp with time zone -- When the agent process started.
   finished_at timestamp with time zone -- When the task reached a terminal state.
   ready_at timestamp with time zone -- When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.
-  constraint daemon_when_assigned CHECK (((status <> ALL (ARRAY['starting'::text, 'running'::text])) OR (daemon_id IS NOT NULL)))
+  constraint daemon_when_assigned CHECK (((status <> ALL (ARRAY['starting'::baton.task_status, 'running'::baton.task_status])) OR (daemon_id IS NOT NULL)))
   constraint error_is_valid CHECK (((error IS NULL) OR (octet_length(error) <= 65536)))
   constraint execution_has_step CHECK (((kind = 'execution'::text) = (attempt IS NOT NULL)))
-  constraint finished_at_only_when_terminal CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])) = (finished_at IS NOT NULL)))
+  constraint finished_at_only_when_terminal CHECK (((status = ANY (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) = (finished_at IS NOT NULL)))
   constraint kind_is_valid CHECK ((kind = ANY (ARRAY['planning'::text, 'execution'::text])))
   constraint planning_has_generation CHECK (((kind = 'planning'::text) = ((generation IS NOT NULL) AND (goal_revision IS NOT NULL))))
   constraint prompt_is_valid CHECK (((prompt IS NULL) OR (octet_length(prompt) <= 1048576)))
-  constraint status_is_valid CHECK ((status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text, 'completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])))
   constraint tasks_daemon_id_fkey FOREIGN KEY (daemon_id) REFERENCES baton.daemons(id) ON DELETE SET NULL
   constraint tasks_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
   constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint tasks_pkey PRIMARY KEY (id)
   constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
-  CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::text, 'running'::text]))
+  CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::baton.task_status, 'running'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
-  CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text])))
-  CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status = ANY (ARRAY['pending'::text, 'starting'::text, 'running'::text])))
+  CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::baton.task_status, 'starting'::baton.task_status, 'running'::baton.task_status])))
+  CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status = ANY (ARRAY['pending'::baton.task_status, 'starting'::baton.task_status, 'running'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_per_step_attempt ON baton.tasks USING btree (step_id, attempt) WHERE (kind = 'execution'::text)
   CREATE INDEX tasks_owner_idx ON baton.tasks USING btree (owner_id)
-  CREATE INDEX tasks_pending_idx ON baton.tasks USING btree (owner_id, created_at) WHERE (status = 'pending'::text)
+  CREATE INDEX tasks_pending_idx ON baton.tasks USING btree (owner_id, created_at) WHERE (status = 'pending'::baton.task_status)
   CREATE UNIQUE INDEX tasks_pkey ON baton.tasks USING btree (id)
   CREATE TRIGGER _100_stamp_ready_at BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_ready_at()
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
@@ -696,7 +692,7 @@ begin
   -- PHASE 3: counters and statuses; the triggers enqueue what became ready and block what must wait.
   update baton.directive_steps s
      set remaining_deps = c.unmet,
-         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
     from (select e.id,
                  count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
                  count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
@@ -1341,7 +1337,7 @@ begin
    where d.id = v_directive.id
   returning * into v_directive;
   perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'goal_updated',
-    v_directive.status, v_directive.status, jsonb_build_object('goal_revision', v_directive.goal_revision));
+    v_directive.status::text, v_directive.status::text, jsonb_build_object('goal_revision', v_directive.goal_revision));
   if v_directive.status = 'idle' then
     perform baton_private.reactivate(v_directive.id);
   else
@@ -2398,7 +2394,7 @@ declare
   v_step baton.directive_steps := baton_private.lock_step(step_id);
   v_allowed text[] := baton_private.step_sources(to_status);
 begin
-  if not v_step.status = any (v_allowed) then
+  if not v_step.status::text = any (v_allowed) then
     raise exception 'Step % is %, so it cannot be %; only % steps can.', v_step.id, v_step.status, verb,
       array_to_string(v_allowed, ', ')
       using errcode = 'BTSTS', detail = format('from=%s to=%s allowed=%s', v_step.status, to_status, v_allowed),
@@ -2407,7 +2403,7 @@ begin
                         else 'Completed and skipped steps are final; add a new step (add-step) to do more.' end;
   end if;
   update baton.directive_steps s
-     set status = to_status,
+     set status = to_status::baton.step_status,
          remaining_deps = case when to_status = 'completed' then 0 else s.remaining_deps end
    where s.id = v_step.id returning * into v_step;
   perform baton_private.cancel_live_task(v_step.id, format('The step was %s by hand.', verb));
@@ -2493,7 +2489,7 @@ AS $function$
 begin
   update baton.directive_steps s
      set remaining_deps = c.unmet,
-         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
     from (select count(*) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
                  count(*) filter (where baton_private.step_blocks_dependents(p.status)) as broken
             from baton.step_dependencies d join baton.directive_steps p on p.id = d.depends_on_step_id
@@ -2541,7 +2537,7 @@ begin
     perform baton_private.refresh_step(v_dependent);
   end loop;
   perform baton_private.record_event(v_step.owner_id, v_step.directive_id, 'step', v_step.id, 'removed',
-    v_step.status, null, jsonb_build_object('name', v_step.name));
+    v_step.status::text, null, jsonb_build_object('name', v_step.name));
   -- Dependents freed by removing a failed step (with force) must run: wake an idle directive up.
   perform baton_private.reactivate(v_step.directive_id);
   return v_step;
@@ -2579,7 +2575,7 @@ begin
   end if;
   -- A finished task is final: a repeat of the same report is harmless, anything else is late.
   if not baton_private.task_is_live(v_task.status) then
-    if v_task.status = v_status then
+    if v_task.status::text = v_status then
       return v_task;
     end if;
     raise exception 'Task % is already % (version %), so this late "%" report was ignored.', v_task.id, v_task.status, v_task.version, v_status
@@ -2595,7 +2591,7 @@ begin
   end if;
   perform baton_private.assert_text('the error', error, 0, 65536);
   update baton.tasks t
-     set status = v_status,
+     set status = v_status::baton.task_status,
          error = coalesce(report_task_status.error, t.error),
          branch = coalesce(report_task_status.branch, t.branch),
          commit_sha = coalesce(report_task_status.commit_sha, t.commit_sha)
@@ -2744,41 +2740,41 @@ CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select baton_private.try_uuid(nullif(current_setting(name, true), '')) $function$
 
--- baton_private.step_blocks_dependents(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.step_blocks_dependents(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Failed and blocked steps block their dependents; retry_step runs them again.
-CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status text)
+CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status baton.step_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('failed', 'blocked') $function$
 
--- baton_private.step_is_in_flight(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.step_is_in_flight(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.
-CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status text)
+CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status baton.step_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('ready', 'running') $function$
 
--- baton_private.step_is_open(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.step_is_open(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, ready and running steps are open: the directive is not idle while it has one.
-CREATE OR REPLACE FUNCTION baton_private.step_is_open(status text)
+CREATE OR REPLACE FUNCTION baton_private.step_is_open(status baton.step_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('pending', 'ready', 'running') $function$
 
--- baton_private.step_is_waiting(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.step_is_waiting(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, ready and blocked steps have not started: they wait, and their dependencies may still be re-wired.
-CREATE OR REPLACE FUNCTION baton_private.step_is_waiting(status text)
+CREATE OR REPLACE FUNCTION baton_private.step_is_waiting(status baton.step_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('pending', 'ready', 'blocked') $function$
 
--- baton_private.step_satisfies_dependents(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.step_satisfies_dependents(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Completed and skipped steps satisfy their dependents. Both are final.
-CREATE OR REPLACE FUNCTION baton_private.step_satisfies_dependents(status text)
+CREATE OR REPLACE FUNCTION baton_private.step_satisfies_dependents(status baton.step_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
@@ -2819,33 +2815,33 @@ AS $function$
     else false end;
 $function$
 
--- baton_private.task_attempt_failed(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.task_attempt_failed(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Failed and interrupted tasks used up an attempt of their step (a cancelled one gives it back).
-CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status text)
+CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('failed', 'interrupted') $function$
 
--- baton_private.task_is_live(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.task_is_live(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Pending, starting and running tasks are live; the others are terminal and final.
-CREATE OR REPLACE FUNCTION baton_private.task_is_live(status text)
+CREATE OR REPLACE FUNCTION baton_private.task_is_live(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('pending', 'starting', 'running') $function$
 
--- baton_private.task_is_stopped(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.task_is_stopped(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.
-CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status text)
+CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
 AS $function$ select status in ('interrupted', 'cancelled') $function$
 
--- baton_private.task_occupies_slot(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- baton_private.task_occupies_slot(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Starting and running tasks occupy one of their daemon's max_tasks slots.
-CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status text)
+CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
@@ -2962,8 +2958,8 @@ begin
   perform baton_private.record_event(
     (v_row ->> 'owner_id')::uuid, v_directive_id, v_type, new.id,
     case tg_op when 'INSERT' then 'created' else 'status_changed' end,
-    case tg_op when 'INSERT' then null else old.status end,
-    new.status, v_detail);
+    case tg_op when 'INSERT' then null else old.status::text end,
+    new.status::text, v_detail);
   return null;
 end;
 $function$
@@ -2996,7 +2992,7 @@ begin
   if old.revoked_at is not null and new.revoked_at is null then
     raise exception 'Daemon % was revoked; a revocation cannot be undone.', new.id using errcode = 'BTDNY';
   end if;
-  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status, new.status) then
+  if new.status is distinct from old.status and not baton_private.daemon_transition_allowed(old.status::text, new.status::text) then
     raise exception 'Daemon % is %, so it cannot become %; a daemon is connected or disconnected.', old.id, old.status, new.status
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
   end if;
@@ -3091,14 +3087,14 @@ CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__guard()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if not baton_private.step_transition_allowed(old.status, new.status) then
+  if not baton_private.step_transition_allowed(old.status::text, new.status::text) then
     if baton_private.step_satisfies_dependents(old.status) then
       raise exception 'Step % is %, so it cannot become %; completed and skipped steps are final.', old.id, old.status, new.status
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
               hint = 'Add a new step (add-step) to do more.';
     end if;
     raise exception 'Step % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
-      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status, x)))
+      baton_private.or_list(array(select x from unnest(baton_private.step_statuses()) x where baton_private.step_transition_allowed(old.status::text, x)))
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
             hint = 'Move steps with complete_step, fail_step, skip_step and retry_step; readiness and blocking follow from their dependencies.';
   end if;
@@ -3142,7 +3138,7 @@ CREATE OR REPLACE FUNCTION baton_private.tg_directives__guard()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if not baton_private.directive_transition_allowed(old.status, new.status) then
+  if not baton_private.directive_transition_allowed(old.status::text, new.status::text) then
     if old.status = 'archived' then
       raise exception 'Directive % is archived, so it cannot become %; archiving is final.', old.id, new.status
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
@@ -3150,7 +3146,7 @@ begin
     end if;
     raise exception 'Directive % is %, so it cannot become %; from % it can become %.', old.id, old.status, new.status, old.status,
       baton_private.or_list(array(select x from unnest(baton_private.directive_statuses()) x
-                                   where baton_private.directive_transition_allowed(old.status, x)))
+                                   where baton_private.directive_transition_allowed(old.status::text, x)))
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
             hint = 'Move directives with start_directive, pause_directive and archive_directive; idle and active follow from their work.';
   end if;
@@ -3198,13 +3194,12 @@ CREATE OR REPLACE FUNCTION baton_private.tg_tasks__guard()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  new.status := baton_private.normalize_task_status(new.status);
   if new.status is distinct from old.status then
-    if not baton_private.task_transition_allowed(old.status, new.status) then
+    if not baton_private.task_transition_allowed(old.status::text, new.status::text) then
       raise exception 'Task % is %, so it cannot become %; %.', old.id, old.status, new.status,
         case when baton_private.task_is_live(old.status) then 'allowed from ' || old.status || ' are ' ||
                (select string_agg(x, ', ') from unnest(baton_private.task_statuses()) x
-                 where baton_private.task_transition_allowed(old.status, x))
+                 where baton_private.task_transition_allowed(old.status::text, x))
              else 'completed, failed, interrupted and cancelled are final' end
         using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status);
     end if;
@@ -3261,7 +3256,7 @@ begin
       update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when baton_private.task_attempt_failed(new.status) then
       update baton.directive_steps s
-         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end
+         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end::baton.step_status
        where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when new.status = 'cancelled' then
       -- Cancelled through no fault of the agent: the attempt is given back.
@@ -3382,7 +3377,7 @@ declare
   v_directive baton.directives;
   v_message text;
 begin
-  if not d.status = any (v_allowed) then
+  if not d.status::text = any (v_allowed) then
     -- "draft or paused", "draft, active, paused or idle"
     v_message := format('Directive %s is %s, so it cannot be %s; only %s directives can.', d.id, d.status, verb,
       baton_private.or_list(v_allowed));
@@ -3395,7 +3390,7 @@ begin
     raise exception using message = v_message, errcode = 'BTSTS',
       detail = format('from=%s to=%s allowed=%s', d.status, to_status, v_allowed);
   end if;
-  update baton.directives x set status = to_status where x.id = d.id;
+  update baton.directives x set status = to_status::baton.directive_status where x.id = d.id;
   -- Re-read: the status trigger may have moved it on already (a resumed directive with nothing left
   -- to do goes idle at once), and the caller must get the row as it is.
   select * into v_directive from baton.directives x where x.id = d.id;
@@ -3450,7 +3445,7 @@ begin
      where d.step_id in (select id from candidate)
   )
   update baton.directive_steps s
-     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end
+     set status = case when s.remaining_deps = 0 then 'ready' else 'pending' end::baton.step_status
    where s.id in (select id from candidate) and s.id not in (select id from stuck) and s.status = 'blocked';
 end;
 $function$

@@ -12,6 +12,7 @@ import { bearerToken, parseToken, pgSettingsFor } from "../auth/claims";
 import { TokenError } from "../auth/jwt";
 import type { Logger } from "../logger";
 import { makeMaskError } from "./errors";
+import { EnumValuesAsLabelsPlugin } from "./enum-values";
 import { InputChecksPlugin } from "./input-checks";
 import { BatonSubscriptionsPlugin } from "./subscriptions";
 
@@ -28,7 +29,7 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
   const pgService = makePgService({ pool: opts.pool, schemas: ["baton"], pubsub: true, pgSettingsForIntrospection: { role: "baton_api" } });
   const preset = {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
-    plugins: [BatonSubscriptionsPlugin, InputChecksPlugin],
+    plugins: [BatonSubscriptionsPlugin, InputChecksPlugin, EnumValuesAsLabelsPlugin],
     // Every column can be filtered and ordered on, not only indexed ones: tables are per-owner and small
     // enough, and clients (the CLI among them) need conditions such as tasks by daemon and status.
     disablePlugins: ["PgIndexBehaviorsPlugin"],

@@ -69,7 +69,7 @@ describe("a daemon token", () => {
   });
 
   it("finds the tasks assigned to it and not yet spawned, as a daemon does after reconnecting", async () => {
-    const query = `query ($d: UUID!) { tasks(condition: { daemonId: $d, status: "starting" }) { nodes { rowId } } }`;
+    const query = `query ($d: UUID!) { tasks(condition: { daemonId: $d, status: starting }) { nodes { rowId } } }`;
     const own = await gql(server, query, { d: mine.daemonId }, mine.token);
     const expected = await db.pool.query("select id as \"rowId\" from baton.tasks where daemon_id = $1 and status = 'starting'", [mine.daemonId]);
     assert.deepEqual(own.tasks.nodes, expected.rows);

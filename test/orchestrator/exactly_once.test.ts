@@ -145,7 +145,7 @@ describe("exactly once with three dispatchers", () => {
 
     // Every step completed; the chosen ones after one failed attempt, the others at the first.
     const steps = await db.pool.query<{ id: string; status: string; attempts: string[] }>(
-      `select s.id, s.status, array_agg(t.status order by t.attempt) as attempts
+      `select s.id, s.status, array_agg(t.status::text order by t.attempt) as attempts
          from baton.directive_steps s join baton.tasks t on t.step_id = s.id
         where s.owner_id = $1 group by s.id, s.status`,
       [owner],

@@ -64,7 +64,7 @@ describe("a DBA's direct UPDATE of a step's status", () => {
             await andUndo(c, async () => {
               const r = await q<{ status: string }>(
                 c,
-                `update baton.directive_steps set status = $2,
+                `update baton.directive_steps set status = $2::baton.step_status,
                         remaining_deps = case when $2 in ('ready', 'running', 'completed') then 0 else remaining_deps end
                   where id = $1 returning status`,
                 [id, to],

@@ -16,7 +16,7 @@ export function register(directive: Command): void {
       .option("--status <status>", `only directives in this status (${STATUS_LIST})`)
       .addHelpText("after", "\nExample:\n  baton directive list --status active"),
   ).action(async (opts: CommonOptions & { status?: string }) => {
-    let status: string | undefined;
+    let status: z.infer<typeof Status> | undefined;
     if (opts.status !== undefined) {
       const parsed = Status.safeParse(opts.status);
       if (!parsed.success) throw new UsageError(`--status must be one of ${STATUS_LIST} (got "${opts.status}").`);

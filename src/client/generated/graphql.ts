@@ -4,6 +4,13 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** A daemon's status: connected while its heartbeat is within the lease, else disconnected. */
+export const DaemonStatus = {
+  Connected: 'connected',
+  Disconnected: 'disconnected'
+} as const;
+
+export type DaemonStatus = typeof DaemonStatus[keyof typeof DaemonStatus];
 /**
  * A condition to be used against `Directive` object types. All fields are tested
  * for equality and combined with a logical ‘and.’
@@ -42,24 +49,64 @@ export type DirectiveCondition = {
   /** Checks for equality with the object’s `startedAt` field. */
   startedAt?: string | null | undefined;
   /** Checks for equality with the object’s `status` field. */
-  status?: string | null | undefined;
+  status?: DirectiveStatus | null | undefined;
   /** Checks for equality with the object’s `title` field. */
   title?: string | null | undefined;
   /** Checks for equality with the object’s `updatedAt` field. */
   updatedAt?: string | null | undefined;
 };
 
+/** A directive's status: draft, active, paused, idle or archived (the state machine is in the table's comment). */
+export const DirectiveStatus = {
+  Active: 'active',
+  Archived: 'archived',
+  Draft: 'draft',
+  Idle: 'idle',
+  Paused: 'paused'
+} as const;
+
+export type DirectiveStatus = typeof DirectiveStatus[keyof typeof DirectiveStatus];
+/**
+ * A step's status: pending, ready, running, completed, failed, skipped or blocked
+ * (the state machine is in the table's comment).
+ */
+export const StepStatus = {
+  Blocked: 'blocked',
+  Completed: 'completed',
+  Failed: 'failed',
+  Pending: 'pending',
+  Ready: 'ready',
+  Running: 'running',
+  Skipped: 'skipped'
+} as const;
+
+export type StepStatus = typeof StepStatus[keyof typeof StepStatus];
+/**
+ * A task's status: pending, starting, running, completed, failed, interrupted or
+ * cancelled (the state machine is in the table's comment).
+ */
+export const TaskStatus = {
+  Cancelled: 'cancelled',
+  Completed: 'completed',
+  Failed: 'failed',
+  Interrupted: 'interrupted',
+  Pending: 'pending',
+  Running: 'running',
+  Starting: 'starting'
+} as const;
+
+export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
 export type DaemonListQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type DaemonListQuery = { daemons: { nodes: Array<{ rowId: string, name: string, hostname: string | null, status: string, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null } | null> } | null };
+export type DaemonListQuery = { daemons: { nodes: Array<{ rowId: string, name: string, hostname: string | null, status: DaemonStatus, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null } | null> } | null };
 
 export type RevokeDaemonMutationVariables = Exact<{
   d: string;
 }>;
 
 
-export type RevokeDaemonMutation = { revokeDaemon: { result: { rowId: string, name: string, hostname: string | null, status: string, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null } | null } | null };
+export type RevokeDaemonMutation = { revokeDaemon: { result: { rowId: string, name: string, hostname: string | null, status: DaemonStatus, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null } | null } | null };
 
 export type RotateTokensMutationVariables = Exact<{ [key: string]: never; }>;
 
@@ -71,14 +118,14 @@ export type DirectiveListQueryVariables = Exact<{
 }>;
 
 
-export type DirectiveListQuery = { directives: { nodes: Array<{ rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string, directiveSteps: { totalCount: number } } | null> } | null };
+export type DirectiveListQuery = { directives: { nodes: Array<{ rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string, directiveSteps: { totalCount: number } } | null> } | null };
 
 export type DirectiveSnapshotQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type DirectiveSnapshotQuery = { directive: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string, directiveSteps: { nodes: Array<{ rowId: string, name: string, description: string | null, taskPlan: string | null, status: string, generation: number, orderIndex: number, attempts: number, maxAttempts: number, remainingDeps: number, stepDependenciesByStepId: { nodes: Array<{ dependsOnStepId: string } | null> }, currentTask: { rowId: string, status: string, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, attempt: number | null, startedAt: string | null, finishedAt: string | null } | null } | null> }, tasks: { nodes: Array<{ rowId: string, kind: string, status: string, attempt: number | null, stepId: string | null, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null, daemon: { name: string } | null } | null> } } | null };
+export type DirectiveSnapshotQuery = { directive: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string, directiveSteps: { nodes: Array<{ rowId: string, name: string, description: string | null, taskPlan: string | null, status: StepStatus, generation: number, orderIndex: number, attempts: number, maxAttempts: number, remainingDeps: number, stepDependenciesByStepId: { nodes: Array<{ dependsOnStepId: string } | null> }, currentTask: { rowId: string, status: TaskStatus, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, attempt: number | null, startedAt: string | null, finishedAt: string | null } | null } | null> }, tasks: { nodes: Array<{ rowId: string, kind: string, status: TaskStatus, attempt: number | null, stepId: string | null, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null, daemon: { name: string } | null } | null> } } | null };
 
 export type DirectiveExistsQueryVariables = Exact<{
   d: string;
@@ -96,28 +143,28 @@ export type CreateDirectiveMutationVariables = Exact<{
 }>;
 
 
-export type CreateDirectiveMutation = { createDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
+export type CreateDirectiveMutation = { createDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
 
 export type StartDirectiveMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type StartDirectiveMutation = { startDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
+export type StartDirectiveMutation = { startDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
 
 export type PauseDirectiveMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type PauseDirectiveMutation = { pauseDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
+export type PauseDirectiveMutation = { pauseDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
 
 export type ArchiveDirectiveMutationVariables = Exact<{
   id: string;
 }>;
 
 
-export type ArchiveDirectiveMutation = { archiveDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
+export type ArchiveDirectiveMutation = { archiveDirective: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
 
 export type UpdateGoalMutationVariables = Exact<{
   id: string;
@@ -125,7 +172,7 @@ export type UpdateGoalMutationVariables = Exact<{
 }>;
 
 
-export type UpdateGoalMutation = { updateGoal: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
+export type UpdateGoalMutation = { updateGoal: { result: { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string } | null } | null };
 
 export type DirectiveEventsQueryVariables = Exact<{
   d: string;
@@ -141,17 +188,17 @@ export type DirectiveEventsFeedSubscriptionVariables = Exact<{
 
 export type DirectiveEventsFeedSubscription = { directiveEvents: { events: Array<{ rowId: string, subjectType: string, subjectId: string, kind: string, fromStatus: string | null, toStatus: string | null, detail: unknown, actor: string, createdAt: string }> } | null };
 
-export type DirectiveFieldsFragment = { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: string, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string };
+export type DirectiveFieldsFragment = { rowId: string, title: string, goal: string, repo: string | null, baseBranch: string, status: DirectiveStatus, goalRevision: number, plannedRevision: number | null, currentGeneration: number, openSteps: number, createdAt: string, updatedAt: string };
 
-export type StepFieldsFragment = { rowId: string, name: string, description: string | null, taskPlan: string | null, status: string, generation: number, orderIndex: number, attempts: number, maxAttempts: number, remainingDeps: number, stepDependenciesByStepId: { nodes: Array<{ dependsOnStepId: string } | null> }, currentTask: { rowId: string, status: string, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, attempt: number | null, startedAt: string | null, finishedAt: string | null } | null };
+export type StepFieldsFragment = { rowId: string, name: string, description: string | null, taskPlan: string | null, status: StepStatus, generation: number, orderIndex: number, attempts: number, maxAttempts: number, remainingDeps: number, stepDependenciesByStepId: { nodes: Array<{ dependsOnStepId: string } | null> }, currentTask: { rowId: string, status: TaskStatus, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, attempt: number | null, startedAt: string | null, finishedAt: string | null } | null };
 
-export type TaskFieldsFragment = { rowId: string, kind: string, status: string, attempt: number | null, stepId: string | null, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null, daemon: { name: string } | null };
+export type TaskFieldsFragment = { rowId: string, kind: string, status: TaskStatus, attempt: number | null, stepId: string | null, daemonId: string | null, branch: string | null, commitSha: string | null, error: string | null, createdAt: string, startedAt: string | null, finishedAt: string | null, daemon: { name: string } | null };
 
-export type DaemonFieldsFragment = { rowId: string, name: string, hostname: string | null, status: string, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null };
+export type DaemonFieldsFragment = { rowId: string, name: string, hostname: string | null, status: DaemonStatus, maxTasks: number, activeTaskCount: number | null, lastHeartbeatAt: string, revokedAt: string | null };
 
 export type EventFieldsFragment = { rowId: string, subjectType: string, subjectId: string, kind: string, fromStatus: string | null, toStatus: string | null, detail: unknown, actor: string, createdAt: string };
 
-export type StepSummaryFragment = { rowId: string, name: string, status: string };
+export type StepSummaryFragment = { rowId: string, name: string, status: StepStatus };
 
 export type AddStepMutationVariables = Exact<{
   d: string;
@@ -163,7 +210,7 @@ export type AddStepMutationVariables = Exact<{
 }>;
 
 
-export type AddStepMutation = { addStep: { result: { rowId: string, name: string, status: string } | null } | null };
+export type AddStepMutation = { addStep: { result: { rowId: string, name: string, status: StepStatus } | null } | null };
 
 export type BatchAddStepsMutationVariables = Exact<{
   d: string;
@@ -171,7 +218,7 @@ export type BatchAddStepsMutationVariables = Exact<{
 }>;
 
 
-export type BatchAddStepsMutation = { batchAddSteps: { result: Array<{ rowId: string, name: string, status: string } | null> | null } | null };
+export type BatchAddStepsMutation = { batchAddSteps: { result: Array<{ rowId: string, name: string, status: StepStatus } | null> | null } | null };
 
 export type RemoveStepMutationVariables = Exact<{
   s: string;
@@ -187,35 +234,35 @@ export type SetStepDependenciesMutationVariables = Exact<{
 }>;
 
 
-export type SetStepDependenciesMutation = { setStepDependencies: { result: { rowId: string, status: string } | null } | null };
+export type SetStepDependenciesMutation = { setStepDependencies: { result: { rowId: string, status: StepStatus } | null } | null };
 
 export type CompleteStepMutationVariables = Exact<{
   s: string;
 }>;
 
 
-export type CompleteStepMutation = { completeStep: { result: { rowId: string, name: string, status: string } | null } | null };
+export type CompleteStepMutation = { completeStep: { result: { rowId: string, name: string, status: StepStatus } | null } | null };
 
 export type FailStepMutationVariables = Exact<{
   s: string;
 }>;
 
 
-export type FailStepMutation = { failStep: { result: { rowId: string, name: string, status: string } | null } | null };
+export type FailStepMutation = { failStep: { result: { rowId: string, name: string, status: StepStatus } | null } | null };
 
 export type SkipStepMutationVariables = Exact<{
   s: string;
 }>;
 
 
-export type SkipStepMutation = { skipStep: { result: { rowId: string, name: string, status: string } | null } | null };
+export type SkipStepMutation = { skipStep: { result: { rowId: string, name: string, status: StepStatus } | null } | null };
 
 export type RetryStepMutationVariables = Exact<{
   s: string;
 }>;
 
 
-export type RetryStepMutation = { retryStep: { result: { rowId: string, name: string, status: string } | null } | null };
+export type RetryStepMutation = { retryStep: { result: { rowId: string, name: string, status: StepStatus } | null } | null };
 
 export type CurrentIdentityQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -265,14 +312,14 @@ export type TaskToRunQueryVariables = Exact<{
 }>;
 
 
-export type TaskToRunQuery = { task: { rowId: string, kind: string, status: string, version: number, prompt: string | null, directiveId: string, stepId: string | null, daemonId: string | null, agentToken: string | null, workspace: unknown } | null };
+export type TaskToRunQuery = { task: { rowId: string, kind: string, status: TaskStatus, version: number, prompt: string | null, directiveId: string, stepId: string | null, daemonId: string | null, agentToken: string | null, workspace: unknown } | null };
 
 export type TaskFactsQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type TaskFactsQuery = { task: { status: string, daemonId: string | null } | null };
+export type TaskFactsQuery = { task: { status: TaskStatus, daemonId: string | null } | null };
 
 export type ReportTaskStatusMutationVariables = Exact<{
   t: string;
@@ -332,7 +379,7 @@ export const CurrentIdentityDocument = {"kind":"Document","definitions":[{"kind"
 export const RegisterDaemonDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RegisterDaemon"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"name"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"host"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"max"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"registerDaemon"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"name"},"value":{"kind":"Variable","name":{"kind":"Name","value":"name"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"hostname"},"value":{"kind":"Variable","name":{"kind":"Name","value":"host"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"maxTasks"},"value":{"kind":"Variable","name":{"kind":"Name","value":"max"}}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"result"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rowId"}}]}}]}}]}}]} as unknown as DocumentNode<RegisterDaemonMutation, RegisterDaemonMutationVariables>;
 export const DaemonTokenDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"DaemonToken"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"d"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"daemonToken"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"daemonId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"d"}}}]}]}}]} as unknown as DocumentNode<DaemonTokenQuery, DaemonTokenQueryVariables>;
 export const DaemonCommandsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"subscription","name":{"kind":"Name","value":"DaemonCommands"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"d"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"daemonCommands"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"daemonId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"d"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"taskId"}}]}}]}}]} as unknown as DocumentNode<DaemonCommandsSubscription, DaemonCommandsSubscriptionVariables>;
-export const StartingTasksDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"StartingTasks"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"d"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"tasks"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"condition"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"daemonId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"d"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"status"},"value":{"kind":"StringValue","value":"starting","block":false}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"nodes"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rowId"}}]}}]}}]}}]} as unknown as DocumentNode<StartingTasksQuery, StartingTasksQueryVariables>;
+export const StartingTasksDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"StartingTasks"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"d"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"tasks"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"condition"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"daemonId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"d"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"status"},"value":{"kind":"EnumValue","value":"starting"}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"nodes"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rowId"}}]}}]}}]}}]} as unknown as DocumentNode<StartingTasksQuery, StartingTasksQueryVariables>;
 export const HeartbeatDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"Heartbeat"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"d"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"ids"}},"type":{"kind":"ListType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"heartbeat"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"daemonId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"d"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"activeTaskIds"},"value":{"kind":"Variable","name":{"kind":"Name","value":"ids"}}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"result"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"lastHeartbeatAt"}},{"kind":"Field","name":{"kind":"Name","value":"leaseExpiresAt"}}]}}]}}]}}]} as unknown as DocumentNode<HeartbeatMutation, HeartbeatMutationVariables>;
 export const TaskToRunDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"TaskToRun"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"task"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"rowId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rowId"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"prompt"}},{"kind":"Field","name":{"kind":"Name","value":"directiveId"}},{"kind":"Field","name":{"kind":"Name","value":"stepId"}},{"kind":"Field","name":{"kind":"Name","value":"daemonId"}},{"kind":"Field","name":{"kind":"Name","value":"agentToken"}},{"kind":"Field","name":{"kind":"Name","value":"workspace"}}]}}]}}]} as unknown as DocumentNode<TaskToRunQuery, TaskToRunQueryVariables>;
 export const TaskFactsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"TaskFacts"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UUID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"task"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"rowId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"daemonId"}}]}}]}}]} as unknown as DocumentNode<TaskFactsQuery, TaskFactsQueryVariables>;
