@@ -65,6 +65,8 @@ create unique index tasks_one_per_step_attempt on baton.tasks (step_id, attempt)
 create index tasks_directive_idx on baton.tasks (directive_id, created_at);
 create index tasks_owner_idx on baton.tasks (owner_id);
 create index tasks_daemon_live_idx on baton.tasks (daemon_id) where status in ('starting', 'running');
+-- A daemon's directives (daemon_works_on, daemon_directive_ids: what its token may read).
+create index tasks_daemon_directive_idx on baton.tasks (daemon_id, directive_id) where daemon_id is not null;
 create index tasks_pending_idx on baton.tasks (owner_id, created_at) where status = 'pending';
 
 alter table baton.directives

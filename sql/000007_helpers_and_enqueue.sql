@@ -140,29 +140,29 @@ $$;
 comment on function baton_private.current_agent_directive_id() is
   $$For an agent token whose task is still live and whose owner has not rotated its tokens since: its directive. Otherwise null, so the token stops working when the task ends.$$;
 
-/* Directives a daemon works on (it has a task of theirs assigned). */
+/* Directives a daemon works on (it has a task of theirs assigned). One probe of
+   tasks_daemon_directive_idx: the daemon id is computed once (an initplan), not once per task row of
+   the directive as before (a report in a 10,000-step directive spent 26 ms here). */
 create function baton_private.daemon_works_on(directive_id uuid) returns boolean
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select exists (select 1 from baton.tasks t where t.directive_id = daemon_works_on.directive_id
-                   and t.daemon_id = baton_private.current_daemon_id());
+  select exists (select 1 from baton.tasks t where t.daemon_id = (select baton_private.current_daemon_id())
+                   and t.directive_id = daemon_works_on.directive_id);
 $$;
 comment on function baton_private.daemon_works_on(uuid) is $$Whether the current daemon has a task of this directive assigned to it.$$;
 
-/* May the caller read rows of this directive? The one rule the policies share (000012_auth.sql). */
-create function baton_private.can_see_directive(directive_id uuid, owner_id uuid) returns boolean
-language sql stable
+/* The same rule as a set, for the policies (000012): they read it once per statement, as a hashed
+   subplan, so a daemon's read costs O(1) per row whatever the size of the directive. SECURITY
+   DEFINER: it reads tasks whatever the caller's policies. */
+create function baton_private.daemon_directive_ids() returns setof uuid
+language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select case baton_private.current_api_role()
-    when 'admin' then true
-    when 'baton_user' then can_see_directive.owner_id = baton_private.current_owner_id()
-    when 'baton_agent' then can_see_directive.directive_id = baton_private.current_agent_directive_id()
-    when 'baton_daemon' then baton_private.daemon_works_on(can_see_directive.directive_id)
-    else false end;
+  select distinct t.directive_id from baton.tasks t where t.daemon_id = (select baton_private.current_daemon_id());
 $$;
-comment on function baton_private.can_see_directive(uuid, uuid) is $$Whether the request may read the rows of a directive: its owner, its live agent, or a daemon working on it.$$;
+comment on function baton_private.daemon_directive_ids() is
+  $$The directives the current daemon has a task of (none for any other caller): those it may read.$$;
 
 /*
  * Why a token is dead, said once where a function is called (reads just see nothing). Tokens of
@@ -199,7 +199,7 @@ comment on function baton_private.assert_token_live() is $$Raises BTDNY when the
 
 grant execute on function baton_private.current_api_role(), baton_private.setting_uuid(text), baton_private.current_owner_id(),
   baton_private.current_daemon_id(), baton_private.current_agent_directive_id(), baton_private.daemon_works_on(uuid),
-  baton_private.can_see_directive(uuid, uuid), baton_private.try_uuid(text)
+  baton_private.daemon_directive_ids(), baton_private.try_uuid(text)
   to baton_anonymous, baton_user, baton_daemon, baton_agent;
 grant execute on function baton_private.token_generation(), baton_private.assert_token_live()
   to baton_anonymous, baton_user, baton_daemon, baton_agent;

@@ -138,7 +138,14 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   CREATE TRIGGER _800_propagate AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__propagate()
   CREATE TRIGGER _900_enqueue_ready AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__enqueue_ready()
   policy definer_all for * to {migrator} using (true)
-  policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    WHEN 'baton_agent'::text THEN (directive_id = ( SELECT baton_private.current_agent_directive_id() AS current_agent_directive_id))
+    WHEN 'baton_daemon'::text THEN (directive_id IN ( SELECT baton_private.daemon_directive_ids() AS daemon_directive_ids))
+    ELSE false
+END)
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
   grant SELECT to baton_user
@@ -188,7 +195,14 @@ table baton.directives (rls, forced)
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
   policy definer_all for * to {migrator} using (true)
-  policy select_visible for r to public using (baton_private.can_see_directive(id, owner_id))
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    WHEN 'baton_agent'::text THEN (id = ( SELECT baton_private.current_agent_directive_id() AS current_agent_directive_id))
+    WHEN 'baton_daemon'::text THEN (id IN ( SELECT baton_private.daemon_directive_ids() AS daemon_directive_ids))
+    ELSE false
+END)
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
   grant SELECT to baton_user
@@ -265,7 +279,14 @@ table baton.step_dependencies (rls, forced)
   CREATE INDEX step_dependencies_owner_idx ON baton.step_dependencies USING btree (owner_id)
   CREATE UNIQUE INDEX step_dependencies_pkey ON baton.step_dependencies USING btree (step_id, depends_on_step_id)
   policy definer_all for * to {migrator} using (true)
-  policy select_visible for r to public using (baton_private.can_see_directive(directive_id, owner_id))
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    WHEN 'baton_agent'::text THEN (directive_id = ( SELECT baton_private.current_agent_directive_id() AS current_agent_directive_id))
+    WHEN 'baton_daemon'::text THEN (directive_id IN ( SELECT baton_private.daemon_directive_ids() AS daemon_directive_ids))
+    ELSE false
+END)
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
   grant SELECT to baton_user
@@ -353,6 +374,7 @@ table baton.tasks (rls, forced)
   constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint tasks_pkey PRIMARY KEY (id)
   constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
+  CREATE INDEX tasks_daemon_directive_idx ON baton.tasks USING btree (daemon_id, directive_id) WHERE (daemon_id IS NOT NULL)
   CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::baton.task_status, 'running'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
   CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::baton.task_status, 'starting'::baton.task_status, 'running'::baton.task_status])))
@@ -1689,22 +1711,6 @@ begin
 end;
 $function$
 
--- baton_private.can_see_directive(uuid,uuid)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: Whether the request may read the rows of a directive: its owner, its live agent, or a daemon working on it.
-CREATE OR REPLACE FUNCTION baton_private.can_see_directive(directive_id uuid, owner_id uuid)
- RETURNS boolean
- LANGUAGE sql
- STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-  select case baton_private.current_api_role()
-    when 'admin' then true
-    when 'baton_user' then can_see_directive.owner_id = baton_private.current_owner_id()
-    when 'baton_agent' then can_see_directive.directive_id = baton_private.current_agent_directive_id()
-    when 'baton_daemon' then baton_private.daemon_works_on(can_see_directive.directive_id)
-    else false end;
-$function$
-
 -- baton_private.cancel_live_task(uuid,text)
 -- comment: Cancels the step's pending, starting or running task.
 CREATE OR REPLACE FUNCTION baton_private.cancel_live_task(step_id uuid, reason text)
@@ -1811,6 +1817,17 @@ begin
 end;
 $function$
 
+-- baton_private.daemon_directive_ids()  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
+-- comment: The directives the current daemon has a task of (none for any other caller): those it may read.
+CREATE OR REPLACE FUNCTION baton_private.daemon_directive_ids()
+ RETURNS SETOF uuid
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select distinct t.directive_id from baton.tasks t where t.daemon_id = (select baton_private.current_daemon_id());
+$function$
+
 -- baton_private.daemon_lease()
 -- comment: The heartbeat lease of daemons.
 CREATE OR REPLACE FUNCTION baton_private.daemon_lease()
@@ -1872,8 +1889,8 @@ CREATE OR REPLACE FUNCTION baton_private.daemon_works_on(directive_id uuid)
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select exists (select 1 from baton.tasks t where t.directive_id = daemon_works_on.directive_id
-                   and t.daemon_id = baton_private.current_daemon_id());
+  select exists (select 1 from baton.tasks t where t.daemon_id = (select baton_private.current_daemon_id())
+                   and t.directive_id = daemon_works_on.directive_id);
 $function$
 
 -- baton_private.directive_sources(text)
