@@ -292,7 +292,7 @@ create trigger _900_notify_daemon after update of status on baton.tasks
  * when the daemon was full before this task left it (a task that found no room may commit only after
  * this transaction's check: see enqueue_dispatch_pending), else only when a waiting task is visible.
  * A daemon with room before this change cannot have turned a task away, so no job is queued on the
- * common path, and the owner's dispatch_pending job row is not locked by every completion. The
+ * common path, and the daemon's dispatch_pending job row is not locked by every completion. The
  * residual race (a daemon filled by an assignment that commits while this check runs) is covered by
  * the daemon's next heartbeat, which checks for waiting tasks.
  */
@@ -303,9 +303,9 @@ as $$
 begin
   if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and baton_private.task_occupies_slot(l.status)) + 1
      >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
-    perform baton_private.enqueue_dispatch_pending(new.owner_id);
+    perform baton_private.enqueue_dispatch_pending(new.owner_id, new.daemon_id);
   else
-    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id, new.daemon_id);
   end if;
   return null;
 end;

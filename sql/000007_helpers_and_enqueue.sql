@@ -464,8 +464,12 @@ $$;
 comment on function baton_private.enqueue_dispatch_task(uuid) is $$Enqueues the assignment of a pending task to a daemon.$$;
 
 /*
- * Signals that a daemon of this owner may have room: one run of dispatch_pending is queued (job key
- * per owner, `replace`: a signal during a run queues one more run).
+ * Signals that a daemon of this owner may have room: one run of dispatch_pending for the owner is
+ * queued (`replace`: a signal during a run queues one more run). The job key names the daemon when
+ * the caller knows it (`dispatch_pending:<owner>:<daemon>`): `replace` locks the job row until the
+ * caller commits, and with one key per owner every completion of the owner waited for the one before
+ * it to commit (149 ms per completion in the `many` bench, docs/scaling.md). With a key per daemon
+ * only completions on the same daemon share a row, and at most one queued run per daemon remains.
  *
  * Who signals unconditionally and who may check first. A new task that finds no room (its
  * assign_task counted a slot that another transaction was freeing, or did not yet see a daemon being
@@ -475,22 +479,24 @@ comment on function baton_private.enqueue_dispatch_task(uuid) is $$Enqueues the 
  * waits for the minute's reconcile). So freeing a slot, registering and reconnecting signal
  * unconditionally; only the periodic heartbeat of a daemon that was already available checks first.
  */
-create function baton_private.enqueue_dispatch_pending(owner_id uuid) returns void
+create function baton_private.enqueue_dispatch_pending(owner_id uuid, daemon_id uuid default null) returns void
 language sql volatile
 set search_path = pg_catalog, pg_temp
 as $$
-  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id),
+                               'dispatch_pending:' || owner_id || coalesce(':' || daemon_id, ''), 'replace');
 $$;
-comment on function baton_private.enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons.$$;
+comment on function baton_private.enqueue_dispatch_pending(uuid, uuid) is
+  $$Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons (the one given, when known: it keys the job).$$;
 
-create function baton_private.maybe_enqueue_dispatch_pending(owner_id uuid) returns void
+create function baton_private.maybe_enqueue_dispatch_pending(owner_id uuid, daemon_id uuid default null) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
   if exists (select 1 from baton.tasks t where t.owner_id = maybe_enqueue_dispatch_pending.owner_id and t.status = 'pending') then
-    perform baton_private.enqueue_dispatch_pending(owner_id);
+    perform baton_private.enqueue_dispatch_pending(owner_id, daemon_id);
   end if;
 end;
 $$;
-comment on function baton_private.maybe_enqueue_dispatch_pending(uuid) is $$Queues a dispatch_pending run for an owner that has tasks waiting for a daemon (only where a task committed later cannot be missed: see enqueue_dispatch_pending).$$;
+comment on function baton_private.maybe_enqueue_dispatch_pending(uuid, uuid) is $$Queues a dispatch_pending run for an owner that has tasks waiting for a daemon (only where a task committed later cannot be missed: see enqueue_dispatch_pending).$$;

@@ -39,7 +39,7 @@ begin
   values (v_owner, btrim(name), left(hostname, 255), max_tasks)
   returning * into v_daemon;
   -- Unconditional: a task created concurrently cannot see this daemon before it commits.
-  perform baton_private.enqueue_dispatch_pending(v_owner);
+  perform baton_private.enqueue_dispatch_pending(v_owner, v_daemon.id);
   return v_daemon;
 end;
 $$;
@@ -111,9 +111,9 @@ begin
   -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
   if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and baton_private.task_occupies_slot(t.status)) < v_daemon.max_tasks then
     if v_was_available then
-      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
     else
-      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id);
+      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
     end if;
   end if;
   return v_daemon;

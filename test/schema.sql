@@ -1090,7 +1090,7 @@ begin
   values (v_owner, btrim(name), left(hostname, 255), max_tasks)
   returning * into v_daemon;
   -- Unconditional: a task created concurrently cannot see this daemon before it commits.
-  perform baton_private.enqueue_dispatch_pending(v_owner);
+  perform baton_private.enqueue_dispatch_pending(v_owner, v_daemon.id);
   return v_daemon;
 end;
 $function$
@@ -2012,14 +2012,15 @@ begin
 end;
 $function$
 
--- baton_private.enqueue_dispatch_pending(uuid)
--- comment: Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons.
-CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_pending(owner_id uuid)
+-- baton_private.enqueue_dispatch_pending(uuid,uuid)
+-- comment: Queues a dispatch_pending run for an owner: room may have appeared on one of its daemons (the one given, when known: it keys the job).
+CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_pending(owner_id uuid, daemon_id uuid DEFAULT NULL::uuid)
  RETURNS void
  LANGUAGE sql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id), 'dispatch_pending:' || owner_id, 'replace');
+  select baton_private.enqueue('dispatch_pending', json_build_object('owner_id', owner_id),
+                               'dispatch_pending:' || owner_id || coalesce(':' || daemon_id, ''), 'replace');
 $function$
 
 -- baton_private.enqueue_dispatch_steps(uuid[])
@@ -2184,9 +2185,9 @@ begin
   -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
   if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and baton_private.task_occupies_slot(t.status)) < v_daemon.max_tasks then
     if v_was_available then
-      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id);
+      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
     else
-      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id);
+      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
     end if;
   end if;
   return v_daemon;
@@ -2278,16 +2279,16 @@ begin
 end;
 $function$
 
--- baton_private.maybe_enqueue_dispatch_pending(uuid)
+-- baton_private.maybe_enqueue_dispatch_pending(uuid,uuid)
 -- comment: Queues a dispatch_pending run for an owner that has tasks waiting for a daemon (only where a task committed later cannot be missed: see enqueue_dispatch_pending).
-CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_dispatch_pending(owner_id uuid)
+CREATE OR REPLACE FUNCTION baton_private.maybe_enqueue_dispatch_pending(owner_id uuid, daemon_id uuid DEFAULT NULL::uuid)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
   if exists (select 1 from baton.tasks t where t.owner_id = maybe_enqueue_dispatch_pending.owner_id and t.status = 'pending') then
-    perform baton_private.enqueue_dispatch_pending(owner_id);
+    perform baton_private.enqueue_dispatch_pending(owner_id, daemon_id);
   end if;
 end;
 $function$
@@ -3338,9 +3339,9 @@ AS $function$
 begin
   if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and baton_private.task_occupies_slot(l.status)) + 1
      >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
-    perform baton_private.enqueue_dispatch_pending(new.owner_id);
+    perform baton_private.enqueue_dispatch_pending(new.owner_id, new.daemon_id);
   else
-    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id);
+    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id, new.daemon_id);
   end if;
   return null;
 end;

@@ -85,7 +85,39 @@ describe("a daemon's capacity", () => {
     await c.query("select baton.report_task_status(task_id => $1, status => 'completed', daemon_id => $2)", [daemon.spawned[0]!.id, daemon.id]);
     const queued = (await jobs(c, "dispatch_pending")).map((j) => [j.key, j.payload]);
     await c.query("rollback");
-    assert.deepEqual(queued, [[`dispatch_pending:${owner}`, { owner_id: owner }]]);
+    assert.deepEqual(queued, [[`dispatch_pending:${owner}:${daemon.id}`, { owner_id: owner }]]);
+  });
+
+  /*
+   * Two completions on two full daemons of one owner, both uncommitted: each queues its own
+   * dispatch_pending run (keyed by daemon), so the second does not wait for the first to commit. With
+   * one job key per owner the second's add_job waited on the first's job row (149 ms per completion
+   * in the `many` bench); here it would run into the lock_timeout.
+   */
+  it("queues each full daemon's freed slot under its own job key, so completions on two daemons do not wait for each other", async () => {
+    const owner = await createOwner(db, "two-daemons");
+    const one = await FakeDaemon.start(db, { ownerId: owner, maxTasks: 1, behaviour: () => "hold" });
+    after(() => one.stop());
+    const two = await FakeDaemon.start(db, { ownerId: owner, maxTasks: 1, behaviour: () => "hold" });
+    after(() => two.stop());
+    const worker = await startTestWorker(db);
+    // Two directives, so the two reports do not queue on one directive's lock either.
+    await createDirective(db, owner, { title: "first", steps: independentSteps(1) });
+    await createDirective(db, owner, { title: "second", steps: independentSteps(1) });
+    await waitFor(() => one.spawned.length === 1 && two.spawned.length === 1, { what: "a task spawned on each daemon" });
+    await waitForQuietQueue(db);
+    await worker.stop();
+    const a = await connect();
+    const b = await connect();
+    await a.query("begin");
+    await a.query("select baton.report_task_status(task_id => $1, status => 'completed', daemon_id => $2)", [one.spawned[0]!.id, one.id]);
+    await b.query("begin");
+    await b.query("set local lock_timeout = '5s'");
+    await b.query("select baton.report_task_status(task_id => $1, status => 'completed', daemon_id => $2)", [two.spawned[0]!.id, two.id]);
+    const queued = (await jobs(b, "dispatch_pending")).map((j) => j.key);
+    assert.deepEqual(queued, [`dispatch_pending:${owner}:${two.id}`]);
+    await a.query("rollback");
+    await b.query("rollback");
   });
 
   /*
