@@ -425,6 +425,10 @@ comment on function baton_private.maybe_enqueue_planning(uuid) is $$Enqueues a p
  * Enqueues dispatch_step for each of these steps that is ready, in an active directive and without a
  * live task, keyed by (step, next attempt), in ONE add_jobs call: a fan-out that readies 2,000 steps
  * pays for one call, not 2,000. SECURITY DEFINER for graphile_worker, as enqueue.
+ *
+ * Cost: O(given steps). Most callers (every step UPDATE's statement trigger) pass an empty array and
+ * return at once; the steps are read by primary key first, then each one's directive, since a plan
+ * starting from `directives where status = 'active'` visited every active directive per call.
  */
 create function baton_private.enqueue_dispatch_steps(step_ids uuid[]) returns void
 language plpgsql volatile security definer
@@ -433,12 +437,16 @@ as $$
 declare
   v_specs graphile_worker.job_spec[];
 begin
+  if coalesce(cardinality(step_ids), 0) = 0 then
+    return;
+  end if;
   select array_agg(row('dispatch_step', json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1), null, null, 10,
                        'dispatch_step:' || s.id || ':' || (s.total_attempts + 1), null, null)::graphile_worker.job_spec
                    order by s.order_index, s.id)
     into v_specs
-    from baton.directive_steps s join baton.directives d on d.id = s.directive_id
-   where s.id = any (step_ids) and s.status = 'ready' and d.status = 'active'
+    from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
+   where s.status = 'ready'
+     and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
      and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
                      and baton_private.task_is_live(t.status));
   if v_specs is not null then

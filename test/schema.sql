@@ -2034,12 +2034,16 @@ AS $function$
 declare
   v_specs graphile_worker.job_spec[];
 begin
+  if coalesce(cardinality(step_ids), 0) = 0 then
+    return;
+  end if;
   select array_agg(row('dispatch_step', json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1), null, null, 10,
                        'dispatch_step:' || s.id || ':' || (s.total_attempts + 1), null, null)::graphile_worker.job_spec
                    order by s.order_index, s.id)
     into v_specs
-    from baton.directive_steps s join baton.directives d on d.id = s.directive_id
-   where s.id = any (step_ids) and s.status = 'ready' and d.status = 'active'
+    from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
+   where s.status = 'ready'
+     and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
      and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
                      and baton_private.task_is_live(t.status));
   if v_specs is not null then
