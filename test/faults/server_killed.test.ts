@@ -83,12 +83,15 @@ describe("the server SIGKILLed five times during a run", () => {
         // One more, for certain: a ready step whose dispatch_step job a dead worker holds.
         const extra = await createDirective(e2e.db, owner, { title: `stranded by kill ${k + 1}`, steps: [{ name: `stranded${k + 1}` }] });
         const extraStep = extra.steps[`stranded${k + 1}`]!;
-        const locked = await e2e.db.pool.query("update graphile_worker._private_jobs set locked_at = now(), locked_by = $2 where key = $1 and locked_at is null", [
+        const locked = await e2e.db.pool.query("update graphile_worker._private_jobs set locked_at = now() - interval '1 second', locked_by = $2 where key = $1 and locked_at is null", [
           `dispatch_step:${extraStep}:1`,
           `worker-killed-by-the-test-${k + 1}`,
         ]);
         assert.equal(locked.rowCount, 1, "the new step's dispatch_step job was queued (and is now held by a dead worker)");
         extraSteps.push(extraStep);
+        // A dead worker locked that job before it died: 1 s before now. (Locked at now(), the lock could
+        // fall in the same millisecond as lastKill, which JavaScript's Date truncates, and so count as
+        // a live worker's job that never ends.)
         lastKill = (await e2e.db.pool.query<{ now: Date }>("select now()")).rows[0]!.now;
         // Restart early enough in a minute that the crontab's next reconcile is well ahead.
         const clock = async () => (await e2e.db.pool.query<{ second: number; now: Date }>("select extract(second from now())::float8 as second, now()")).rows[0]!;
@@ -141,8 +144,21 @@ describe("the server SIGKILLed five times during a run", () => {
       // What the killed workers left locked held nothing back: no job waits to run, and the work of
       // every job still locked (it would run again in 4 hours, harmlessly) was done by others.
       await waitForE2E(e2e, "the live server's jobs to be over", async () => {
-        const r = await e2e.db.pool.query("select 1 from graphile_worker.jobs where locked_at is null or locked_at >= $1", [lastKill]);
+        const r = await e2e.db.pool.query(
+          "select 1 from graphile_worker.jobs where locked_at is null or locked_at >= $1",
+          [lastKill],
+        );
         return r.rowCount === 0;
+      }).catch(async (err) => {
+        const jobs = await e2e.db.pool.query(
+          `select j.id, j.task_identifier, j.key, j.locked_at, j.locked_by, j.run_at, j.created_at, j.attempts, j.max_attempts, j.last_error, p.payload
+             from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id where j.locked_at >= $1 or j.locked_at is null`,
+          [lastKill],
+        );
+        const activity = await e2e.db.pool.query(
+          "select state, wait_event, left(query, 200) as query, now() - xact_start as age from pg_stat_activity where datname = current_database() and state <> 'idle'",
+        );
+        throw new Error(`${(err as Error).message}\njobs: ${JSON.stringify(jobs.rows)}\nactivity: ${JSON.stringify(activity.rows)}`);
       });
       const jobs = await e2e.db.pool.query<{ task_identifier: string; payload: Record<string, string> }>(
         "select j.task_identifier, p.payload from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id order by j.id",
