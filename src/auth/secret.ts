@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { sharedMode } from "./private-file";
 
 export const MIN_SECRET_LENGTH = 32;
 
@@ -51,8 +52,8 @@ export function loadJwtSecret(dataDir: string, fromEnv: string | undefined): str
 function readSecretFile(file: string): string {
   const stat = fs.statSync(file);
   if (!stat.isFile()) throw new SecretError(`The JWT secret ${file} is not a regular file; delete it so \`baton server\` creates a new one.`);
-  if (process.platform !== "win32" && (stat.mode & 0o077) !== 0) {
-    const mode = (stat.mode & 0o777).toString(8).padStart(3, "0");
+  const mode = sharedMode(stat);
+  if (mode) {
     throw new SecretError(
       `The JWT secret ${file} is readable by others (mode ${mode}), so anyone who can read it can forge tokens. Run \`chmod 600 ${file}\`, and if others may have read it, delete it and restart \`baton server\` for a new one (older tokens stop working).`,
     );

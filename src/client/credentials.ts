@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { sharedMode } from "../auth/private-file";
 
 const CredentialsFile = z.object({ api_url: z.string().url(), token: z.string().min(1), owner_id: z.string().optional() });
 
@@ -46,10 +47,9 @@ export function readTokenFile(file: string): string {
     throw new CredentialsError(`--token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
   }
   if (!st.isFile()) throw new CredentialsError(`--token-file ${file} is not a regular file.`);
-  if (st.mode & 0o077) {
-    throw new CredentialsError(
-      `--token-file ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); a token file must be mode 600: run chmod 600 ${file}.`,
-    );
+  const mode = sharedMode(st);
+  if (mode) {
+    throw new CredentialsError(`--token-file ${file} is readable by others (mode ${mode}); a token file must be mode 600: run chmod 600 ${file}.`);
   }
   const token = fs.readFileSync(file, "utf8").trim();
   if (!token) throw new CredentialsError(`--token-file ${file} is empty; write the token into it.`);

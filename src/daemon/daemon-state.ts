@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { sharedMode } from "../auth/private-file";
 
 const StateFile = z.object({
   api_url: z.string().min(1),
@@ -31,9 +32,8 @@ export function readDaemonState(dir: string): DaemonState | null {
   } catch {
     return null;
   }
-  if (st.mode & 0o077) {
-    throw new DaemonStateError(`${file} holds a daemon token but is readable by others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${file}.`);
-  }
+  const mode = sharedMode(st);
+  if (mode) throw new DaemonStateError(`${file} holds a daemon token but is readable by others (mode ${mode}); run chmod 600 ${file}.`);
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));

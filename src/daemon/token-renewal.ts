@@ -5,20 +5,11 @@
  * server verifies), persists the new token to the state file, and swaps it into the one client every
  * part of the daemon uses, so HTTP requests and the next websocket (re)connection carry it.
  */
+import { unverifiedClaims } from "../auth/unverified-claims";
 import { DaemonTokenDocument } from "../client/generated/graphql";
 import { GraphQLClient, GraphQLRequestError } from "../client/graphql";
 import { present } from "../client/results";
 import type { Logger } from "../logger";
-
-/** The payload of a JWT, not verified; {} when it cannot be read. */
-export function unverifiedClaims(token: string): { exp?: number; iat?: number; role?: string; daemon_id?: string } {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as unknown;
-    return payload && typeof payload === "object" ? (payload as Record<string, never>) : {};
-  } catch {
-    return {};
-  }
-}
 
 /** When to renew: half way between issue (or now, without iat) and expiry; null for a token without exp. */
 export function renewAtMs(token: string, nowMs: number): number | null {

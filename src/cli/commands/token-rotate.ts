@@ -9,6 +9,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { signClaimsRow } from "../../auth/mint";
+import { unverifiedClaims } from "../../auth/unverified-claims";
 import { adminJwtSecret, withAdminDb } from "../admin-db";
 import { RotateTokensDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
@@ -40,8 +41,8 @@ function rewriteCredentials(file: string, credentials: z.infer<typeof Credential
 }
 
 const expiresAt = (token: string) => {
-  const exp = Number(JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")).exp);
-  return Number.isFinite(exp) ? new Date(exp * 1000).toISOString() : null;
+  const { exp } = unverifiedClaims(token);
+  return typeof exp === "number" && Number.isFinite(exp) ? new Date(exp * 1000).toISOString() : null;
 };
 
 export function register(token: Command): void {
