@@ -248,7 +248,13 @@ describe("baton daemon run options", () => {
       const again = spawnDaemon(`${name}-again`, ["--agent-command", "true", "--work-dir", workDir, "--token-file", tokenFile(ownerToken)], { PATH: process.env.PATH });
       const newId = await connected(`${name}-again`, again);
       assert.notEqual(newId, daemonId);
-      assert.equal((JSON.parse(fs.readFileSync(stateFile(), "utf8")) as { daemon_id: string }).daemon_id, newId);
+      // The new daemon's row is connected as soon as it registers; it stores its identity right after.
+      await waitForE2E(
+        e2e,
+        "the state file to name the newly registered daemon",
+        () => (JSON.parse(fs.readFileSync(stateFile(), "utf8")) as { daemon_id: string }).daemon_id === newId,
+        { unless: again },
+      );
       again.child.kill("SIGTERM");
       assert.equal(await again.exited, 0);
     });
