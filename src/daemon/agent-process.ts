@@ -1,7 +1,7 @@
 /*
  * One agent process, following the agent protocol: `sh -c CMD` in the workspace, the prompt on stdin
  * and in BATON_PROMPT_FILE, the task's ids and agent token in the environment. Exit 0 means
- * completed, non-zero failed (the tail of stderr is the error), stopped by us means interrupted.
+ * completed, non-zero failed (the tail of stderr is the error: agent-error.ts), stopped by us means interrupted.
  * The process runs in its own process group so an interrupt reaches its children too: SIGTERM, then
  * SIGKILL after the grace period.
  *
@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { agentError } from "../agent-error";
 import { agentEnvironment } from "./agent-env";
 import { handOver, reclaim, type AgentUser } from "./agent-user";
 
@@ -46,7 +47,7 @@ export class AgentProcess {
     fs.writeFileSync(promptFile, opts.prompt);
     const user = opts.user;
     const owned = user ? handOver(user, opts.cwd, opts.promptDir) : null;
-    const env = agentEnvironment(process.env, opts.passEnv ?? [], { ...opts.env, BATON_PROMPT_FILE: promptFile, ...(user ? { HOME: user.home } : {}) });
+    const env = agentEnvironment(process.env, opts.passEnv ?? [], { ...opts.env, BATON_PROMPT_FILE: promptFile, BATON_DAEMON_DIR: process.cwd(), ...(user ? { HOME: user.home } : {}) });
     this.child = spawn("sh", ["-c", opts.command], {
       cwd: opts.cwd,
       env,
@@ -82,7 +83,7 @@ export class AgentProcess {
           resolve({ outcome: "completed", exitCode: 0, signal: null, errorTail: "" });
         } else {
           const why = signal ? `The agent was killed by ${signal}` : `The agent exited with status ${code}`;
-          resolve({ outcome: "failed", exitCode: code, signal, errorTail: stderrTail.trim() ? `${why}:\n${stderrTail.trim()}` : `${why}.` });
+          resolve({ outcome: "failed", exitCode: code, signal, errorTail: agentError(why, stderrTail) });
         }
       });
     });
