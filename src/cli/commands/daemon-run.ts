@@ -3,6 +3,7 @@ import path from "node:path";
 import { Option, type Command } from "commander";
 import { z } from "zod";
 import { CredentialsError, readCredentialsFile, normalizeApiUrl } from "../../client/credentials";
+import { resolveAgentCommand } from "../../daemon/agent-command";
 import { checkAgentEnvNames } from "../../daemon/agent-env";
 import { openWorkDirTo, resolveAgentUser } from "../../daemon/agent-user";
 import { Daemon } from "../../daemon/daemon";
@@ -52,7 +53,7 @@ export function register(daemon: Command): void {
     .description(
       "Run a daemon: take tasks from the server and run CMD for each in a git worktree (or an empty directory). Agents get an allow-listed environment; the daemon keeps a daemon token only.",
     )
-    .requiredOption("--agent-command <cmd>", "the agent to run through `sh -c`; it gets the prompt on stdin and in BATON_PROMPT_FILE")
+    .requiredOption("--agent-command <cmd>", "the agent to run through `sh -c` in each task's worktree; it gets the prompt on stdin and in BATON_PROMPT_FILE (a relative script path resolves against the directory the daemon starts in: see below)")
     .option("--max-tasks <n>", "how many tasks to run at once", "1")
     .option("--work-dir <dir>", "where clones, worktrees and prompts live; never inside BATON_DATA_DIR", DEFAULT_WORK_DIR)
     .option("--state-dir <dir>", "where the daemon keeps its id and daemon token (mode 0600) (default: <work-dir>/state)")
@@ -67,13 +68,19 @@ export function register(daemon: Command): void {
     .addHelpText(
       "after",
       `
+The agent runs in each task's worktree. So that "node examples/agent.js" works as typed, the command's
+script (its first word when that has a "/", as in ./agent.sh, else its first argument, as in
+node agent.js) is made absolute when it is a relative path to a file in the directory where
+\`baton daemon run\` starts (the daemon logs the command when it does). Every agent also gets that directory
+as BATON_DAEMON_DIR, for commands that need more ('cd "$BATON_DAEMON_DIR" && ...').
+
 The first start registers the daemon with an owner token (--token-file, BATON_TOKEN or credentials.json)
 and stores its own daemon token in the state dir; later starts use that, renewing it as it ages.
 A token given in BATON_TOKEN stays readable in /proc/<pid>/environ to the daemon's user: prefer
 --token-file, and --agent-user where the daemon runs as root.
 
 Examples:
-  baton daemon run --agent-command "node $PWD/examples/agent.js" --max-tasks 2
+  baton daemon run --agent-command "node examples/agent.js" --max-tasks 2
   baton daemon run --agent-command 'claude -p --dangerously-skip-permissions' --work-dir ~/baton-work --agent-env ANTHROPIC_API_KEY
   sudo baton daemon run --agent-command 'claude -p' --token-file ~/.baton-owner-token --agent-user baton-agent`,
     )
@@ -93,6 +100,9 @@ Examples:
       const agentUser = opts.agentUser ? resolveAgentUser(opts.agentUser) : undefined;
       const apiUrl = resolveApi(opts.api, process.env, stateDir);
       const logger = createLogger((process.env.BATON_LOG_LEVEL as "info") || "info");
+      // Once, here: every task runs the same command, in its own worktree.
+      const agentCommand = resolveAgentCommand(opts.agentCommand, process.cwd());
+      if (agentCommand.changed) logger.info("the agent command's script resolves against the daemon's directory", { agent_command: agentCommand.command });
       if (process.env.BATON_TOKEN && !agentUser) {
         logger.warn(
           "BATON_TOKEN stays readable in /proc/<pid>/environ to every process of this user, agents included; use --token-file (the daemon stores its own token after the first start), or --agent-user",
@@ -139,7 +149,7 @@ Examples:
         apiUrl,
         daemonId,
         client: new RenewableClient(apiUrl, holder),
-        agentCommand: opts.agentCommand,
+        agentCommand: agentCommand.command,
         maxTasks: opts.maxTasks,
         workDir,
         name: opts.name,
