@@ -11,6 +11,12 @@
  * an applied file that was edited, renamed or deleted, and a database that has migrations this Baton
  * does not know (a newer Baton migrated it).
  *
+ * From v0.2.0 on, migrations are append-only in the repository too: src/db/released-migrations.json
+ * holds the sha256 of every file each release shipped (v0.2.0: 000001-000015), and readMigrations
+ * refuses a released file that was edited, renamed or deleted (kind "released") before any database
+ * is touched, so the mistake shows on the developer's first run rather than in users' databases.
+ * `node scripts/release-schema.js vX.Y.Z` records the files added since the last release.
+ *
  * Kept instead of graphile-migrate: that tool is built around a development workflow (a shadow
  * database, current.sql, `commit`/`uncommit`) and a CLI of its own, and would be a second runner
  * beside graphile-worker's; what Baton needs from it is the checks here, in one small file.
@@ -19,9 +25,9 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Pool, PoolClient } from "pg";
 import type { Logger } from "../logger";
-import { fileLabel, type Migration, MigrationError, numberOf, readMigrations, SQL_DIR } from "./migration-files";
+import { fileLabel, type Migration, MigrationError, numberOf, readMigrations, type Releases, SQL_DIR } from "./migration-files";
 
-export { type Migration, MigrationError, readMigrations, SQL_DIR } from "./migration-files";
+export { type Migration, MigrationError, readMigrations, RELEASED, type Releases, SQL_DIR } from "./migration-files";
 
 const LOCK_KEY = 7_310_421_001; // arbitrary, constant: "baton migrations"
 
@@ -87,9 +93,9 @@ export function pendingMigrations(files: Migration[], applied: Applied[], dir = 
   return pending;
 }
 
-export async function migrate(pool: Pool, logger: Logger, options: { dir?: string } = {}): Promise<{ applied: string[] }> {
+export async function migrate(pool: Pool, logger: Logger, options: { dir?: string; releases?: Releases } = {}): Promise<{ applied: string[] }> {
   const dir = options.dir ?? SQL_DIR;
-  const files = readMigrations(dir); // misnamed files are refused before touching the database
+  const files = readMigrations(dir, options.releases); // misnamed or edited released files are refused before touching the database
   const { runMigrations } = await import("graphile-worker");
   const client = await pool.connect();
   const applied: string[] = [];
