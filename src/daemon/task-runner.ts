@@ -1,7 +1,9 @@
 /*
  * One task, start to end: read it, move it to `running` (the version fence), prepare its workspace,
  * run the agent with the task's environment, stream its output, publish its work through the fence
- * (lease.ts) and report the outcome. The workspace and the prompt are removed whatever happens.
+ * (lease.ts) and report the outcome. The workspace and the prompt are removed whatever happens. When
+ * merging a join's dependencies conflicted, the agent gets the merge to resolve (merge.ts) and a prompt
+ * that says so first; exiting 0 without resolving it fails the attempt.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -9,6 +11,7 @@ import { z } from "zod";
 import { TaskToRunDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
+import { withConflictSection } from "../prompts/conflict";
 import { statusIn, type TaskStatus } from "../statuses";
 import { AgentProcess } from "./agent-process";
 import type { AgentUser } from "./agent-user";
@@ -83,10 +86,12 @@ export class TaskRunner {
         await reports.send(taskId, "interrupted", { error: `Interrupted before the agent started (${entry.interrupted}).` });
         return;
       }
+      const conflict = workspace.conflict;
+      if (conflict) log.info("merge conflict handed to the agent", { dependency: conflict.dependency.name, files: conflict.files, pending: conflict.pending.map((d) => d.name) });
       const agent = new AgentProcess({
         command: this.opts.agentCommand,
         cwd: workspace.dir,
-        prompt: task.prompt ?? "",
+        prompt: conflict ? withConflictSection(task.prompt ?? "", conflict) : (task.prompt ?? ""),
         promptDir: path.join(workDir, "prompts", taskId),
         graceMs: this.opts.graceMs,
         passEnv: this.opts.agentEnv,
@@ -109,7 +114,12 @@ export class TaskRunner {
       // Before the output flush: its append may be stuck in the partition that cost the lease.
       if (entry.fenced) return log.warn("the lease ran out during this attempt: nothing published, nothing reported", { outcome: result.outcome });
       await sink.flush();
-      if (result.outcome === "completed") {
+      const unresolved =
+        result.outcome === "completed" ? await workspace.unresolvedConflict().catch((err: Error) => `The agent exited 0 but its merge could not be checked: ${err.message}`) : null;
+      if (unresolved) {
+        const reported = await reports.send(taskId, "failed", { error: unresolved, branch: workspace.branch });
+        log.info("task failed: the merge conflict is unresolved", { error: unresolved, reported });
+      } else if (result.outcome === "completed") {
         let finished: { branch: string | null; commit: string | null };
         try {
           finished = await workspace.finish(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`, () =>

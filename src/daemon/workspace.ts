@@ -2,19 +2,22 @@
  * Task workspaces. A directive with a repository gets one clone per repository under the work dir;
  * each execution task gets a git worktree on a branch of its own (one per attempt: branch.ts), started
  * from the base branch (no dependencies), from its dependency's final commit (one), or from the first
- * dependency with the others merged in (several; a conflict fails the task and names the files). The
- * dependency commits are the ones the server recorded for each dependency's accepted attempt. After
- * the agent exits 0, what it left uncommitted is committed and, if the fence allows (lease.ts), the
- * attempt's branch is pushed back to the repository without --force, so other daemons and dependents
- * can use it and no attempt can overwrite another's. The worktree is then removed (branches are kept).
- * A planning task gets a detached checkout of the base branch. Without a repository, a task gets an
- * empty directory.
+ * dependency with the others merged in (several; a merge that conflicts is left in progress for the
+ * agent to resolve: merge.ts). The dependency commits are the ones the server recorded for each
+ * dependency's accepted attempt. After the agent exits 0, a merge it left unresolved fails the
+ * attempt; what it left uncommitted is committed (concluding a resolved merge) and, if the fence
+ * allows (lease.ts), the attempt's branch is pushed back to the repository without --force, so other
+ * daemons and dependents can use it and no attempt can overwrite another's. The worktree is then
+ * removed (branches are kept). A planning task gets a detached checkout of the base branch. Without a
+ * repository, a task gets an empty directory.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { MergeConflict } from "../prompts/conflict";
 import { taskBranch } from "./branch";
 import { git, GitError, withRepoLock } from "./git";
+import { mergeDependencies, pendingMergeTitle, unresolvedMerge, type MergeHandover } from "./merge";
 
 export type Dependency = { step_id: string; name: string; status: string; branch: string | null; commit_sha: string | null };
 export type WorkspaceInfo = { repo: string | null; base_branch: string; directive_title: string; step_name: string | null; dependencies: Dependency[] };
@@ -25,6 +28,10 @@ export class WorkspaceError extends Error {}
 export type Workspace = {
   dir: string;
   branch: string | null;
+  /** The merge of a dependency that conflicted and is left in progress for the agent, else null. */
+  conflict: MergeConflict | null;
+  /** After the agent exited 0: why the attempt fails because a conflicted merge is unresolved, else null. */
+  unresolvedConflict(): Promise<string | null>;
   /**
    * After a successful run: commit leftovers, then (once `mayPublish` resolves; it throws to forbid)
    * push the attempt's branch, and return the final commit (null without a repository).
@@ -102,6 +109,8 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
     return {
       dir: taskDir,
       branch: null,
+      conflict: null,
+      unresolvedConflict: async () => null,
       finish: async () => ({ branch: null, commit: null }),
       unpublish: async () => undefined,
       dispose: async () => fs.rmSync(taskDir, { recursive: true, force: true }),
@@ -128,29 +137,30 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
     await git(clone, ["worktree", "add", "--quiet", "-B", branch, taskDir, start]);
   });
   // Several dependencies: merge the others into the first (outside the repository lock: only this worktree is touched).
+  let handover: MergeHandover | null = null;
   if (branch) {
-    const others = info.dependencies.filter((d) => d.commit_sha).slice(1);
-    for (const d of others) {
-      const merged = await git(taskDir, ["merge", "--no-edit", "--quiet", "-m", `Merge "${d.name}" (${d.commit_sha!.slice(0, 10)})`, d.commit_sha!], { allowFail: true });
-      if (merged.code !== 0) {
-        const conflicted = (await git(taskDir, ["diff", "--name-only", "--diff-filter=U"], { allowFail: true })).stdout.split("\n").filter(Boolean);
-        await git(taskDir, ["merge", "--abort"], { allowFail: true });
-        await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));
-        throw new WorkspaceError(
-          `Merge conflict while merging dependency "${d.name}" (${d.commit_sha!.slice(0, 10)}) into ${branch}: conflicting files: ${conflicted.join(", ") || "(unknown)"}.`,
-        );
-      }
+    const [first, ...others] = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ name: d.name, commit: d.commit_sha! }));
+    try {
+      handover = await mergeDependencies(taskDir, first ?? null, others);
+    } catch (err) {
+      await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));
+      throw new WorkspaceError((err as Error).message);
     }
   }
   let pushed: string | null = null;
   return {
     dir: taskDir,
     branch,
+    conflict: handover?.conflict ?? null,
+    unresolvedConflict: async () => (handover ? unresolvedMerge(taskDir, handover) : null),
     async finish(message: string, mayPublish: () => Promise<void>) {
       if (!branch) return { branch: null, commit: null };
       await git(taskDir, ["add", "-A"]);
+      // A merge the agent resolved but did not commit is concluded here (even with no change left to commit).
+      const merge = await pendingMergeTitle(taskDir);
       const status = await git(taskDir, ["status", "--porcelain"]);
-      if (status.stdout) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", message]);
+      if (merge) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", `${merge}, conflicts resolved by the agent\n\n${message}`]);
+      else if (status.stdout) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", message]);
       const commit = (await git(taskDir, ["rev-parse", "HEAD"])).stdout;
       await mayPublish();
       // No --force: the branch is this attempt's own, and a push never rewrites what is there.
