@@ -18,6 +18,7 @@ import { register as directiveCreate } from "./commands/directive-create";
 import { register as directiveEvents } from "./commands/directive-events";
 import { register as directiveGraph } from "./commands/directive-graph";
 import { register as directiveList } from "./commands/directive-list";
+import { register as directiveLogs } from "./commands/directive-logs";
 import { register as directiveStatus } from "./commands/directive-status";
 import { register as directiveTransition } from "./commands/directive-transition";
 import { register as directiveUpdateGoal } from "./commands/directive-update-goal";
@@ -28,6 +29,7 @@ import { register as stepBatchAdd } from "./commands/step-batch-add";
 import { register as stepOverride } from "./commands/step-override";
 import { register as stepRemove } from "./commands/step-remove";
 import { register as stepSetDeps } from "./commands/step-set-deps";
+import { register as taskLogs } from "./commands/task-logs";
 import { register as tokenCreate } from "./commands/token-create";
 import { register as tokenRotate } from "./commands/token-rotate";
 import { createLogger } from "../logger";
@@ -109,9 +111,11 @@ export function buildProgram(): Command {
     });
 
   const directive = program.command("directive").description("Create, steer and watch directives and their steps.");
-  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents]) {
+  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs]) {
     add(directive);
   }
+  const task = program.command("task").description("Read what a task's agent wrote.");
+  for (const add of [taskLogs]) add(task);
   ownerCreate(program.command("owner").description("Manage owners (admin: uses the database directly)."));
   const token = program.command("token").description("Mint tokens (admin: uses the database directly) and rotate them.");
   for (const add of [tokenCreate, tokenRotate]) add(token);

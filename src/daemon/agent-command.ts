@@ -2,8 +2,8 @@
  * The agent command as the operator meant it. Agents run in each task's worktree, so in
  * `--agent-command "node examples/agent.js"` the script path would be looked up there and not found.
  * The rule (README "Daemon options", `baton daemon run --help`): the script, that is the command's first
- * word when it contains a `/` (`./agent.sh`, `bin/agent`), else its first argument (`node agent.js`,
- * `python3 tools/agent.py`), when it is a relative path to a file that exists in the directory where
+ * word when it is a relative path with a `/` (`./agent.sh`, `bin/agent`), else its first argument
+ * (`node agent.js`, `/usr/bin/python3 tools/agent.py`), when it is a relative path to a file that exists in the directory where
  * `baton daemon run` starts, becomes that file's absolute path. Nothing else of the command changes:
  * options (`claude -p ...`), absolute paths, quoted words with shell expansions, and paths that name no
  * file there run as written. Commands that need more use $BATON_DAEMON_DIR, that directory, which
@@ -37,8 +37,8 @@ export function resolveAgentCommand(command: string, cwd: string, fileExists: (f
   let start = lead.length;
   let match = first;
   let word = firstWord;
-  if (!firstWord.includes("/")) {
-    // The program is looked up on PATH (node, python3, sh): its first argument is the script, if any.
+  if (!firstWord.includes("/") || path.isAbsolute(firstWord)) {
+    // The program is looked up on PATH (node, python3, sh) or named absolutely: its first argument is the script, if any.
     const gap = /^\s+/.exec(command.slice(start + first[0].length));
     if (!gap) return { command, changed: false };
     start += first[0].length + gap[0].length;

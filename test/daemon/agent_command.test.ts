@@ -23,6 +23,7 @@ describe("resolveAgentCommand", () => {
     assert.equal(resolve("  node ./examples/agent.js --fast"), `  node ${dir}/examples/agent.js --fast`);
     assert.equal(resolve("python3 agent.py"), `python3 ${dir}/agent.py`);
     assert.equal(resolve(`node "examples/agent.js" 'x'`), `node ${dir}/examples/agent.js 'x'`);
+    assert.equal(resolve("/usr/bin/node examples/agent.js"), `/usr/bin/node ${dir}/examples/agent.js`);
   });
 
   it("makes the first word absolute when it is a relative path (has a /), and leaves its arguments", () => {

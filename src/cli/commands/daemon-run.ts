@@ -69,8 +69,8 @@ export function register(daemon: Command): void {
       "after",
       `
 The agent runs in each task's worktree. So that "node examples/agent.js" works as typed, the command's
-script (its first word when that has a "/", as in ./agent.sh, else its first argument, as in
-node agent.js) is made absolute when it is a relative path to a file in the directory where
+script (its first word when that is a relative path with a "/", as in ./agent.sh, else its first
+argument, as in node agent.js) is made absolute when it is a relative path to a file in the directory where
 \`baton daemon run\` starts (the daemon logs the command when it does). Every agent also gets that directory
 as BATON_DAEMON_DIR, for commands that need more ('cd "$BATON_DAEMON_DIR" && ...').
 

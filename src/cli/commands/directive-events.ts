@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { DirectiveEventsDocument, DirectiveEventsFeedDocument, DirectiveExistsDocument, type EventFieldsFragment } from "../../client/generated/graphql";
+import { errorSummary } from "../../agent-error";
 import { subscribe } from "../../client/graphql";
 import { present, rows } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from "../context";
@@ -15,7 +16,8 @@ export function formatEvent(e: EventRow): string {
   const detail = eventDetail(e);
   const name = typeof detail.name === "string" ? ` "${detail.name}"` : typeof detail.kind === "string" ? ` (${detail.kind})` : "";
   const change = e.kind === "status_changed" ? `${e.fromStatus} -> ${e.toStatus}` : e.kind === "created" ? `created ${e.toStatus ?? ""}`.trim() : e.kind;
-  const error = typeof detail.error === "string" ? `: ${detail.error.split("\n").slice(-1)[0]}` : "";
+  // The error's most useful line, and where the whole output is (a task's event keeps 2,000 characters of its error).
+  const error = typeof detail.error === "string" ? `: ${errorSummary(detail.error)}${e.subjectType === "task" ? ` (see \`baton task logs ${e.subjectId}\`)` : ""}` : "";
   return `${e.createdAt}  #${e.rowId}  ${e.subjectType} ${e.subjectId.slice(0, 8)}${name}  ${change}${error}`;
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { errorSummary } from "../../agent-error";
 import { DirectiveSnapshotDocument, type DirectiveFieldsFragment, type StepFieldsFragment, type TaskFieldsFragment } from "../../client/generated/graphql";
 import { rows } from "../../client/results";
 import { LIVE_TASK_STATUSES, RETRYABLE_STEP_STATUSES, statusIn } from "../../statuses";
@@ -29,11 +30,16 @@ export function snapshotJson(d: DirectiveSnapshot) {
 export function renderStatus(d: DirectiveSnapshot): string {
   const byId = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s]));
   const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`, ""];
+  // A failed planner pauses the directive before any step exists: say why, and where its output is.
+  const planner = d.tasks.nodes.filter((t) => t.kind === "planning").at(-1);
+  if (planner?.error && statusIn(planner.status, ["failed", "interrupted"])) {
+    lines.push(`planning ${planner.status}: ${errorSummary(planner.error)} (see \`baton task logs ${planner.rowId}\`)`, "");
+  }
   if (d.directiveSteps.nodes.length === 0) lines.push("No steps yet.");
   for (const s of d.directiveSteps.nodes) {
     const deps = s.stepDependenciesByStepId.nodes.map((n) => byId.get(n.dependsOnStepId)?.name ?? n.dependsOnStepId);
     lines.push(`${s.rowId}  ${s.status.padEnd(9)} g${s.generation}  ${s.name}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
-    if (s.currentTask?.error && statusIn(s.status, RETRYABLE_STEP_STATUSES)) lines.push(`    last error: ${s.currentTask.error.split("\n").slice(-1)[0]}`);
+    if (s.currentTask?.error && statusIn(s.status, RETRYABLE_STEP_STATUSES)) lines.push(`    last error: ${errorSummary(s.currentTask.error)} (see \`baton task logs ${s.currentTask.rowId}\`)`);
   }
   const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
