@@ -5,6 +5,11 @@
  * The process runs in its own process group so an interrupt reaches its children too: SIGTERM, then
  * SIGKILL after the grace period.
  *
+ * The command starts only after `onSpawn` has returned: the process first waits at a gate (a line on
+ * fd 3) and then execs `sh -c CMD` with the same pid. The daemon records the agent's pid there
+ * (leftovers.ts), so an agent never runs unrecorded: if the daemon dies before, the gate reads end of
+ * file and exits without running the command, and no agent is left that the next daemon cannot stop.
+ *
  * The environment is an allow-list (agent-env.ts), never the daemon's own. With an agent user
  * (agent-user.ts) the process runs under that uid/gid (supplementary groups dropped), owns its
  * workspace and prompt while it runs, and what it leaves running in its process group is killed when
@@ -13,6 +18,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import type { Writable } from "node:stream";
 import { agentError } from "../agent-error";
 import { agentEnvironment } from "./agent-env";
 import { handOver, reclaim, type AgentUser } from "./agent-user";
@@ -32,7 +38,12 @@ export type AgentOptions = {
   promptDir: string;
   graceMs: number;
   onOutput: (stream: "stdout" | "stderr", text: string) => void;
+  /** Called with the process's pid (its group's id) before the command may start; if it throws, the command never starts. */
+  onSpawn?: (pid: number) => void;
 };
+
+/** `sh -c GATE sh CMD`: waits for the daemon's line on fd 3 (end of file: the daemon is gone), closes fd 3, runs CMD. */
+const GATE = 'read -r _ <&3 || exit 125; exec 3<&-; exec sh -c "$1"';
 
 const ERROR_TAIL_BYTES = 4000;
 
@@ -48,10 +59,10 @@ export class AgentProcess {
     const user = opts.user;
     const owned = user ? handOver(user, opts.cwd, opts.promptDir) : null;
     const env = agentEnvironment(process.env, opts.passEnv ?? [], { ...opts.env, BATON_PROMPT_FILE: promptFile, BATON_DAEMON_DIR: process.cwd(), ...(user ? { HOME: user.home } : {}) });
-    this.child = spawn("sh", ["-c", opts.command], {
+    this.child = spawn("sh", ["-c", GATE, "sh", opts.command], {
       cwd: opts.cwd,
       env,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe", "pipe"],
       detached: true,
       ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
@@ -88,6 +99,16 @@ export class AgentProcess {
       });
     });
     this.graceMs = opts.graceMs;
+    const gate = this.child.stdio[3] as Writable | null;
+    if (!gate) return; // the spawn failed: `error` reports it
+    gate.on("error", () => undefined); // EPIPE: the process is gone already
+    try {
+      if (this.child.pid) opts.onSpawn?.(this.child.pid);
+    } catch (err) {
+      gate.destroy(); // end of file at the gate: the command never runs
+      throw err;
+    }
+    gate.end("\n");
   }
 
   private graceMs: number;
