@@ -106,9 +106,9 @@ export class TaskRunner {
           PATH: `${path.join(workDir, "bin")}${path.delimiter}${process.env.PATH ?? ""}`,
         },
         onOutput: (stream, text) => sink.write(stream, text),
+        onSpawn: (pid) => records.agent(taskId, pid), // before the command starts: a daemon killed here leaves no agent
       });
       entry.agent = agent;
-      records.agent(taskId, agent.pid);
       if (entry.interrupted) agent.interrupt(entry.interrupted);
       const result = await agent.result;
       // Before the output flush: its append may be stuck in the partition that cost the lease.
