@@ -2,8 +2,8 @@
  * A failed agent's error, as recorded and as shown. Pure functions, shared by the daemon (which writes
  * the error of a failed attempt) and the CLI (which shows one line of it).
  *
- * Recorded: "The agent exited with status N:" and the last ERROR_TAIL_LINES lines of its stderr, at
- * most ERROR_TAIL_CHARS characters in all. A runtime's crash report ends with a stack trace and a banner
+ * Recorded: "The agent exited with status N:" and the last ERROR_TAIL_LINES lines of its stderr (stack
+ * frames not counted), at most ERROR_TAIL_CHARS characters in all. A runtime's crash report ends with a stack trace and a banner
  * (Node's "Node.js v20.20.2", Python's traceback), so the line that says what went wrong sits a dozen
  * lines above the end: the last line alone hid it. The cap is 2,000 characters because a task's
  * `status_changed` event keeps the first 2,000 characters of its error (sql/000006_events.sql): the
@@ -16,6 +16,9 @@
 
 export const ERROR_TAIL_LINES = 20;
 export const ERROR_TAIL_CHARS = 2000;
+// Stack frames do not count as lines (the character cap still holds them): ten frames of a deep call
+// would otherwise push the exception's message out of the tail.
+const STACK_FRAME = /^\s+(?:at\s|File "[^"]*", line \d+)/;
 
 /** The error of an attempt that failed: `why` ("The agent exited with status 1") and the tail of its stderr. */
 export function agentError(why: string, stderr: string): string {
@@ -25,7 +28,8 @@ export function agentError(why: string, stderr: string): string {
   const head = `${why}:\n`;
   const tail: string[] = [];
   let size = head.length;
-  for (let i = lines.length - 1; i >= 0 && tail.length < ERROR_TAIL_LINES; i--) {
+  let counted = 0;
+  for (let i = lines.length - 1; i >= 0 && counted < ERROR_TAIL_LINES; i--) {
     const line = lines[i]!;
     if (size + line.length + 1 > ERROR_TAIL_CHARS) {
       // One line longer than what is left: keep its end, so the newest text survives.
@@ -34,6 +38,7 @@ export function agentError(why: string, stderr: string): string {
     }
     tail.unshift(line);
     size += line.length + 1;
+    if (!STACK_FRAME.test(line)) counted++;
   }
   return head + tail.join("\n");
 }

@@ -41,6 +41,12 @@ describe("agentError", () => {
     assert.deepEqual(error.split("\n"), ["The agent exited with status 2:", ...Array.from({ length: 20 }, (_, i) => `line ${i + 31}`)]);
   });
 
+  it("does not count stack frames among the 20 lines, so a deep trace keeps its message", () => {
+    const frames = Array.from({ length: 30 }, (_, i) => `    at f${i} (/w/agent.js:${i}:1)`);
+    const stderr = ["Error: the real cause", ...frames, "", "Node.js v20.20.2"].join("\n");
+    assert.equal(agentError("The agent exited with status 1", stderr), `The agent exited with status 1:\n${stderr}`);
+  });
+
   it("keeps at most 2,000 characters, whole lines, the newest", () => {
     const stderr = Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(199, "x")).join("\n");
     const error = agentError("The agent exited with status 1", stderr);
