@@ -28,8 +28,19 @@ function isFile(file: string): boolean {
   }
 }
 
-/** The command with its script's relative path made absolute against `cwd` (see the rule above); `changed` says whether it was. */
-export function resolveAgentCommand(command: string, cwd: string, fileExists: (file: string) => boolean = isFile): { command: string; changed: boolean } {
+// A word that reads as a script path: it has a directory part or a script's extension.
+const LOOKS_LIKE_A_PATH = /\/|\.(?:js|mjs|cjs|ts|py|sh|rb|pl)$/;
+
+/**
+ * The command with its script's relative path made absolute against `cwd` (see the rule above); `changed`
+ * says whether it was, `missing` names a relative script path that is no file there (the agent would fail
+ * in every worktree: worth a warning at start).
+ */
+export function resolveAgentCommand(
+  command: string,
+  cwd: string,
+  fileExists: (file: string) => boolean = isFile,
+): { command: string; changed: boolean; missing?: string } {
   const lead = /^\s*/.exec(command)![0];
   const first = WORD.exec(command.slice(lead.length));
   if (!first) return { command, changed: false };
@@ -49,6 +60,6 @@ export function resolveAgentCommand(command: string, cwd: string, fileExists: (f
   }
   if (!word || word.startsWith("-") || path.isAbsolute(word)) return { command, changed: false };
   const absolute = path.resolve(cwd, word);
-  if (!fileExists(absolute)) return { command, changed: false };
+  if (!fileExists(absolute)) return LOOKS_LIKE_A_PATH.test(word) ? { command, changed: false, missing: absolute } : { command, changed: false };
   return { command: command.slice(0, start) + shellQuote(absolute) + command.slice(start + match[0].length), changed: true };
 }

@@ -35,11 +35,10 @@ describe("resolveAgentCommand", () => {
     assert.equal(resolve("sh 'run agent.sh'"), `sh '${dir}/run agent.sh'`);
   });
 
-  it("leaves options, absolute paths, missing files, directories, expansions and programs on PATH as written", () => {
+  it("leaves options, absolute paths, directories, expansions and programs on PATH as written", () => {
     for (const command of [
       "claude -p --dangerously-skip-permissions",
       `node ${dir}/examples/agent.js`,
-      "node examples/missing.js",
       "node examples",
       'node "$HOME/agent.js"',
       "node $PWD/examples/agent.js",
@@ -50,6 +49,13 @@ describe("resolveAgentCommand", () => {
     ]) {
       assert.deepEqual(resolveAgentCommand(command, dir), { command, changed: false }, command);
     }
+  });
+
+  it("names a relative script path that is no file in the daemon's directory", () => {
+    assert.deepEqual(resolveAgentCommand("node examples/nope.js", dir), { command: "node examples/nope.js", changed: false, missing: `${dir}/examples/nope.js` });
+    assert.deepEqual(resolveAgentCommand("./run.sh", dir), { command: "./run.sh", changed: false, missing: `${dir}/run.sh` });
+    assert.deepEqual(resolveAgentCommand("python3 nope.py", dir), { command: "python3 nope.py", changed: false, missing: `${dir}/nope.py` });
+    assert.deepEqual(resolveAgentCommand("claude chat", dir), { command: "claude chat", changed: false });
   });
 
   it("says when it changed the command", () => {

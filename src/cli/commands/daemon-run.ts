@@ -103,6 +103,9 @@ Examples:
       // Once, here: every task runs the same command, in its own worktree.
       const agentCommand = resolveAgentCommand(opts.agentCommand, process.cwd());
       if (agentCommand.changed) logger.info("the agent command's script resolves against the daemon's directory", { agent_command: agentCommand.command });
+      if (agentCommand.missing) {
+        logger.warn("the agent command names a script that is not here, so it runs as written in each task's worktree; start the daemon in the directory the path is relative to, or give an absolute path", { agent_command: agentCommand.command, not_found: agentCommand.missing });
+      }
       if (process.env.BATON_TOKEN && !agentUser) {
         logger.warn(
           "BATON_TOKEN stays readable in /proc/<pid>/environ to every process of this user, agents included; use --token-file (the daemon stores its own token after the first start), or --agent-user",
