@@ -3,12 +3,17 @@
  * power cut), and the clean-up that the next daemon started on that work dir does first.
  *
  * Each task a daemon runs has a record, `<work dir>/agents/<task id>.json`: the daemon's pid and start
- * time, and once the agent runs, the agent's process group (its pid: it leads its own group) and start
- * time, with the boot id. The record is removed when the task's workspace is gone. On start, every
- * record whose daemon is no longer alive is settled: the agent's process group gets SIGTERM, then
- * SIGKILL after the grace period; the task's worktree and prompt directory are removed; then every
- * clone prunes its worktree list, so the branch the dead attempt had checked out is free again.
- * Worktree directories that no live daemon's record claims (left by a daemon without records) go too.
+ * time, and once the agent is spawned, the agent's process group (its pid: it leads its own group) and
+ * start time, with the boot id. The agent's command starts only after that is written (agent-process.ts
+ * holds it at a gate until `onSpawn` returns), so a record without an agent means no agent ran: a daemon
+ * killed between the spawn and the record takes the gate with it. The record is removed when the
+ * task's workspace is gone.
+ *
+ * On start, every record whose daemon is no longer alive is settled: the agent's process group gets
+ * SIGTERM, then SIGKILL after the grace period; the task's worktree and prompt directory are removed;
+ * then every clone prunes its worktree list, so the branch the dead attempt had checked out is free
+ * again. Worktree directories that no live daemon's record claims (left by a daemon without records)
+ * go too.
  *
  * A pid is trusted only with its start time (from /proc/<pid>/stat) and boot id, so a recycled pid is
  * never signalled. A group whose leader is gone may still have members; Linux does not reuse a pid
@@ -93,7 +98,7 @@ export class TaskRecords {
     if (this.self) this.write({ task_id: taskId, boot_id: this.boot, daemon: this.self, agent: null });
   }
 
-  /** The agent started as process `pid`, the leader of its own process group. */
+  /** The agent was spawned as process `pid`, the leader of its own process group; its command has not started yet. */
   agent(taskId: string, pid: number | undefined): void {
     const s = pid ? procStat(pid) : null;
     if (this.self && pid && s) this.write({ task_id: taskId, boot_id: this.boot, daemon: this.self, agent: { pid, start: s.start } });
