@@ -150,7 +150,7 @@ describe("baton daemon run options", () => {
     const vars = new Map(output.split("\n").filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
     const shellAdded = ["PWD", "OLDPWD", "SHLVL", "_"];
     const names = [...vars.keys()].filter((n) => !shellAdded.includes(n)).sort();
-    assert.deepEqual(names, ["BATON_API_URL", "BATON_DIRECTIVE_ID", "BATON_PROMPT_FILE", "BATON_TASK_ID", "BATON_TASK_KIND", "BATON_TOKEN", "E2E_PASSED", "HOME", "LANG", "LC_ALL", "PATH", "TERM"]);
+    assert.deepEqual(names, ["BATON_API_URL", "BATON_DAEMON_DIR", "BATON_DIRECTIVE_ID", "BATON_PROMPT_FILE", "BATON_TASK_ID", "BATON_TASK_KIND", "BATON_TOKEN", "E2E_PASSED", "HOME", "LANG", "LC_ALL", "PATH", "TERM"]);
     assert.equal(vars.get("E2E_PASSED"), "passed-value");
     assert.equal(claimsOf(vars.get("BATON_TOKEN")!).role, "baton_agent");
     proc.child.kill("SIGTERM");
