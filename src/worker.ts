@@ -1,7 +1,8 @@
 /*
  * The graphile-worker runner, inside `baton server` or alone as `baton worker`, on the shared pool.
  */
-import type { Runner, RunnerOptions } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import type { Runner, RunnerOptions, WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
 import type { Logger } from "./logger";
 import { buildTaskList, CRONTAB } from "./tasks";
@@ -29,15 +30,22 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     else if (level === "warning") logger.warn(message, fields);
     else logger.debug(message, fields);
   });
+  // The ids of this runner's worker pools: the jobs they hold are released at stop (below).
+  const poolIds = new Set<string>();
+  const events = new EventEmitter() as WorkerEvents;
+  events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
   const options: RunnerOptions = {
     pgPool: pool,
+    events,
     concurrency: opts.concurrency,
     noHandleSignals: true,
-    // Job completions go through graphile-worker's batcher (delay 0: no added latency), because only
-    // batched completions are awaited by runner.stop(). Unbatched, a job finishing during shutdown has
-    // its completion fired and forgotten; pool.end() then drops it, and the job stays locked for 4
-    // hours, its job key holding back a re-enqueue of that step's dispatch until then.
-    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    // Job completions are not batched (graphile-worker's default). A batch deletes several finished
+    // jobs in one statement, in completion order, while a transaction that queues jobs under shared
+    // keys (dispatch_steps:<directive>, dispatch_pending:<owner>:<daemon>) clears the keys of running
+    // jobs in its own order: the two deadlocked, and a failed batch aborts the whole worker pool. The
+    // cost: runner.stop() does not await a completion in flight, so a job finishing during shutdown may
+    // stay locked (graphile-worker re-runs it after 4 hours; every job is idempotent). Its key does not
+    // hold anything back: queueing under a key whose job is locked moves the key to a new job.
     pollInterval: 1000,
     taskList: buildTaskList({ logger }),
     ...(opts.cron === false ? { parsedCronItems: [] } : { crontab: CRONTAB }),
@@ -100,6 +108,28 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     stopped = true;
     clearInterval(sweep);
     if (!currentEnded) await current.stop();
+    await releaseJobs(pool, [...poolIds], logger);
   };
   return runner;
+}
+
+/**
+ * After a stop: a completion sent just before it (not awaited by graphile-worker when unbatched)
+ * usually lands within milliseconds; wait for that, up to 3 s, then unlock whatever these pools still
+ * hold, so another worker runs it now rather than in 4 hours (every job is idempotent).
+ */
+async function releaseJobs(pool: Pool, poolIds: string[], logger: Logger): Promise<void> {
+  if (poolIds.length === 0) return;
+  const held = async () =>
+    (await pool.query<{ n: number }>("select count(*)::int as n from graphile_worker._private_jobs where locked_by = any ($1)", [poolIds])).rows[0]!.n;
+  try {
+    const deadline = Date.now() + 3000;
+    while ((await held()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if ((await held()) > 0) {
+      await pool.query("select graphile_worker.force_unlock_workers($1::text[])", [poolIds]);
+      logger.warn("released jobs the stopped worker still held", { pools: poolIds });
+    }
+  } catch (err) {
+    logger.warn("could not release the stopped worker's jobs; graphile-worker unlocks them after 4 hours", { error: (err as Error).message });
+  }
 }

@@ -32,10 +32,12 @@ table baton.daemons (rls, forced)
   created_at timestamp with time zone not null default now() -- When the daemon first registered.
   updated_at timestamp with time zone not null default now() -- When this row last changed.
   revoked_at timestamp with time zone -- When its owner revoked it (`baton daemon revoke`); null while it may work. A revoked daemon stays disconnected: its tokens no longer work, its heartbeat is refused, and it gets no new token.
+  live_tasks integer not null default 0 -- How many of its tasks are starting or running now (the slots it uses of max_tasks). Kept by a trigger on tasks in the statement that changes them; recomputed by reconcile.
   constraint daemons_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint daemons_pkey PRIMARY KEY (id)
   constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::baton.daemon_status) = (disconnected_at IS NOT NULL)))
   constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
+  constraint live_tasks_not_negative CHECK ((live_tasks >= 0))
   constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
   constraint revoked_only_when_disconnected CHECK (((revoked_at IS NULL) OR (status = 'disconnected'::baton.daemon_status)))
@@ -394,8 +396,10 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_observe_dispatch_latency_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.assigned_at IS NOT NULL) AND (old.assigned_at IS DISTINCT FROM new.assigned_at))) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
+  CREATE TRIGGER _900_count_live_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
+  CREATE TRIGGER _900_count_live_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
+  CREATE TRIGGER _900_count_live_update AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_notify_daemon AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__notify_daemon()
-  CREATE TRIGGER _900_slot_freed AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((baton_private.task_occupies_slot(old.status) AND (NOT baton_private.task_occupies_slot(new.status)))) EXECUTE FUNCTION baton_private.tg_tasks__slot_freed()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
@@ -483,7 +487,7 @@ end;
 $function$
 
 -- baton.assign_task(uuid)
--- comment: Assigns a pending task to a connected daemon of its owner with room (preferring one this step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.
+-- comment: Assigns a pending task to a connected daemon of its owner with room (preferring one its step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.
 CREATE OR REPLACE FUNCTION baton.assign_task(task_id uuid)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -492,8 +496,6 @@ AS $function$
 declare
   v_task baton.tasks;
   v_directive baton.directives;
-  v_candidate record;
-  v_locked uuid[];
 begin
   select * into v_task from baton.tasks t where t.id = assign_task.task_id;
   if not found then
@@ -507,33 +509,9 @@ begin
   if v_directive.status <> 'active' then
     return null;                        -- paused or archived: nothing new is dispatched
   end if;
-  -- Lock every daemon that looks free, all at once and in id order, then choose among them with a
-  -- fresh count: two dispatchers never wait on each other's daemons in a cycle (locking one by one
-  -- in load order could deadlock), and none can fill a slot another has just taken. The choice is
-  -- among the daemons locked here only: a daemon that was full at the first look and has a free slot
-  -- by the second is not locked, and another dispatcher holding its lock may be filling that slot
-  -- (test/faults/two_servers saw 3 live tasks on a daemon with max_tasks 2).
-  select coalesce(array_agg(x.id), '{}') into v_locked
-    from (select d.id from baton.daemons d
-           where d.id in (select c.id from baton.daemons c
-                           where c.owner_id = v_task.owner_id and c.status = 'connected'
-                             and c.last_heartbeat_at >= now() - baton_private.daemon_lease()
-                             and (select count(*) from baton.tasks l where l.daemon_id = c.id and baton_private.task_occupies_slot(l.status)) < c.max_tasks)
-           order by d.id
-             for update) x;
-  select d.id into v_candidate
-    from baton.daemons d
-   where d.id = any (v_locked)
-     and d.owner_id = v_task.owner_id and d.status = 'connected'
-     and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     and (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)) < d.max_tasks
-   order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
-                     and baton_private.task_attempt_failed(f.status)),
-            (select count(*) from baton.tasks l where l.daemon_id = d.id and baton_private.task_occupies_slot(l.status)),
-            d.last_heartbeat_at desc, d.id
-   limit 1;
-  if found then
-    update baton.tasks t set status = 'starting', daemon_id = v_candidate.id where t.id = v_task.id returning * into v_task;
+  -- Waits for a daemon row another transaction holds: "locked" must not read as "no room".
+  if baton_private.assign_one_task(v_task.id, false) then
+    select * into v_task from baton.tasks t where t.id = assign_task.task_id;
     return v_task;
   end if;
   return null;
@@ -908,15 +886,13 @@ end;
 $function$
 
 -- baton.daemons_active_task_count(baton.daemons)  (execute: baton_daemon,baton_user)
--- comment: How many tasks the daemon runs now (starting or running), of those the caller may see.
+-- comment: How many tasks the daemon runs now (starting or running): its live_tasks counter.
 CREATE OR REPLACE FUNCTION baton.daemons_active_task_count(d baton.daemons)
  RETURNS integer
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-  select count(*)::integer from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status);
-$function$
+AS $function$ select d.live_tasks $function$
 
 -- baton.daemons_lease_expires_at(baton.daemons)  (execute: baton_daemon,baton_user)
 -- comment: When the daemon's lease runs out unless it heartbeats again: its last heartbeat plus the server's lease (BATON_DAEMON_LEASE_SECONDS). After that the server may interrupt its tasks and run them elsewhere, so a daemon that has not renewed its lease for that long stops its agents and publishes nothing.
@@ -1037,7 +1013,7 @@ end;
 $function$
 
 -- baton.reconcile()
--- comment: Finds whatever the event path missed and enqueues it: expired daemons, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.
+-- comment: Finds whatever the event path missed and enqueues it: expired daemons, wrong live-task counters, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.
 CREATE OR REPLACE FUNCTION baton.reconcile()
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1045,19 +1021,17 @@ CREATE OR REPLACE FUNCTION baton.reconcile()
 AS $function$
 declare
   v_expired integer := baton.expire_daemons();
-  v_steps integer := 0;
+  v_recounted integer := baton_private.recount_live_tasks();
+  v_steps uuid[];
   v_planning integer := 0;
   v_owners integer := 0;
   v_id uuid;
 begin
-  for v_id in
+  v_steps := array(
     select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
      where s.status = 'ready' and d.status = 'active'
-       and not exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status))
-  loop
-    perform baton_private.maybe_enqueue_dispatch_step(v_id);
-    v_steps := v_steps + 1;
-  end loop;
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status)));
+  perform baton_private.enqueue_dispatch_steps(v_steps);
   for v_id in select d.id from baton.directives d where baton_private.needs_planning(d) loop
     perform baton_private.maybe_enqueue_planning(v_id);
     v_planning := v_planning + 1;
@@ -1066,7 +1040,8 @@ begin
     perform baton_private.maybe_enqueue_dispatch_pending(v_id);
     v_owners := v_owners + 1;
   end loop;
-  return jsonb_build_object('expired_daemons', v_expired, 'ready_steps', v_steps, 'directives_to_plan', v_planning, 'owners_with_pending_tasks', v_owners);
+  return jsonb_build_object('expired_daemons', v_expired, 'ready_steps', cardinality(v_steps), 'directives_to_plan', v_planning,
+                            'owners_with_pending_tasks', v_owners, 'recounted_daemons', v_recounted);
 end;
 $function$
 
@@ -1370,6 +1345,26 @@ begin
 end;
 $function$
 
+-- baton_private.add_jobs(graphile_worker.job_spec[])
+-- comment: graphile_worker.add_jobs, plus queueing again each keyed spec that add_jobs wrote no row for (a worker took the queued job in between, and the spec would be lost).
+CREATE OR REPLACE FUNCTION baton_private.add_jobs(specs graphile_worker.job_spec[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_lost graphile_worker.job_spec[];
+begin
+  with written as (select j.key from graphile_worker.add_jobs(specs) j where j.key is not null)
+  select array_agg(spec) into v_lost from unnest(specs) spec
+   where spec.job_key is not null and spec.job_key not in (select w.key from written w);
+  if v_lost is not null then
+    perform graphile_worker.add_jobs(v_lost);
+  end if;
+end;
+$function$
+
 -- baton_private.append_task_output(uuid,jsonb)
 -- comment: Appends a batch of a task's output: chunks is a JSON array of {"stream": "stdout" | "stderr", "text": "..."} (at most 1,000 chunks and 256 KiB per call; empty texts are skipped). Only the daemon the task is assigned to may call it. A task keeps at most 1 MiB of output: past that, one truncation marker is stored and later output is dropped (the receipt says so). Each batch that stores something records an `output` event on the task.
 CREATE OR REPLACE FUNCTION baton_private.append_task_output(task_id uuid, chunks jsonb)
@@ -1489,6 +1484,33 @@ begin
   v_receipt.truncated := v_truncated;
   v_receipt.last_seq := v_seq;
   return v_receipt;
+end;
+$function$
+
+-- baton_private.apply_live_task_deltas(jsonb)
+-- comment: Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks, and queues dispatch_pending for the owner of each daemon that freed a slot.
+CREATE OR REPLACE FUNCTION baton_private.apply_live_task_deltas(deltas jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_freed record;
+begin
+  for v_freed in
+    with d as (select (x ->> 'daemon_id')::uuid as daemon_id, (x ->> 'delta')::integer as delta
+                 from jsonb_array_elements(deltas) x),
+         u as (update baton.daemons dm set live_tasks = dm.live_tasks + d.delta
+                 from d where dm.id = d.daemon_id
+               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, d.delta)
+    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full from u where u.delta < 0 order by u.id
+  loop
+    if v_freed.was_full then
+      perform baton_private.enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
+    else
+      perform baton_private.maybe_enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
+    end if;
+  end loop;
 end;
 $function$
 
@@ -1683,6 +1705,129 @@ begin
     raise exception 'This token was revoked by `baton token rotate`; ask for a new one.'
       using errcode = 'BTDNY', hint = 'The owner gets a fresh token from `baton token rotate` or `baton token create`; daemons and agents get theirs again from it.';
   end if;
+end;
+$function$
+
+-- baton_private.assign_one_task(uuid,boolean)
+-- comment: Assigns one pending task to the best daemon of its owner with room (preferring one its step has not failed on, then the least loaded). Returns whether it did.
+CREATE OR REPLACE FUNCTION baton_private.assign_one_task(task_id uuid, skip_locked boolean DEFAULT true)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+  v_daemon uuid;
+begin
+  select * into v_task from baton.tasks t where t.id = assign_one_task.task_id and t.status = 'pending';
+  if not found or (select dr.status from baton.directives dr where dr.id = v_task.directive_id) <> 'active' then
+    return false;
+  end if;
+  if skip_locked then
+    select d.id into v_daemon from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                       and baton_private.task_attempt_failed(f.status)),
+              d.live_tasks, d.last_heartbeat_at desc, d.id
+     limit 1 for update skip locked;
+  else
+    -- Waiting: re-checked after the lock (READ COMMITTED re-reads a row it waited for).
+    select d.id into v_daemon from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                       and baton_private.task_attempt_failed(f.status)),
+              d.live_tasks, d.last_heartbeat_at desc, d.id
+     limit 1 for update;
+  end if;
+  if v_daemon is null then
+    return false;
+  end if;
+  update baton.tasks t set status = 'starting', daemon_id = v_daemon where t.id = v_task.id and t.status = 'pending';
+  return found;
+end;
+$function$
+
+-- baton_private.assign_tasks(uuid[],boolean)
+-- comment: Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip daemon rows other transactions hold instead of waiting. Returns how many were assigned.
+CREATE OR REPLACE FUNCTION baton_private.assign_tasks(task_ids uuid[], skip_locked boolean DEFAULT true)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner uuid;
+  v_assigned integer := 0;
+  v_n integer;
+  v_retry uuid;
+begin
+  if coalesce(cardinality(task_ids), 0) = 0 then
+    return 0;
+  end if;
+  -- LOCK ORDER, directive -> daemon: a caller that may wait for daemon rows first shares the tasks'
+  -- directive rows, in id order. A report holds its directive and locks its daemon last (the live-task
+  -- counter); a waiting assigner that held the daemon first would then wait for that directive in the
+  -- events' foreign key check, and deadlock. (Skipping callers hold the directive already.)
+  if not skip_locked then
+    perform 1 from baton.directives d
+     where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+     order by d.id for share;
+  end if;
+  for v_owner in select distinct t.owner_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' order by 1 loop
+    if skip_locked then
+      with free as (
+             select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
+              where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
+                and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+              -- At most one daemon per task, the least loaded first: only the daemons used are held.
+              order by d.live_tasks, d.last_heartbeat_at desc, d.id
+              limit cardinality(task_ids) for update skip locked),
+           slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
+                       from free f cross join lateral generate_series(1, f.room) g(n)),
+           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
+                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+      update baton.tasks t set status = 'starting', daemon_id = s.id
+        from todo join slots s on s.k = todo.k
+       where t.id = todo.id and t.status = 'pending';
+    else
+      with free as (
+             select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
+              where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
+                and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+              order by d.id for update),
+           slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
+                       from free f cross join lateral generate_series(1, f.room) g(n)),
+           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
+                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+      update baton.tasks t set status = 'starting', daemon_id = s.id
+        from todo join slots s on s.k = todo.k
+       where t.id = todo.id and t.status = 'pending';
+    end if;
+    get diagnostics v_n = row_count;
+    v_assigned := v_assigned + v_n;
+    -- Retries, one at a time (rare: only after a failed attempt). Never waiting here: a daemon that
+    -- was full a moment ago is not among those locked above in id order, and waiting for it out of
+    -- order could deadlock with another assigner.
+    for v_retry in
+      select t.id from baton.tasks t
+       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+         and exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                       and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
+       order by t.created_at, t.id
+    loop
+      if baton_private.assign_one_task(v_retry, true) then
+        v_assigned := v_assigned + 1;
+      end if;
+    end loop;
+  end loop;
+  return v_assigned;
 end;
 $function$
 
@@ -1979,16 +2124,15 @@ CREATE OR REPLACE FUNCTION baton_private.dispatch_latency_buckets()
 AS $function$ select array[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]::double precision[] $function$
 
 -- baton_private.dispatch_new_task(uuid)
--- comment: Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one.
+-- comment: Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one (also when the daemons with room were locked by others).
 CREATE OR REPLACE FUNCTION baton_private.dispatch_new_task(task_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  -- baton.assign_task is defined with the daemon registry (000011_daemons_and_dispatch.sql).
-  if baton.assign_task(task_id) is null then
-    perform baton_private.enqueue_dispatch_task(task_id);
+  if baton_private.assign_tasks(array[task_id], true) = 0 then
+    perform baton_private.enqueue_dispatch_tasks(array[task_id]);
   end if;
 end;
 $function$
@@ -2002,13 +2146,12 @@ CREATE OR REPLACE FUNCTION baton_private.enqueue(task_identifier text, payload j
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  perform graphile_worker.add_job(
-    identifier => task_identifier,
-    payload => payload,
-    max_attempts => 10,
-    job_key => job_key,
-    job_key_mode => job_key_mode
-  );
+  if job_key_mode = 'replace' then
+    perform baton_private.add_jobs(array[row(task_identifier, payload, null, null, 10, job_key, null, null)::graphile_worker.job_spec]);
+  else
+    perform graphile_worker.add_job(identifier => task_identifier, payload => payload, max_attempts => 10,
+                                    job_key => job_key, job_key_mode => job_key_mode);
+  end if;
 end;
 $function$
 
@@ -2024,7 +2167,7 @@ AS $function$
 $function$
 
 -- baton_private.enqueue_dispatch_steps(uuid[])
--- comment: Enqueues, in one call, the dispatch of the next attempt of each given step that is ready in an active directive and has no live task.
+-- comment: Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload [{step_id, attempt}], appended to by later calls until it runs), in one add_jobs call.
 CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_steps(step_ids uuid[])
  RETURNS void
  LANGUAGE plpgsql
@@ -2037,29 +2180,54 @@ begin
   if coalesce(cardinality(step_ids), 0) = 0 then
     return;
   end if;
-  select array_agg(row('dispatch_step', json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1), null, null, 10,
-                       'dispatch_step:' || s.id || ':' || (s.total_attempts + 1), null, null)::graphile_worker.job_spec
-                   order by s.order_index, s.id)
+  select array_agg(row('dispatch_steps', x.steps, null, null, 10, 'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
+                   order by x.directive_id)
     into v_specs
-    from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
-   where s.status = 'ready'
-     and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
-     and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
-                     and baton_private.task_is_live(t.status));
+    from (select s.directive_id,
+                 json_agg(json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1) order by s.order_index, s.id) as steps
+            from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
+           where s.status = 'ready'
+             and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
+             and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
+                             and baton_private.task_is_live(t.status))
+           group by s.directive_id) x;
   if v_specs is not null then
-    perform graphile_worker.add_jobs(v_specs);
+    perform baton_private.add_jobs(v_specs);
   end if;
 end;
 $function$
 
 -- baton_private.enqueue_dispatch_task(uuid)
--- comment: Enqueues the assignment of a pending task to a daemon.
+-- comment: Queues the assignment of one pending task (see enqueue_dispatch_tasks).
 CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_task(task_id uuid)
  RETURNS void
  LANGUAGE sql
  SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select baton_private.enqueue_dispatch_tasks(array[task_id]) $function$
+
+-- baton_private.enqueue_dispatch_tasks(uuid[])
+-- comment: Queues the assignment of these pending tasks: one dispatch_task job per directive, whose payload (an array of task ids) collects every task queued under its key before it runs.
+CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_tasks(task_ids uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select baton_private.enqueue('dispatch_task', json_build_object('task_id', task_id), 'dispatch_task:' || task_id);
+declare
+  v_specs graphile_worker.job_spec[];
+begin
+  if coalesce(cardinality(task_ids), 0) = 0 then
+    return;
+  end if;
+  select array_agg(row('dispatch_task', x.ids, null, null, 10, 'dispatch_task:' || x.directive_id, null, null)::graphile_worker.job_spec
+                   order by x.directive_id)
+    into v_specs
+    from (select t.directive_id, json_agg(t.id order by t.created_at, t.id) as ids
+            from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' group by t.directive_id) x;
+  if v_specs is not null then
+    perform baton_private.add_jobs(v_specs);
+  end if;
+end;
 $function$
 
 -- baton_private.find_batch_cycle(integer,integer[],integer[])
@@ -2156,7 +2324,7 @@ begin
   if not found then
     raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
   end if;
-  -- Whether dispatchers could pick this daemon before this heartbeat (assign_task's test).
+  -- Whether dispatchers could pick this daemon before this heartbeat (assign_tasks' test).
   v_was_available := v_daemon.status = 'connected' and v_daemon.last_heartbeat_at >= now() - baton_private.daemon_lease();
   -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. Spared: a task
   -- only just assigned (starting, within the lease) may not have been spawned yet; a task that became
@@ -2187,7 +2355,7 @@ begin
   returning * into v_daemon;
   -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
   -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
-  if (select count(*) from baton.tasks t where t.daemon_id = v_daemon.id and baton_private.task_occupies_slot(t.status)) < v_daemon.max_tasks then
+  if v_daemon.live_tasks < v_daemon.max_tasks then
     if v_was_available then
       perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
     else
@@ -2501,6 +2669,19 @@ begin
 end;
 $function$
 
+-- baton_private.recount_live_tasks()
+-- comment: Recomputes daemons.live_tasks from the tasks; returns how many daemons had a wrong count (none, unless something bypassed the trigger).
+CREATE OR REPLACE FUNCTION baton_private.recount_live_tasks()
+ RETURNS integer
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with c as (select d.id, (select count(*) from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status))::integer as n
+               from baton.daemons d),
+       fixed as (update baton.daemons d set live_tasks = c.n from c where d.id = c.id and d.live_tasks <> c.n returning d.id)
+  select count(*)::integer from fixed;
+$function$
+
 -- baton_private.refresh_step(uuid,boolean)
 -- comment: Recounts a waiting (or, with include_failed, failed) step's unmet dependencies and sets it pending, ready or blocked accordingly.
 CREATE OR REPLACE FUNCTION baton_private.refresh_step(step_id uuid, include_failed boolean DEFAULT false)
@@ -2761,6 +2942,51 @@ CREATE OR REPLACE FUNCTION baton_private.setting_uuid(name text)
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$ select baton_private.try_uuid(nullif(current_setting(name, true), '')) $function$
+
+-- baton_private.start_execution_tasks(uuid,jsonb)
+-- comment: Creates, in one transaction, the next attempt's task of each given step ([{step_id, attempt, prompt}]) that is still ready in this active directive, and assigns them to daemons with room; the rest wait for dispatch_task. Safe to call twice.
+CREATE OR REPLACE FUNCTION baton_private.start_execution_tasks(directive_id uuid, steps jsonb)
+ RETURNS TABLE(step_id uuid, task_id uuid, daemon_id uuid)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_directive baton.directives := baton_private.lock_directive(start_execution_tasks.directive_id);
+  v_ids uuid[];
+begin
+  if v_directive.status <> 'active' then
+    return;
+  end if;
+  with wanted as (
+         select distinct on ((e ->> 'step_id')::uuid) (e ->> 'step_id')::uuid as step_id, (e ->> 'attempt')::integer as attempt, e ->> 'prompt' as prompt
+           from jsonb_array_elements(steps) e
+          order by (e ->> 'step_id')::uuid, (e ->> 'attempt')::integer desc),
+       eligible as (
+         select s.id, s.owner_id, s.total_attempts, w.prompt
+           from baton.directive_steps s join wanted w on w.step_id = s.id
+          where s.directive_id = v_directive.id and s.status = 'ready' and s.total_attempts < w.attempt
+            and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
+                            and baton_private.task_is_live(t.status))),
+       created as (
+         insert into baton.tasks (owner_id, directive_id, step_id, kind, attempt, prompt)
+         select e.owner_id, v_directive.id, e.id, 'execution', e.total_attempts + 1, e.prompt from eligible e
+         returning id, tasks.step_id),
+       counted as (
+         update baton.directive_steps s
+            set attempts = s.attempts + 1, total_attempts = s.total_attempts + 1, current_task_id = c.id
+           from created c where s.id = c.step_id
+         returning s.id)
+  select array_agg(c.id) into v_ids from created c;
+  if v_ids is null then
+    return;
+  end if;
+  if baton_private.assign_tasks(v_ids, true) < cardinality(v_ids) then
+    perform baton_private.enqueue_dispatch_tasks(v_ids);
+  end if;
+  return query select t.step_id, t.id, t.daemon_id from baton.tasks t where t.id = any (v_ids);
+end;
+$function$
 
 -- baton_private.step_blocks_dependents(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Failed and blocked steps block their dependents; retry_step runs them again.
@@ -3187,15 +3413,12 @@ CREATE OR REPLACE FUNCTION baton_private.tg_directives__on_status()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-declare
-  v_id uuid;
 begin
   if new.status = 'active' then
     perform baton_private.enqueue_dispatch_steps(array(
       select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready'));
-    for v_id in select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending' loop
-      perform baton_private.enqueue_dispatch_task(v_id);
-    end loop;
+    perform baton_private.enqueue_dispatch_tasks(array(
+      select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending'));
     perform baton_private.maybe_enqueue_planning(new.id);
     perform baton_private.maybe_idle(new.id);
   elsif new.status = 'archived' then
@@ -3203,6 +3426,41 @@ begin
      where t.directive_id = new.id and t.status = 'pending';
     update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
      where t.directive_id = new.id and baton_private.task_occupies_slot(t.status);
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__count_live()
+-- comment: Keeps daemons.live_tasks: one UPDATE per statement on tasks, whatever wrote them (a DBA's direct UPDATE included).
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__count_live()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_deltas jsonb;
+begin
+  if tg_op = 'INSERT' then
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', x.delta)) into v_deltas
+      from (select n.daemon_id, count(*) as delta from new_rows n
+             where n.daemon_id is not null and baton_private.task_occupies_slot(n.status) group by 1) x;
+  elsif tg_op = 'DELETE' then
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', -x.n)) into v_deltas
+      from (select o.daemon_id, count(*) as n from old_rows o
+             where o.daemon_id is not null and baton_private.task_occupies_slot(o.status) group by 1) x;
+  else
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', x.delta)) into v_deltas
+      from (select y.daemon_id, sum(y.delta) as delta from (
+              select n.daemon_id, 1 as delta from new_rows n
+               where n.daemon_id is not null and baton_private.task_occupies_slot(n.status)
+              union all
+              select o.daemon_id, -1 from old_rows o
+               where o.daemon_id is not null and baton_private.task_occupies_slot(o.status)) y
+             group by 1 having sum(y.delta) <> 0) x;
+  end if;
+  if v_deltas is not null then
+    perform baton_private.apply_live_task_deltas(v_deltas);
   end if;
   return null;
 end;
@@ -3329,24 +3587,6 @@ begin
   insert into baton_private.metric_deltas (metric, label, n, sum)
   values ('dispatch_latency', baton_private.latency_bucket(v_seconds), 1, v_seconds);
   perform baton_private.maybe_fold_metric_deltas();
-  return null;
-end;
-$function$
-
--- baton_private.tg_tasks__slot_freed()
--- comment: Queues dispatch_pending when a task leaves a daemon, so a task waiting for room gets it.
-CREATE OR REPLACE FUNCTION baton_private.tg_tasks__slot_freed()
- RETURNS trigger
- LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-begin
-  if (select count(*) from baton.tasks l where l.daemon_id = new.daemon_id and baton_private.task_occupies_slot(l.status)) + 1
-     >= (select d.max_tasks from baton.daemons d where d.id = new.daemon_id) then
-    perform baton_private.enqueue_dispatch_pending(new.owner_id, new.daemon_id);
-  else
-    perform baton_private.maybe_enqueue_dispatch_pending(new.owner_id, new.daemon_id);
-  end if;
   return null;
 end;
 $function$

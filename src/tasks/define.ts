@@ -30,7 +30,9 @@ export function defineTask<S extends z.ZodType>(
       return;
     }
     const withClient = <T>(fn: (client: PoolClient) => Promise<T>) => helpers.withPgClient((c) => fn(c as PoolClient));
-    await body(parsed.data, { withClient, logger: logger.child(parsed.data as Record<string, unknown>), helpers });
+    // A batched job's payload is an array (graphile-worker appends to it): log its size, not its items.
+    const fields = Array.isArray(parsed.data) ? { items: parsed.data.length } : (parsed.data as Record<string, unknown>);
+    await body(parsed.data, { withClient, logger: logger.child(fields), helpers });
   };
 }
 

@@ -1,14 +1,20 @@
 /*
- * dispatch_task: assigns one pending task to a daemon with room (baton.assign_task). With no room the
- * task keeps waiting; a daemon registering, heartbeating with room or finishing a task queues
- * dispatch_pending, which picks it up.
+ * dispatch_task: assigns pending tasks to daemons with room (baton_private.assign_tasks), waiting for
+ * daemon rows that other transactions hold: it runs after the transaction that queued it committed,
+ * so a slot that transaction could not see, or skipped because it was locked, is found here. Its
+ * payload is an array of task ids (one job per directive collects them); a single {task_id} is
+ * accepted too (jobs queued by an older Baton). With no room the tasks keep waiting; a daemon
+ * registering, heartbeating with room or freeing a slot queues dispatch_pending, which picks them up.
  */
 import { z } from "zod";
 import { defineTask } from "./define";
 
-export const dispatchTask = defineTask(z.object({ task_id: z.uuid() }), async ({ task_id }, { withClient, logger }) => {
-  const row = await withClient((c) => c.query<{ daemon_id: string | null }>("select daemon_id from baton.assign_task($1)", [task_id]));
-  const daemonId = row.rows[0]?.daemon_id ?? null;
-  if (daemonId) logger.info("task assigned", { daemon_id: daemonId });
-  else logger.debug("no daemon has room; the task waits");
+const Payload = z.union([z.array(z.uuid()), z.object({ task_id: z.uuid() }).transform((p) => [p.task_id])]);
+
+export const dispatchTask = defineTask(Payload, async (taskIds, { withClient, logger }) => {
+  const ids = [...new Set(taskIds)];
+  const r = await withClient((c) => c.query<{ n: number }>("select baton_private.assign_tasks($1::uuid[], false) as n", [ids]));
+  const assigned = r.rows[0]?.n ?? 0;
+  if (assigned > 0) logger.info("tasks assigned", { assigned, of: ids.length });
+  else logger.debug("no daemon has room; the tasks wait", { tasks: ids.length });
 });

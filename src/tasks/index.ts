@@ -6,6 +6,7 @@ import type { TaskList } from "graphile-worker";
 import type { TaskDeps } from "./define";
 import { dispatchPending } from "./dispatch_pending";
 import { dispatchStep } from "./dispatch_step";
+import { dispatchStepsTask } from "./dispatch_steps";
 import { dispatchTask } from "./dispatch_task";
 import { planDirective, replanDirective } from "./plan_directive";
 import { reconcile } from "./reconcile";
@@ -14,6 +15,7 @@ export function buildTaskList(deps: TaskDeps): TaskList {
   return {
     plan_directive: planDirective(deps),
     replan_directive: replanDirective(deps),
+    dispatch_steps: dispatchStepsTask(deps),
     dispatch_step: dispatchStep(deps),
     dispatch_task: dispatchTask(deps),
     dispatch_pending: dispatchPending(deps),

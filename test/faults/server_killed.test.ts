@@ -6,10 +6,10 @@
  * will never finish them (the open-source worker unlocks them only after 4 hours).
  *
  * Each kill comes when the run has made a given amount of progress (never after a fixed time), and
- * the server is restarted on the same database. A step whose dispatch_step job the killed worker had
+ * the server is restarted on the same database. A step whose dispatch_steps job the killed worker had
  * taken is stranded (ready, no task, its job locked); the restarted server's first reconcile must
  * dispatch it, not the crontab up to a minute later. A kill strands 0-5 steps by chance, so while the
- * server is down the test also strands one for certain: a new one-step directive whose dispatch_step
+ * server is down the test also strands one for certain: a new one-step directive whose dispatch_steps
  * job it marks locked, as a worker killed holding it leaves it. Only a reconcile repairs that state,
  * and the crontab's reconcile runs at each minute boundary, so the server is restarted in the first
  * 45 s of a minute and the stranded step's task must exist before the next boundary: without the
@@ -69,25 +69,27 @@ describe("the server SIGKILLed five times during a run", () => {
         await waitForE2E(e2e, `${threshold} completed steps before kill ${k + 1}`, async () => (await completed()) >= threshold, { timeoutMs: 90_000, unless: server.proc });
         server.proc.child.kill("SIGKILL");
         await server.proc.exited;
-        // Ready steps whose dispatch_step job the killed worker had locked (taken, not finished): no
+        // Ready steps whose dispatch_steps job (one per directive) the killed worker had locked (taken, not finished): no
         // other job will dispatch them until something re-enqueues the step.
         const r = await e2e.db.pool.query<{ id: string }>(
           `select s.id from baton.directive_steps s
             where s.owner_id = $1 and s.status = 'ready'
               and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.status in ('pending', 'starting', 'running'))
-              and exists (select 1 from graphile_worker.jobs j where j.key = 'dispatch_step:' || s.id || ':' || (s.total_attempts + 1) and j.locked_at is not null)`,
+              and exists (select 1 from graphile_worker._private_jobs j, json_array_elements(j.payload) e
+                           where j.key = 'dispatch_steps:' || s.directive_id and j.locked_at is not null and json_typeof(j.payload) = 'array'
+                             and e ->> 'step_id' = s.id::text)`,
           [owner],
         );
         const ids = r.rows.map((s) => s.id);
         stranded.push(ids.length);
-        // One more, for certain: a ready step whose dispatch_step job a dead worker holds.
+        // One more, for certain: a ready step whose dispatch_steps job a dead worker holds.
         const extra = await createDirective(e2e.db, owner, { title: `stranded by kill ${k + 1}`, steps: [{ name: `stranded${k + 1}` }] });
         const extraStep = extra.steps[`stranded${k + 1}`]!;
         const locked = await e2e.db.pool.query("update graphile_worker._private_jobs set locked_at = now() - interval '1 second', locked_by = $2 where key = $1 and locked_at is null", [
-          `dispatch_step:${extraStep}:1`,
+          `dispatch_steps:${extra.id}`,
           `worker-killed-by-the-test-${k + 1}`,
         ]);
-        assert.equal(locked.rowCount, 1, "the new step's dispatch_step job was queued (and is now held by a dead worker)");
+        assert.equal(locked.rowCount, 1, "the new step's dispatch_steps job was queued (and is now held by a dead worker)");
         extraSteps.push(extraStep);
         // A dead worker locked that job before it died: 1 s before now. (Locked at now(), the lock could
         // fall in the same millisecond as lastKill, which JavaScript's Date truncates, and so count as
@@ -160,17 +162,21 @@ describe("the server SIGKILLed five times during a run", () => {
         );
         throw new Error(`${(err as Error).message}\njobs: ${JSON.stringify(jobs.rows)}\nactivity: ${JSON.stringify(activity.rows)}`);
       });
-      const jobs = await e2e.db.pool.query<{ task_identifier: string; payload: Record<string, string> }>(
+      const jobs = await e2e.db.pool.query<{ task_identifier: string; payload: unknown }>(
         "select j.task_identifier, p.payload from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id order by j.id",
       );
       for (const j of jobs.rows) {
-        const p = j.payload;
-        if (j.task_identifier === "dispatch_step") {
-          const r = await e2e.db.pool.query("select status from baton.tasks where step_id = $1 and attempt = $2", [p.step_id, p.attempt]);
-          assert.deepEqual(r.rows, [{ status: "completed" }], `the step attempt of a leftover job was made: ${JSON.stringify(p)}`);
+        // Batched jobs: every entry of a leftover job's payload was done by some later job.
+        if (j.task_identifier === "dispatch_steps") {
+          for (const p of j.payload as { step_id: string; attempt: number }[]) {
+            const r = await e2e.db.pool.query("select status from baton.tasks where step_id = $1 and attempt = $2", [p.step_id, p.attempt]);
+            assert.deepEqual(r.rows, [{ status: "completed" }], `the step attempt of a leftover job was made: ${JSON.stringify(p)}`);
+          }
         } else if (j.task_identifier === "dispatch_task") {
-          const r = await e2e.db.pool.query("select status from baton.tasks where id = $1", [p.task_id]);
-          assert.deepEqual(r.rows, [{ status: "completed" }], `the task of a leftover job ran: ${JSON.stringify(p)}`);
+          for (const id of j.payload as string[]) {
+            const r = await e2e.db.pool.query("select status from baton.tasks where id = $1", [id]);
+            assert.deepEqual(r.rows, [{ status: "completed" }], `the task of a leftover job ran: ${id}`);
+          }
         } else {
           assert.ok(["dispatch_pending", "reconcile"].includes(j.task_identifier), `unexpected leftover job ${j.task_identifier}`);
         }

@@ -148,7 +148,7 @@ describe("a daemon's capacity", () => {
     // The dispatch_task job of A, run while B is still open: the daemon still looks full.
     const assigned = (await db.pool.query<{ status: string | null }>("select status from baton.assign_task($1)", [created.id])).rows[0]!;
     assert.equal(assigned.status, null);
-    await db.pool.query("select graphile_worker.remove_job($1)", [`dispatch_task:${created.id}`]);
+    await db.pool.query("select graphile_worker.remove_job($1)", [`dispatch_task:${second.id}`]);
     await b.query("commit");
 
     await startTestWorker(db);
@@ -171,7 +171,7 @@ describe("a daemon's capacity", () => {
     await a.query("commit");
     // The dispatch_task job of A, run before the registration commits: no daemon yet.
     assert.equal((await db.pool.query("select status from baton.assign_task($1)", [created.id])).rows[0].status, null);
-    await db.pool.query("select graphile_worker.remove_job($1)", [`dispatch_task:${created.id}`]);
+    await db.pool.query("select graphile_worker.remove_job($1)", [`dispatch_task:${d.id}`]);
     await b.query("commit");
 
     await startTestWorker(db);

@@ -206,7 +206,7 @@ describe("exactly once with three dispatchers", () => {
     // Every daemon and every dispatcher took part, and nothing went wrong on the way.
     for (const d of daemons) assert.ok(d.spawned.length > 0, `daemon ${d.id} ran nothing`);
     for (const w of workers) {
-      assert.ok(w.stderr.some((l) => l.includes('"msg":"execution task created"')), `a baton worker created no task:\n${w.stderr.join("\n")}`);
+      assert.ok(w.stderr.some((l) => l.includes('"msg":"execution tasks created"')), `a baton worker created no task:\n${w.stderr.join("\n")}`);
       assert.deepEqual(w.stderr.filter((l) => l.includes('"level":"error"')), []);
     }
     assert.deepEqual(daemons.flatMap((d) => d.errors), []);

@@ -1,5 +1,5 @@
 /*
- * What dispatch_step puts in an execution prompt: the step, its dependencies' branches and commits,
+ * What dispatch_steps puts in an execution prompt: the step, its dependencies' branches and commits,
  * and, after a failure, the attempt and the previous error (also after retry-step).
  */
 import assert from "node:assert/strict";

@@ -112,9 +112,9 @@ describe("pause, resume and archive", () => {
 
 describe("pause, with the worker started by the test", () => {
   /*
-   * dispatch_step reads the step (ready, directive active), builds the prompt, then creates the task.
-   * A pause in between makes create_execution_task refuse (BTSTS); the job must end quietly, not fail
-   * and be retried, and resuming dispatches the step.
+   * dispatch_steps reads the steps (ready, directive active), builds the prompts, then starts the
+   * tasks. A pause in between makes start_execution_tasks create nothing; the job must end quietly,
+   * not fail and be retried, and resuming dispatches the step.
    */
   it("drops a step's dispatch quietly when the directive is paused while the job runs, and dispatches it on resume", async () => {
     const owner = await createOwner(db, "pause-race");
@@ -128,7 +128,7 @@ describe("pause, with the worker started by the test", () => {
     await startTestWorker(db);
     await waitFor(
       async () =>
-        (await db.pool.query("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%create_execution_task%'")).rowCount! > 0,
+        (await db.pool.query("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%start_execution_tasks%'")).rowCount! > 0,
       { what: "the dispatch job to wait for the directive" },
     );
     await holder.query("select baton.pause_directive($1)", [d.id]);

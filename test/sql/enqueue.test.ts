@@ -155,7 +155,7 @@ describe("enqueueing is transactional", () => {
     try {
       const owner = await createOwner(c, "enqueue-commit");
       const d = await createDirective(c, owner, { start: false });
-      const key = async (stepId: string) => (await other.query("select count(*)::int as n from graphile_worker.jobs where key = $1", [`dispatch_step:${stepId}:1`])).rows[0].n;
+      const key = (stepId: string) => jobCount(other, "dispatch_step", `dispatch_step:${stepId}:1`);
 
       await c.query("begin");
       const s = await addSteps(c, d.id, [{ name: "a" }]);

@@ -52,25 +52,49 @@ export async function task(c: ClientBase, id: string): Promise<Task & { error: s
 }
 
 /** Number of graphile-worker jobs, optionally of one task identifier and/or one key. */
+/*
+ * Queued jobs, as the tests speak of them: one per step attempt (`dispatch_step`, key
+ * dispatch_step:<step>:<attempt>) and one per waiting task (`dispatch_task`, key dispatch_task:<task>).
+ * Since batched dispatch (sql/000016) these are entries of a batched job per directive: the
+ * `dispatch_steps` job keyed dispatch_steps:<directive> whose payload is an array of {step_id,
+ * attempt}, and the `dispatch_task` job keyed dispatch_task:<directive> whose payload is an array of
+ * task ids. The job de-duplicates its entries, so an entry is counted once however often it was
+ * appended. Other identifiers are jobs as graphile-worker has them.
+ */
+const QUEUED = `
+  select 'dispatch_step' as task_identifier, 'dispatch_step:' || (e ->> 'step_id') || ':' || (e ->> 'attempt') as key,
+         json_build_object('step_id', e ->> 'step_id', 'attempt', (e ->> 'attempt')::int) as payload, min(j.id) as id
+    from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+    cross join lateral json_array_elements(case when json_typeof(p.payload) = 'array' then p.payload else '[]' end) e
+   where j.task_identifier = 'dispatch_steps'
+   group by 2, e ->> 'step_id', e ->> 'attempt'
+  union all
+  select 'dispatch_task', 'dispatch_task:' || (e #>> '{}'), json_build_object('task_id', e #>> '{}'), min(j.id)
+    from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+    cross join lateral json_array_elements(case when json_typeof(p.payload) = 'array' then p.payload else '[]' end) e
+   where j.task_identifier = 'dispatch_task'
+   group by 2, e #>> '{}'
+  union all
+  select j.task_identifier, j.key, p.payload, j.id
+    from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+   where j.task_identifier not in ('dispatch_steps', 'dispatch_task')`;
+
 export async function jobCount(c: ClientBase, identifier?: string, key?: string): Promise<number> {
   const r = await c.query<{ n: number }>(
-    "select count(*)::int as n from graphile_worker.jobs where ($1::text is null or task_identifier = $1) and ($2::text is null or key = $2)",
+    `select count(*)::int as n from (${QUEUED}) q where ($1::text is null or task_identifier = $1) and ($2::text is null or key = $2)`,
     [identifier ?? null, key ?? null],
   );
   return r.rows[0]!.n;
 }
 
 /**
- * Jobs with their payloads. graphile_worker.jobs (the view) leaves the payload out, so this joins
- * the view to the table behind it. (test/helpers/fixtures.ts `jobs` selects payload from the view,
- * which fails on graphile-worker 0.18.)
+ * Jobs with their payloads (as jobCount counts them). graphile_worker.jobs (the view) leaves the
+ * payload out, so this joins the view to the table behind it.
  */
 export async function jobsWithPayload(c: ClientBase, identifier?: string): Promise<{ task_identifier: string; key: string | null; payload: Record<string, unknown> }[]> {
-  const r = await c.query(
-    `select j.task_identifier, j.key, p.payload from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
-      where ($1::text is null or j.task_identifier = $1) order by j.id`,
-    [identifier ?? null],
-  );
+  const r = await c.query(`select task_identifier, key, payload from (${QUEUED}) q where ($1::text is null or task_identifier = $1) order by id, key`, [
+    identifier ?? null,
+  ]);
   return r.rows;
 }
 

@@ -1,0 +1,608 @@
+/*
+ * The set-based dispatch path (issue 10 point 3), the first migration after the v0.2.0 release.
+ *
+ * BEFORE: each ready step cost its own dispatch_step job, its own transaction on the directive lock,
+ * and an assign_task that locked every free daemon of the owner until that transaction committed,
+ * counting each daemon's live tasks with a query. A fan-out of 2,000 paid that 2,000 times in turn.
+ *
+ * NOW:
+ *   - daemons.live_tasks counts each daemon's starting and running tasks. One statement-level trigger
+ *     on tasks keeps it, whoever writes the task (the dispatcher, a report, a DBA's UPDATE), with one
+ *     UPDATE per statement; reconcile recomputes it; a CHECK keeps it >= 0.
+ *   - Ready steps are queued as ONE graphile-worker job per directive (identifier dispatch_steps, key
+ *     dispatch_steps:<directive>), whose payload is an array of {step_id, attempt}: graphile-worker
+ *     appends the arrays of jobs queued under one key (batched jobs), so every step a directive makes
+ *     ready before the job runs lands in the same job.
+ *   - The job (src/tasks/dispatch_steps.ts) reads the prompt inputs of up to N steps in one query,
+ *     builds the prompts, and calls start_execution_tasks, which creates all the tasks in one INSERT,
+ *     counts the attempts in one UPDATE and assigns them in one statement (assign_tasks).
+ *   - assign_tasks spreads tasks over the owner's daemons with room, locked FOR UPDATE SKIP LOCKED in
+ *     the same statement that assigns: a daemon row that another transaction holds (a report freeing
+ *     a slot, another dispatcher) is skipped, never waited for while the directive is locked. Tasks
+ *     left pending are handed to a dispatch_task job (array payload, key per directive) that runs after
+ *     this commit and waits for the locks instead: a locked daemon means "retry", never "no room".
+ */
+
+-- ---------------------------------------------------------------------------------------------
+-- The per-daemon live-task counter.
+-- ---------------------------------------------------------------------------------------------
+alter table baton.daemons add column live_tasks integer not null default 0;
+alter table baton.daemons add constraint live_tasks_not_negative check (live_tasks >= 0);
+comment on column baton.daemons.live_tasks is
+  $$How many of its tasks are starting or running now (the slots it uses of max_tasks). Kept by a trigger on tasks in the statement that changes them; recomputed by reconcile.$$;
+
+update baton.daemons d
+   set live_tasks = (select count(*) from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status));
+
+/*
+ * The counter's deltas for one statement, by daemon: +1 for each row that occupies a slot now, -1 for
+ * each that did before. When a slot is freed on a daemon, its owner gets a dispatch_pending run: always
+ * when the daemon was full before the statement (a task that found no room may commit only after this
+ * transaction's look: see enqueue_dispatch_pending), else only when a waiting task is visible.
+ * Replaces the per-row _900_slot_freed trigger, which counted the daemon's live tasks with a query.
+ */
+create function baton_private.apply_live_task_deltas(deltas jsonb) returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_freed record;
+begin
+  for v_freed in
+    with d as (select (x ->> 'daemon_id')::uuid as daemon_id, (x ->> 'delta')::integer as delta
+                 from jsonb_array_elements(deltas) x),
+         u as (update baton.daemons dm set live_tasks = dm.live_tasks + d.delta
+                 from d where dm.id = d.daemon_id
+               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, d.delta)
+    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full from u where u.delta < 0 order by u.id
+  loop
+    if v_freed.was_full then
+      perform baton_private.enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
+    else
+      perform baton_private.maybe_enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
+    end if;
+  end loop;
+end;
+$$;
+comment on function baton_private.apply_live_task_deltas(jsonb) is
+  $$Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks, and queues dispatch_pending for the owner of each daemon that freed a slot.$$;
+
+/* One function for the three triggers; each branch reads only the transition tables its event has. */
+create function baton_private.tg_tasks__count_live() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_deltas jsonb;
+begin
+  if tg_op = 'INSERT' then
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', x.delta)) into v_deltas
+      from (select n.daemon_id, count(*) as delta from new_rows n
+             where n.daemon_id is not null and baton_private.task_occupies_slot(n.status) group by 1) x;
+  elsif tg_op = 'DELETE' then
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', -x.n)) into v_deltas
+      from (select o.daemon_id, count(*) as n from old_rows o
+             where o.daemon_id is not null and baton_private.task_occupies_slot(o.status) group by 1) x;
+  else
+    select jsonb_agg(jsonb_build_object('daemon_id', x.daemon_id, 'delta', x.delta)) into v_deltas
+      from (select y.daemon_id, sum(y.delta) as delta from (
+              select n.daemon_id, 1 as delta from new_rows n
+               where n.daemon_id is not null and baton_private.task_occupies_slot(n.status)
+              union all
+              select o.daemon_id, -1 from old_rows o
+               where o.daemon_id is not null and baton_private.task_occupies_slot(o.status)) y
+             group by 1 having sum(y.delta) <> 0) x;
+  end if;
+  if v_deltas is not null then
+    perform baton_private.apply_live_task_deltas(v_deltas);
+  end if;
+  return null;
+end;
+$$;
+comment on function baton_private.tg_tasks__count_live() is
+  $$Keeps daemons.live_tasks: one UPDATE per statement on tasks, whatever wrote them (a DBA's direct UPDATE included).$$;
+
+drop trigger _900_slot_freed on baton.tasks;
+drop function baton_private.tg_tasks__slot_freed();
+
+create trigger _900_count_live_insert after insert on baton.tasks
+  referencing new table as new_rows
+  for each statement execute function baton_private.tg_tasks__count_live();
+create trigger _900_count_live_update after update on baton.tasks
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function baton_private.tg_tasks__count_live();
+create trigger _900_count_live_delete after delete on baton.tasks
+  referencing old table as old_rows
+  for each statement execute function baton_private.tg_tasks__count_live();
+
+/* Recounts every daemon's live tasks (reconcile's backstop); returns how many counters were wrong. */
+create function baton_private.recount_live_tasks() returns integer
+language sql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+  with c as (select d.id, (select count(*) from baton.tasks t where t.daemon_id = d.id and baton_private.task_occupies_slot(t.status))::integer as n
+               from baton.daemons d),
+       fixed as (update baton.daemons d set live_tasks = c.n from c where d.id = c.id and d.live_tasks <> c.n returning d.id)
+  select count(*)::integer from fixed;
+$$;
+comment on function baton_private.recount_live_tasks() is $$Recomputes daemons.live_tasks from the tasks; returns how many daemons had a wrong count (none, unless something bypassed the trigger).$$;
+
+create or replace function baton.daemons_active_task_count(d baton.daemons) returns integer
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$ select d.live_tasks $$;
+comment on function baton.daemons_active_task_count(baton.daemons) is $$How many tasks the daemon runs now (starting or running): its live_tasks counter.$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Queueing jobs under shared keys without losing one.
+-- ---------------------------------------------------------------------------------------------
+
+/*
+ * graphile_worker.add_jobs in `replace` mode first clears the key of a job that a worker has taken,
+ * then inserts ON CONFLICT (key) DO UPDATE ... WHERE locked_at IS NULL. A worker that takes the queued
+ * job between those two statements makes the update's WHERE false: nothing is updated and nothing
+ * inserted, and the new payload is lost (seen with one key per directive: a ready step left without
+ * a job). add_jobs returns the rows it wrote, so a spec with no row is queued again; by then its key
+ * is on a taken job, which the first statement releases.
+ */
+create function baton_private.add_jobs(specs graphile_worker.job_spec[]) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_lost graphile_worker.job_spec[];
+begin
+  with written as (select j.key from graphile_worker.add_jobs(specs) j where j.key is not null)
+  select array_agg(spec) into v_lost from unnest(specs) spec
+   where spec.job_key is not null and spec.job_key not in (select w.key from written w);
+  if v_lost is not null then
+    perform graphile_worker.add_jobs(v_lost);
+  end if;
+end;
+$$;
+comment on function baton_private.add_jobs(graphile_worker.job_spec[]) is
+  $$graphile_worker.add_jobs, plus queueing again each keyed spec that add_jobs wrote no row for (a worker took the queued job in between, and the spec would be lost).$$;
+
+create or replace function baton_private.enqueue(task_identifier text, payload json, job_key text, job_key_mode text default 'replace')
+returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if job_key_mode = 'replace' then
+    perform baton_private.add_jobs(array[row(task_identifier, payload, null, null, 10, job_key, null, null)::graphile_worker.job_spec]);
+  else
+    perform graphile_worker.add_job(identifier => task_identifier, payload => payload, max_attempts => 10,
+                                    job_key => job_key, job_key_mode => job_key_mode);
+  end if;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Assignment, set-based.
+-- ---------------------------------------------------------------------------------------------
+
+/*
+ * Assigns the given pending tasks of active directives to daemons of their owner with room, in one
+ * statement per owner: the daemons with room are locked in that statement (FOR UPDATE, SKIP LOCKED
+ * when skip_locked), their free slots are ranked (every daemon's first free slot before anyone's
+ * second, the least loaded first) and matched to the tasks oldest first. Returns how many it
+ * assigned. The statement trigger moves the counters, the tasks' triggers tell each daemon.
+ *
+ * A retry (the step has a failed attempt on one of the daemons) is assigned on its own afterwards,
+ * preferring a daemon it has not failed on, as before.
+ *
+ * Callers with skip_locked hold the tasks' directive locks already (start_execution_tasks,
+ * dispatch_new_task); callers that wait (the dispatch_task and dispatch_pending jobs) get them here.
+ */
+create function baton_private.assign_tasks(task_ids uuid[], skip_locked boolean default true) returns integer
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_owner uuid;
+  v_assigned integer := 0;
+  v_n integer;
+  v_retry uuid;
+begin
+  if coalesce(cardinality(task_ids), 0) = 0 then
+    return 0;
+  end if;
+  -- LOCK ORDER, directive -> daemon: a caller that may wait for daemon rows first shares the tasks'
+  -- directive rows, in id order. A report holds its directive and locks its daemon last (the live-task
+  -- counter); a waiting assigner that held the daemon first would then wait for that directive in the
+  -- events' foreign key check, and deadlock. (Skipping callers hold the directive already.)
+  if not skip_locked then
+    perform 1 from baton.directives d
+     where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+     order by d.id for share;
+  end if;
+  for v_owner in select distinct t.owner_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' order by 1 loop
+    if skip_locked then
+      with free as (
+             select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
+              where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
+                and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+              -- At most one daemon per task, the least loaded first: only the daemons used are held.
+              order by d.live_tasks, d.last_heartbeat_at desc, d.id
+              limit cardinality(task_ids) for update skip locked),
+           slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
+                       from free f cross join lateral generate_series(1, f.room) g(n)),
+           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
+                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+      update baton.tasks t set status = 'starting', daemon_id = s.id
+        from todo join slots s on s.k = todo.k
+       where t.id = todo.id and t.status = 'pending';
+    else
+      with free as (
+             select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
+              where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
+                and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+              order by d.id for update),
+           slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
+                       from free f cross join lateral generate_series(1, f.room) g(n)),
+           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
+                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+      update baton.tasks t set status = 'starting', daemon_id = s.id
+        from todo join slots s on s.k = todo.k
+       where t.id = todo.id and t.status = 'pending';
+    end if;
+    get diagnostics v_n = row_count;
+    v_assigned := v_assigned + v_n;
+    -- Retries, one at a time (rare: only after a failed attempt). Never waiting here: a daemon that
+    -- was full a moment ago is not among those locked above in id order, and waiting for it out of
+    -- order could deadlock with another assigner.
+    for v_retry in
+      select t.id from baton.tasks t
+       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+         and exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                       and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
+       order by t.created_at, t.id
+    loop
+      if baton_private.assign_one_task(v_retry, true) then
+        v_assigned := v_assigned + 1;
+      end if;
+    end loop;
+  end loop;
+  return v_assigned;
+end;
+$$;
+comment on function baton_private.assign_tasks(uuid[], boolean) is
+  $$Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip daemon rows other transactions hold instead of waiting. Returns how many were assigned.$$;
+
+/*
+ * One task, choosing its daemon: connected, within its lease, with room, not one this step already
+ * failed on if another will do, then the least loaded. The daemon is locked in the statement that
+ * assigns the task.
+ */
+create function baton_private.assign_one_task(task_id uuid, skip_locked boolean default true) returns boolean
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task baton.tasks;
+  v_daemon uuid;
+begin
+  select * into v_task from baton.tasks t where t.id = assign_one_task.task_id and t.status = 'pending';
+  if not found or (select dr.status from baton.directives dr where dr.id = v_task.directive_id) <> 'active' then
+    return false;
+  end if;
+  if skip_locked then
+    select d.id into v_daemon from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                       and baton_private.task_attempt_failed(f.status)),
+              d.live_tasks, d.last_heartbeat_at desc, d.id
+     limit 1 for update skip locked;
+  else
+    -- Waiting: re-checked after the lock (READ COMMITTED re-reads a row it waited for).
+    select d.id into v_daemon from baton.daemons d
+     where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+       and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+                       and baton_private.task_attempt_failed(f.status)),
+              d.live_tasks, d.last_heartbeat_at desc, d.id
+     limit 1 for update;
+  end if;
+  if v_daemon is null then
+    return false;
+  end if;
+  update baton.tasks t set status = 'starting', daemon_id = v_daemon where t.id = v_task.id and t.status = 'pending';
+  return found;
+end;
+$$;
+comment on function baton_private.assign_one_task(uuid, boolean) is
+  $$Assigns one pending task to the best daemon of its owner with room (preferring one its step has not failed on, then the least loaded). Returns whether it did.$$;
+
+/* The API name, as before: the directive lock first (pause and archive serialise with it). */
+create or replace function baton.assign_task(task_id uuid) returns baton.tasks
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task baton.tasks;
+  v_directive baton.directives;
+begin
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+  v_directive := baton_private.lock_directive(v_task.directive_id);
+  select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+  if v_task.status <> 'pending' then
+    return v_task;                      -- already assigned or over: nothing to do
+  end if;
+  if v_directive.status <> 'active' then
+    return null;                        -- paused or archived: nothing new is dispatched
+  end if;
+  -- Waits for a daemon row another transaction holds: "locked" must not read as "no room".
+  if baton_private.assign_one_task(v_task.id, false) then
+    select * into v_task from baton.tasks t where t.id = assign_task.task_id;
+    return v_task;
+  end if;
+  return null;
+end;
+$$;
+comment on function baton.assign_task(uuid) is
+  $$Assigns a pending task to a connected daemon of its owner with room (preferring one its step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.$$;
+
+/*
+ * Pending tasks that still need a daemon, handed to one dispatch_task job per directive (array
+ * payload: graphile-worker appends the ids of jobs queued under the same key). It runs after this
+ * transaction commits, and waits for daemon rows instead of skipping them.
+ */
+create or replace function baton_private.enqueue_dispatch_tasks(task_ids uuid[]) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_specs graphile_worker.job_spec[];
+begin
+  if coalesce(cardinality(task_ids), 0) = 0 then
+    return;
+  end if;
+  select array_agg(row('dispatch_task', x.ids, null, null, 10, 'dispatch_task:' || x.directive_id, null, null)::graphile_worker.job_spec
+                   order by x.directive_id)
+    into v_specs
+    from (select t.directive_id, json_agg(t.id order by t.created_at, t.id) as ids
+            from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' group by t.directive_id) x;
+  if v_specs is not null then
+    perform baton_private.add_jobs(v_specs);
+  end if;
+end;
+$$;
+comment on function baton_private.enqueue_dispatch_tasks(uuid[]) is
+  $$Queues the assignment of these pending tasks: one dispatch_task job per directive, whose payload (an array of task ids) collects every task queued under its key before it runs.$$;
+
+create or replace function baton_private.enqueue_dispatch_task(task_id uuid) returns void
+language sql volatile
+set search_path = pg_catalog, pg_temp
+as $$ select baton_private.enqueue_dispatch_tasks(array[task_id]) $$;
+comment on function baton_private.enqueue_dispatch_task(uuid) is $$Queues the assignment of one pending task (see enqueue_dispatch_tasks).$$;
+
+create or replace function baton_private.dispatch_new_task(task_id uuid) returns void
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if baton_private.assign_tasks(array[task_id], true) = 0 then
+    perform baton_private.enqueue_dispatch_tasks(array[task_id]);
+  end if;
+end;
+$$;
+comment on function baton_private.dispatch_new_task(uuid) is $$Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one (also when the daemons with room were locked by others).$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Batched dispatch of ready steps.
+-- ---------------------------------------------------------------------------------------------
+
+/*
+ * Ready steps are queued as one dispatch_steps job per directive, payload [{step_id, attempt}, ...],
+ * in ONE add_jobs call whatever the number of steps and directives. Only steps that are ready, in an
+ * active directive and without a live task are queued.
+ */
+create or replace function baton_private.enqueue_dispatch_steps(step_ids uuid[]) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_specs graphile_worker.job_spec[];
+begin
+  if coalesce(cardinality(step_ids), 0) = 0 then
+    return;
+  end if;
+  select array_agg(row('dispatch_steps', x.steps, null, null, 10, 'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
+                   order by x.directive_id)
+    into v_specs
+    from (select s.directive_id,
+                 json_agg(json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1) order by s.order_index, s.id) as steps
+            from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
+           where s.status = 'ready'
+             and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
+             and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
+                             and baton_private.task_is_live(t.status))
+           group by s.directive_id) x;
+  if v_specs is not null then
+    perform baton_private.add_jobs(v_specs);
+  end if;
+end;
+$$;
+comment on function baton_private.enqueue_dispatch_steps(uuid[]) is
+  $$Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload [{step_id, attempt}], appended to by later calls until it runs), in one add_jobs call.$$;
+
+/*
+ * Starts the next attempt of several ready steps of one directive, in one transaction: the directive
+ * is locked once, the tasks are created in one INSERT with the prompts the dispatcher built, the
+ * steps' attempt counters move in one UPDATE, and the tasks are assigned in one statement. Steps no
+ * longer dispatchable (not ready, already attempted, a live task, the directive not active) are left
+ * out, so a stale or duplicate job does nothing. Tasks left pending are handed to dispatch_task.
+ * Returns the tasks created, with their daemon when one was free.
+ */
+create function baton_private.start_execution_tasks(directive_id uuid, steps jsonb)
+returns table (step_id uuid, task_id uuid, daemon_id uuid)
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_directive baton.directives := baton_private.lock_directive(start_execution_tasks.directive_id);
+  v_ids uuid[];
+begin
+  if v_directive.status <> 'active' then
+    return;
+  end if;
+  with wanted as (
+         select distinct on ((e ->> 'step_id')::uuid) (e ->> 'step_id')::uuid as step_id, (e ->> 'attempt')::integer as attempt, e ->> 'prompt' as prompt
+           from jsonb_array_elements(steps) e
+          order by (e ->> 'step_id')::uuid, (e ->> 'attempt')::integer desc),
+       eligible as (
+         select s.id, s.owner_id, s.total_attempts, w.prompt
+           from baton.directive_steps s join wanted w on w.step_id = s.id
+          where s.directive_id = v_directive.id and s.status = 'ready' and s.total_attempts < w.attempt
+            and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
+                            and baton_private.task_is_live(t.status))),
+       created as (
+         insert into baton.tasks (owner_id, directive_id, step_id, kind, attempt, prompt)
+         select e.owner_id, v_directive.id, e.id, 'execution', e.total_attempts + 1, e.prompt from eligible e
+         returning id, tasks.step_id),
+       counted as (
+         update baton.directive_steps s
+            set attempts = s.attempts + 1, total_attempts = s.total_attempts + 1, current_task_id = c.id
+           from created c where s.id = c.step_id
+         returning s.id)
+  select array_agg(c.id) into v_ids from created c;
+  if v_ids is null then
+    return;
+  end if;
+  if baton_private.assign_tasks(v_ids, true) < cardinality(v_ids) then
+    perform baton_private.enqueue_dispatch_tasks(v_ids);
+  end if;
+  return query select t.step_id, t.id, t.daemon_id from baton.tasks t where t.id = any (v_ids);
+end;
+$$;
+comment on function baton_private.start_execution_tasks(uuid, jsonb) is
+  $$Creates, in one transaction, the next attempt's task of each given step ([{step_id, attempt, prompt}]) that is still ready in this active directive, and assigns them to daemons with room; the rest wait for dispatch_task. Safe to call twice.$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Callers of the per-row paths, now set-based.
+-- ---------------------------------------------------------------------------------------------
+
+create or replace function baton_private.tg_directives__on_status() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if new.status = 'active' then
+    perform baton_private.enqueue_dispatch_steps(array(
+      select s.id from baton.directive_steps s where s.directive_id = new.id and s.status = 'ready'));
+    perform baton_private.enqueue_dispatch_tasks(array(
+      select t.id from baton.tasks t where t.directive_id = new.id and t.status = 'pending'));
+    perform baton_private.maybe_enqueue_planning(new.id);
+    perform baton_private.maybe_idle(new.id);
+  elsif new.status = 'archived' then
+    update baton.tasks t set status = 'cancelled', error = 'The directive was archived.'
+     where t.directive_id = new.id and t.status = 'pending';
+    update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
+     where t.directive_id = new.id and baton_private.task_occupies_slot(t.status);
+  end if;
+  return null;
+end;
+$$;
+comment on function baton_private.tg_directives__on_status() is $$Dispatches, plans or idles a directive that became active; cancels and interrupts the tasks of an archived one.$$;
+
+/* Heartbeat: as in 000011, with the room read from the counter. */
+create or replace function baton_private.heartbeat(daemon_id uuid, active_task_ids uuid[] default '{}') returns baton.daemons
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_daemon baton.daemons;
+  v_task record;
+  v_active uuid[] := coalesce(active_task_ids, '{}');
+  v_was_available boolean;
+begin
+  select * into v_daemon from baton.daemons d where d.id = heartbeat.daemon_id;
+  if not found then
+    raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD', hint = 'Register again with `baton daemon run`.';
+  end if;
+  -- Whether dispatchers could pick this daemon before this heartbeat (assign_tasks' test).
+  v_was_available := v_daemon.status = 'connected' and v_daemon.last_heartbeat_at >= now() - baton_private.daemon_lease();
+  -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. Spared: a task
+  -- only just assigned (starting, within the lease) may not have been spawned yet; a task that became
+  -- running after the previous heartbeat may have been spawned after this heartbeat's list was made
+  -- (the next heartbeat settles it).
+  for v_task in
+    select t.id, t.directive_id from baton.tasks t
+     where t.daemon_id = v_daemon.id
+       and ((t.status = 'running' and t.started_at <= v_daemon.last_heartbeat_at)
+            or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
+       and t.id <> all (v_active)
+     order by t.directive_id, t.id
+  loop
+    perform baton_private.interrupt_task(v_task.id, 'The daemon no longer reports this task (it was lost or its process ended).');
+  end loop;
+  -- PHASE 2: tasks the daemon runs that are already over on the server must stop.
+  for v_task in
+    select t.id from baton.tasks t
+     where t.id = any (v_active) and (t.daemon_id is distinct from v_daemon.id or not baton_private.task_is_live(t.status))
+  loop
+    perform pg_notify('baton:daemon:' || v_daemon.id, json_build_object('type', 'interrupt_task', 'task_id', v_task.id)::text);
+  end loop;
+  -- PHASE 3: the lease is renewed (a disconnected daemon that heartbeats is connected again).
+  update baton.daemons d
+     set last_heartbeat_at = now(), status = 'connected', disconnected_at = null,
+         connected_at = case when d.status = 'disconnected' then now() else d.connected_at end
+   where d.id = v_daemon.id
+  returning * into v_daemon;
+  -- PHASE 4: room on a daemon that dispatchers skipped until now is a new fact: signal it
+  -- unconditionally (see enqueue_dispatch_pending); otherwise only when tasks wait.
+  if v_daemon.live_tasks < v_daemon.max_tasks then
+    if v_was_available then
+      perform baton_private.maybe_enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
+    else
+      perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
+    end if;
+  end if;
+  return v_daemon;
+end;
+$$;
+
+/* Reconcile: as in 000011, plus the counters' recount; ready steps are queued in one call. */
+create or replace function baton.reconcile() returns jsonb
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_expired integer := baton.expire_daemons();
+  v_recounted integer := baton_private.recount_live_tasks();
+  v_steps uuid[];
+  v_planning integer := 0;
+  v_owners integer := 0;
+  v_id uuid;
+begin
+  v_steps := array(
+    select s.id from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+     where s.status = 'ready' and d.status = 'active'
+       and not exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status)));
+  perform baton_private.enqueue_dispatch_steps(v_steps);
+  for v_id in select d.id from baton.directives d where baton_private.needs_planning(d) loop
+    perform baton_private.maybe_enqueue_planning(v_id);
+    v_planning := v_planning + 1;
+  end loop;
+  for v_id in select distinct t.owner_id from baton.tasks t where t.status = 'pending' loop
+    perform baton_private.maybe_enqueue_dispatch_pending(v_id);
+    v_owners := v_owners + 1;
+  end loop;
+  return jsonb_build_object('expired_daemons', v_expired, 'ready_steps', cardinality(v_steps), 'directives_to_plan', v_planning,
+                            'owners_with_pending_tasks', v_owners, 'recounted_daemons', v_recounted);
+end;
+$$;
+comment on function baton.reconcile() is
+  $$Finds whatever the event path missed and enqueues it: expired daemons, wrong live-task counters, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.$$;
