@@ -50,7 +50,8 @@ table baton.daemons (rls, forced)
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.daemons REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('daemons')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.daemons FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('daemons')
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.daemons FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('daemons')
-  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.daemons FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.daemons REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
+  CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.daemons FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE baton_private.current_api_role()
@@ -133,7 +134,8 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('steps')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directive_steps FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('steps')
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('steps')
-  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directive_steps FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
+  CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_count_open_delete AFTER DELETE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_delete()
   CREATE TRIGGER _800_count_open_insert AFTER INSERT ON baton.directive_steps REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open_insert()
   CREATE TRIGGER _800_count_open_update AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open()
@@ -194,7 +196,8 @@ table baton.directives (rls, forced)
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('directives')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directives FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('directives')
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('directives')
-  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
+  CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
@@ -394,7 +397,8 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('tasks')
   CREATE TRIGGER _500_observe_dispatch_latency_insert AFTER INSERT ON baton.tasks FOR EACH ROW WHEN ((new.assigned_at IS NOT NULL)) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_observe_dispatch_latency_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.assigned_at IS NOT NULL) AND (old.assigned_at IS DISTINCT FROM new.assigned_at))) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
-  CREATE TRIGGER _500_record_event AFTER INSERT OR UPDATE OF status ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
+  CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _900_count_live_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
@@ -2562,6 +2566,24 @@ CREATE OR REPLACE FUNCTION baton_private.normalize_task_status(status text)
  IMMUTABLE
 AS $function$ select case lower(btrim(status)) when 'merged' then 'completed' when 'done' then 'completed' else lower(btrim(status)) end $function$
 
+-- baton_private.notify_directive(uuid,bigint,text)
+-- comment: NOTIFYs `baton:directive:<id>` with the transaction's first event id for that directive, the first time in this transaction only (a transaction-local list of notified directives).
+CREATE OR REPLACE FUNCTION baton_private.notify_directive(directive_id uuid, first_event_id bigint, kind text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_notified text := coalesce(current_setting('baton.notified_directives', true), '');
+begin
+  if position(notify_directive.directive_id::text in v_notified) = 0 then
+    perform set_config('baton.notified_directives', v_notified || notify_directive.directive_id::text || ',', true);
+    perform pg_notify('baton:directive:' || notify_directive.directive_id::text,
+                      json_build_object('event_id', first_event_id, 'kind', kind)::text);
+  end if;
+end;
+$function$
+
 -- baton_private.or_list(text[])
 -- comment: Joins words for a message: "a", "a or b", "a, b or c".
 CREATE OR REPLACE FUNCTION baton_private.or_list(items text[])
@@ -2648,22 +2670,14 @@ CREATE OR REPLACE FUNCTION baton_private.record_event(owner_id uuid, directive_i
 AS $function$
 declare
   v_event_id bigint;
-  v_notified text;
 begin
   insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
   values (record_event.owner_id, record_event.directive_id, record_event.subject_type, record_event.subject_id,
           record_event.kind, record_event.from_status, record_event.to_status, record_event.detail,
           baton_private.current_actor())
   returning id into v_event_id;
-
   if record_event.directive_id is not null then
-    -- A transaction-local list of directives already notified in this transaction.
-    v_notified := coalesce(current_setting('baton.notified_directives', true), '');
-    if position(record_event.directive_id::text in v_notified) = 0 then
-      perform set_config('baton.notified_directives', v_notified || record_event.directive_id::text || ',', true);
-      perform pg_notify('baton:directive:' || record_event.directive_id::text,
-                        json_build_object('event_id', v_event_id, 'kind', record_event.kind)::text);
-    end if;
+    perform baton_private.notify_directive(record_event.directive_id, v_event_id, record_event.kind);
   end if;
   return v_event_id;
 end;
@@ -3179,35 +3193,98 @@ begin
 end;
 $function$
 
+-- baton_private.tg__record_created_events()
+-- comment: Records the `created` events of the rows one statement inserted, in one INSERT, and notifies each directive concerned once.
+CREATE OR REPLACE FUNCTION baton_private.tg__record_created_events()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_actor text := baton_private.current_actor();
+  v_first record;
+begin
+  -- One branch per table: a statement on the transition table is planned only when its branch runs.
+  if tg_table_name = 'tasks' then
+    for v_first in
+      with ins as (
+        insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+        select n.owner_id, n.directive_id, 'task', n.id, 'created', null, n.status::text,
+               jsonb_strip_nulls(jsonb_build_object('kind', n.kind, 'step_id', n.step_id, 'daemon_id', n.daemon_id,
+                                                    'attempt', n.attempt, 'error', left(n.error, 2000))), v_actor
+          from new_rows n
+        returning id, directive_id)
+      select i.directive_id, min(i.id) as first_id from ins i group by i.directive_id order by 2
+    loop
+      perform baton_private.notify_directive(v_first.directive_id, v_first.first_id, 'created');
+    end loop;
+  elsif tg_table_name = 'directive_steps' then
+    for v_first in
+      with ins as (
+        insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+        select n.owner_id, n.directive_id, 'step', n.id, 'created', null, n.status::text,
+               jsonb_build_object('name', n.name, 'attempts', n.attempts), v_actor
+          from new_rows n
+        returning id, directive_id)
+      select i.directive_id, min(i.id) as first_id from ins i group by i.directive_id order by 2
+    loop
+      perform baton_private.notify_directive(v_first.directive_id, v_first.first_id, 'created');
+    end loop;
+  elsif tg_table_name = 'directives' then
+    for v_first in
+      with ins as (
+        insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+        select n.owner_id, n.id, 'directive', n.id, 'created', null, n.status::text, null, v_actor
+          from new_rows n
+        returning id, directive_id)
+      select i.directive_id, min(i.id) as first_id from ins i group by i.directive_id order by 2
+    loop
+      perform baton_private.notify_directive(v_first.directive_id, v_first.first_id, 'created');
+    end loop;
+  else
+    insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+    select n.owner_id, null, 'daemon', n.id, 'created', null, n.status::text, null, v_actor from new_rows n;
+  end if;
+  return null;
+end;
+$function$
+
 -- baton_private.tg__record_status_event()
--- comment: Records a `created` or `status_changed` event for directives, steps, tasks and daemons.
+-- comment: Records a `status_changed` event for a directive, step, task or daemon whose status changed, with the few fields its detail keeps.
 CREATE OR REPLACE FUNCTION baton_private.tg__record_status_event()
  RETURNS trigger
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_row jsonb := to_jsonb(new);
-  v_type text := case tg_table_name when 'directives' then 'directive' when 'directive_steps' then 'step'
-                                    when 'tasks' then 'task' else 'daemon' end;
-  v_directive_id uuid := case tg_table_name when 'directives' then new.id
-                                            when 'daemons' then null
-                                            else (v_row ->> 'directive_id')::uuid end;
+  v_type text;
+  v_directive_id uuid;
   v_detail jsonb;
+  v_event_id bigint;
 begin
-  if tg_op = 'UPDATE' and old.status is not distinct from new.status then
-    return null;
+  -- NEW's fields are resolved when a branch runs, so each table reads only columns it has.
+  case tg_table_name
+    when 'tasks' then
+      v_type := 'task';
+      v_directive_id := new.directive_id;
+      v_detail := jsonb_strip_nulls(jsonb_build_object('kind', new.kind, 'step_id', new.step_id, 'daemon_id', new.daemon_id,
+                                                       'attempt', new.attempt, 'error', left(new.error, 2000)));
+    when 'directive_steps' then
+      v_type := 'step';
+      v_directive_id := new.directive_id;
+      v_detail := jsonb_build_object('name', new.name, 'attempts', new.attempts);
+    when 'directives' then
+      v_type := 'directive';
+      v_directive_id := new.id;
+    else
+      v_type := 'daemon';
+  end case;
+  insert into baton.events (owner_id, directive_id, subject_type, subject_id, kind, from_status, to_status, detail, actor)
+  values (new.owner_id, v_directive_id, v_type, new.id, 'status_changed', old.status::text, new.status::text, v_detail, baton_private.current_actor())
+  returning id into v_event_id;
+  if v_directive_id is not null then
+    perform baton_private.notify_directive(v_directive_id, v_event_id, 'status_changed');
   end if;
-  v_detail := case v_type
-    when 'step' then jsonb_build_object('name', v_row ->> 'name', 'attempts', (v_row ->> 'attempts')::int)
-    when 'task' then jsonb_strip_nulls(jsonb_build_object('kind', v_row ->> 'kind', 'step_id', v_row ->> 'step_id',
-                       'daemon_id', v_row ->> 'daemon_id', 'attempt', (v_row ->> 'attempt')::int, 'error', left(v_row ->> 'error', 2000)))
-    else null end;
-  perform baton_private.record_event(
-    (v_row ->> 'owner_id')::uuid, v_directive_id, v_type, new.id,
-    case tg_op when 'INSERT' then 'created' else 'status_changed' end,
-    case tg_op when 'INSERT' then null else old.status::text end,
-    new.status::text, v_detail);
   return null;
 end;
 $function$
