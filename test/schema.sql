@@ -111,7 +111,9 @@ CASE
     WHEN ((current_setting('role'::text, true) = 'baton_agent'::text) AND (current_setting('baton.task_id'::text, true) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'::text)) THEN (current_setting('baton.task_id'::text, true))::uuid
     ELSE NULL::uuid
 END -- The task whose agent added this step (null when an owner, a DBA or Baton added it). An execution agent may remove or re-wire only the steps its task added.
+  check_command text -- The step's own check: a shell command run in the attempt's worktree after its agent exits 0; it replaces the directive's check for this step. Null: the directive's check applies (if any). At most 4096 bytes.
   constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
+  constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
   constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
   constraint directive_steps_current_task_fkey FOREIGN KEY (current_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directive_steps_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
@@ -175,8 +177,10 @@ table baton.directives (rls, forced)
   started_at timestamp with time zone -- When the directive was first started.
   idle_at timestamp with time zone -- When the directive last went idle.
   archived_at timestamp with time zone -- When the directive was archived; null otherwise.
+  check_command text -- The directive's check: a shell command (`sh -c`) run in each step attempt's worktree after its agent exits 0, e.g. `npm test`. A failing check fails the attempt. A step with a check of its own runs that one instead. Null: no check. At most 4096 bytes.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
+  constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
   constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint directives_pkey PRIMARY KEY (id)
@@ -345,13 +349,13 @@ END)
   grant SELECT to baton_user
 
 table baton.tasks (rls, forced)
-  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`) or a planning run of a directive (kind `planning`). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; pending, starting or running -> cancelled. Terminal states are final.
+  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`) or a planning run of a directive (kind `planning`). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; running -> checking (the agent exited 0 and the step's check runs) -> completed | failed | interrupted; pending, starting, running or checking -> cancelled. Terminal states are final.
   id uuid not null default gen_random_uuid() -- The task's id.
   owner_id uuid not null -- The owner (copied from the directive for row-level security).
   directive_id uuid not null -- The directive the task works for.
   step_id uuid -- The step this task attempts (execution tasks only).
   kind text not null -- `planning` (plan or re-plan the directive) or `execution` (do one step).
-  status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, completed, failed, interrupted or cancelled.
+  status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, checking (the agent exited 0 and its check runs), completed, failed, interrupted or cancelled.
   version integer not null default 1 -- Bumped on every change. Reports may carry the version they saw; a stale one is rejected.
   attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life.
   generation integer -- For planning tasks: the generation number the plan's new steps get.
@@ -367,7 +371,8 @@ table baton.tasks (rls, forced)
   started_at timestamp with time zone -- When the agent process started.
   finished_at timestamp with time zone -- When the task reached a terminal state.
   ready_at timestamp with time zone -- When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.
-  constraint daemon_when_assigned CHECK (((status <> ALL (ARRAY['starting'::baton.task_status, 'running'::baton.task_status])) OR (daemon_id IS NOT NULL)))
+  check_command text -- The check this attempt runs after its agent exits 0 (its step's check, else its directive's), fixed when the task was created; null when there is none (and for planning tasks). While it runs the task is `checking`.
+  constraint daemon_when_assigned CHECK (((status = ANY (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) OR (daemon_id IS NOT NULL)))
   constraint error_is_valid CHECK (((error IS NULL) OR (octet_length(error) <= 65536)))
   constraint execution_has_step CHECK (((kind = 'execution'::text) = (attempt IS NOT NULL)))
   constraint finished_at_only_when_terminal CHECK (((status = ANY (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) = (finished_at IS NOT NULL)))
@@ -380,16 +385,17 @@ table baton.tasks (rls, forced)
   constraint tasks_pkey PRIMARY KEY (id)
   constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
   CREATE INDEX tasks_daemon_directive_idx ON baton.tasks USING btree (daemon_id, directive_id) WHERE (daemon_id IS NOT NULL)
-  CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status = ANY (ARRAY['starting'::baton.task_status, 'running'::baton.task_status]))
+  CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status <> ALL (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
-  CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status = ANY (ARRAY['pending'::baton.task_status, 'starting'::baton.task_status, 'running'::baton.task_status])))
-  CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status = ANY (ARRAY['pending'::baton.task_status, 'starting'::baton.task_status, 'running'::baton.task_status])))
+  CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
+  CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_per_step_attempt ON baton.tasks USING btree (step_id, attempt) WHERE (kind = 'execution'::text)
   CREATE INDEX tasks_owner_idx ON baton.tasks USING btree (owner_id)
   CREATE INDEX tasks_pending_idx ON baton.tasks USING btree (owner_id, created_at) WHERE (status = 'pending'::baton.task_status)
   CREATE UNIQUE INDEX tasks_pkey ON baton.tasks USING btree (id)
   CREATE TRIGGER _100_stamp_ready_at BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_ready_at()
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _110_stamp_check_command BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_check_command()
   CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('tasks')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('tasks')
@@ -450,17 +456,23 @@ type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_
 
 type baton_private.batch_entry (ord integer, id uuid, key text, name text, description text, task_plan text, depends_on text[], order_index integer) -- One validated entry of batch_add_steps, with the id its step will get.
 
--- baton.add_step(uuid,text,text,text,uuid[],integer)  (execute: baton_agent,baton_user)
--- comment: Adds one step that depends on existing steps of the same directive. Returns the new step (its id is what later dependsOn entries use).
-CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer)
+-- baton.add_step(uuid,text,text,text,uuid[],integer,text)  (execute: baton_agent,baton_user)
+-- comment: Adds one step that depends on existing steps of the same directive; check_command is its own check (replacing the directive's). Returns the new step (its id is what later dependsOn entries use).
+CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer, check_command text DEFAULT NULL::text)
  RETURNS baton.directive_steps
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select * from baton.batch_add_steps(add_step.directive_id, jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+declare
+  v_step baton.directive_steps;
+begin
+  perform baton_private.assert_check(check_command);
+  select * into v_step from baton.batch_add_steps(add_step.directive_id, jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
     'name', add_step.name, 'description', add_step.description, 'taskPlan', add_step.task_plan,
-    'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index))));
+    'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index, 'check', add_step.check_command))));
+  return v_step;
+end;
 $function$
 
 -- baton.append_task_output(uuid,jsonb)  (execute: baton_daemon)
@@ -523,7 +535,7 @@ end;
 $function$
 
 -- baton.batch_add_steps(uuid,jsonb)  (execute: baton_agent,baton_user)
--- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
+-- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
 CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
  RETURNS SETOF baton.directive_steps
  LANGUAGE plpgsql
@@ -532,183 +544,48 @@ CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
 AS $function$
 declare
   v_directive baton.directives := baton_private.lock_directive(directive_id);
-  v_count integer;
   v_bad record;
-  v_entries baton_private.batch_entry[];
-  v_edge_from integer[];
-  v_edge_to integer[];
-  v_cycle integer[];
-  v_generation integer;
-  v_base_order integer;
+  v_ids uuid[];
 begin
-  -- GUARD: the directive accepts steps.
-  if v_directive.status = 'archived' then
-    raise exception 'Directive % is archived, so steps cannot be added to it.', v_directive.id
-      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  if steps is not null and jsonb_typeof(steps) = 'array' then
+    -- GUARD: field names (the body's own list does not know "check").
+    select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
+     where jsonb_typeof(e.v) = 'object' and k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex', 'check')
+     order by e.ord limit 1;
+    if found then
+      raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn, orderIndex and check.', v_bad.ord, v_bad.k
+        using errcode = 'BTINV';
+    end if;
+    -- GUARD: each check is a string (or null), not blank, at most 4096 bytes.
+    select e.ord, e.v -> 'check' as c into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
+     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') not in ('string', 'null')
+     order by e.ord limit 1;
+    if found then
+      raise exception 'Entry % has an invalid "check": it must be a string, a shell command such as "npm test".', v_bad.ord
+        using errcode = 'BTINV';
+    end if;
+    for v_bad in
+      select e.ord, e.v ->> 'check' as c from jsonb_array_elements(steps) with ordinality e(v, ord)
+       where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') = 'string'
+         and (length(btrim(e.v ->> 'check')) = 0 or octet_length(e.v ->> 'check') > 4096)
+       order by e.ord limit 1
+    loop
+      perform baton_private.assert_check(v_bad.c, format('The check of entry %s', v_bad.ord));
+    end loop;
   end if;
 
-  -- GUARD: the shape of the batch.
-  if steps is null or jsonb_typeof(steps) <> 'array' then
-    raise exception 'The steps must be a JSON array of objects like [{"name": "Write tests"}]; got %.', coalesce(jsonb_typeof(steps), 'nothing')
-      using errcode = 'BTINV';
-  end if;
-  v_count := jsonb_array_length(steps);
-  if v_count = 0 then
-    raise exception 'The batch is empty; give at least one step.' using errcode = 'BTINV';
-  end if;
-  if v_count > 10000 then
-    raise exception 'The batch has % steps; the limit is 10000 per batch.', v_count
-      using errcode = 'BTINV', hint = 'Split it into several batches; later batches can depend on the ids the earlier ones returned.';
-  end if;
+  select array_agg(s.id order by s.ordinality) into v_ids
+    from baton_private.batch_add_steps(v_directive.id,
+           case when jsonb_typeof(steps) = 'array'
+                then (select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'check' else e.v end order by e.ord)
+                        from jsonb_array_elements(steps) with ordinality e(v, ord))
+                else steps end) with ordinality s;
 
-  select e.ord into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
-   where jsonb_typeof(e.v) <> 'object' order by e.ord limit 1;
-  if found then
-    raise exception 'Entry % of the batch is not an object; each entry looks like {"name": "...", "dependsOn": ["..."]}.', v_bad.ord
-      using errcode = 'BTINV';
-  end if;
-
-  select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
-   where k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex') order by e.ord limit 1;
-  if found then
-    raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn and orderIndex.', v_bad.ord, v_bad.k
-      using errcode = 'BTINV';
-  end if;
-
-  select x.ord, x.field, x.expected into v_bad from (
-    select e.ord,
-      case
-        when jsonb_typeof(e.v -> 'name') is distinct from 'string' then 'name'
-        when jsonb_typeof(e.v -> 'key') not in ('string', 'null') then 'key'
-        when jsonb_typeof(e.v -> 'description') not in ('string', 'null') then 'description'
-        when jsonb_typeof(e.v -> 'taskPlan') not in ('string', 'null') then 'taskPlan'
-        when jsonb_typeof(e.v -> 'dependsOn') not in ('array', 'null') then 'dependsOn'
-        when jsonb_typeof(e.v -> 'dependsOn') = 'array'
-             and exists (select 1 from jsonb_array_elements(e.v -> 'dependsOn') x where jsonb_typeof(x) <> 'string') then 'dependsOn'
-        when jsonb_typeof(e.v -> 'orderIndex') not in ('number', 'null') then 'orderIndex'
-        when jsonb_typeof(e.v -> 'orderIndex') = 'number'
-             and ((e.v ->> 'orderIndex')::numeric <> trunc((e.v ->> 'orderIndex')::numeric)
-                  or abs((e.v ->> 'orderIndex')::numeric) > 1000000000) then 'orderIndex'
-      end as field,
-      null::text as expected
+  update baton.directive_steps s set check_command = e.v ->> 'check'
     from jsonb_array_elements(steps) with ordinality e(v, ord)
-  ) x where x.field is not null order by x.ord limit 1;
-  if found then
-    raise exception 'Entry % has an invalid "%": it must be %.', v_bad.ord, v_bad.field,
-      case v_bad.field
-        when 'name' then 'a string of 1 to 200 characters'
-        when 'key' then 'a string'
-        when 'dependsOn' then 'an array of strings, each a step id or a key of this batch'
-        when 'orderIndex' then 'an integer between -1000000000 and 1000000000'
-        else 'a string' end
-      using errcode = 'BTINV';
-  end if;
+   where s.id = v_ids[e.ord] and jsonb_typeof(e.v -> 'check') = 'string';
 
-  select coalesce(max(s.order_index), -1) into v_base_order from baton.directive_steps s where s.directive_id = v_directive.id;
-  select array_agg(row(
-      e.ord, gen_random_uuid(), e.v ->> 'key', btrim(e.v ->> 'name'), e.v ->> 'description', e.v ->> 'taskPlan',
-      -- "dependsOn": null means none (jsonb_array_elements_text would reject the JSON null).
-      coalesce(array(select distinct x from jsonb_array_elements_text(
-        case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' end) x), '{}'),
-      coalesce((e.v ->> 'orderIndex')::integer, v_base_order + e.ord::integer)
-    )::baton_private.batch_entry order by e.ord)
-    into v_entries
-    from jsonb_array_elements(steps) with ordinality e(v, ord);
-
-  -- GUARD: names, texts and keys.
-  select e.ord, e.name into v_bad from unnest(v_entries) e where length(e.name) = 0 or length(e.name) > 200 order by e.ord limit 1;
-  if found then
-    raise exception 'Entry % has a name of % characters; a name must be 1 to 200 characters.', v_bad.ord, length(v_bad.name)
-      using errcode = 'BTINV';
-  end if;
-  select e.ord, f.field, f.size into v_bad from unnest(v_entries) e,
-    lateral (values ('description', octet_length(e.description)), ('taskPlan', octet_length(e.task_plan))) f(field, size)
-   where f.size > 102400 order by e.ord limit 1;
-  if found then
-    raise exception 'Entry % has a % of % bytes; the limit is 102400 bytes (100 KB).', v_bad.ord, v_bad.field, v_bad.size
-      using errcode = 'BTINV', hint = 'Keep long material in the repository and refer to it from the plan.';
-  end if;
-  select e.ord, e.key into v_bad from unnest(v_entries) e where e.key is not null and (length(btrim(e.key)) = 0 or length(e.key) > 200)
-   order by e.ord limit 1;
-  if found then
-    raise exception 'Entry % has an empty or overlong key; a key must be 1 to 200 characters.', v_bad.ord using errcode = 'BTINV';
-  end if;
-  select e.key, array_agg(e.ord order by e.ord) as ords into v_bad from unnest(v_entries) e
-   where e.key is not null group by e.key having count(*) > 1 order by min(e.ord) limit 1;
-  if found then
-    raise exception 'The key "%" is used by entries %; keys must be unique within a batch.', v_bad.key, array_to_string(v_bad.ords, ' and ')
-      using errcode = 'BTINV';
-  end if;
-
-  -- GUARD: every dependency resolves to a key of this batch or a step of this directive.
-  select e.ord, e.name, r.ref, k.ord as key_ord, s.id as existing, o.directive_id as other_directive into v_bad
-    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
-    left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
-    left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
-    -- Only the owner's other directives; another owner's step is reported as not existing.
-    left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
-      and o.owner_id = v_directive.owner_id
-   where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
-   order by e.ord limit 1;
-  if found then
-    if v_bad.key_ord is not null then
-      raise exception 'Entry % ("%") depends on itself (key "%"); a step cannot depend on itself.', v_bad.ord, v_bad.name, v_bad.ref
-        using errcode = 'BTINV';
-    elsif v_bad.other_directive is not null then
-      raise exception 'Entry % ("%") depends on step %, which belongs to another directive (%); a step can only depend on steps of its own directive.',
-        v_bad.ord, v_bad.name, v_bad.ref, v_bad.other_directive
-        using errcode = 'BTINV';
-    else
-      raise exception 'Entry % ("%") depends on "%", which is neither a key in this batch nor a step of directive %.',
-        v_bad.ord, v_bad.name, v_bad.ref, v_directive.id
-        using errcode = 'BTNFD', hint = 'Use a key defined in this batch, or a step id from `baton directive status`.';
-    end if;
-  end if;
-
-  -- GUARD: no cycle. Only references to keys can form one (existing steps never depend on new ones),
-  -- and only a reference to a later entry can close it.
-  select array_agg(e.ord order by e.ord, k.ord), array_agg(k.ord order by e.ord, k.ord) into v_edge_from, v_edge_to
-    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
-    join unnest(v_entries) k on k.key = r.ref;
-  if exists (select 1 from unnest(v_edge_from, v_edge_to) x(f, t) where t > f) then
-    v_cycle := baton_private.find_batch_cycle(v_count, v_edge_from, v_edge_to);
-    if v_cycle is not null then
-      raise exception 'The batch has a dependency cycle: % (each depends on the next).',
-        (select string_agg(coalesce(e.key, e.name), ' → ' order by c.n)
-           from unnest(v_cycle) with ordinality c(ord, n) join unnest(v_entries) e on e.ord = c.ord)
-        using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
-    end if;
-  end if;
-
-  -- PHASE 1: insert the steps, waiting, with the generation of the plan in flight (or the current one).
-  select coalesce(t.generation, greatest(v_directive.current_generation, 1)) into v_generation
-    from (select 1) one left join baton.tasks t on t.id = v_directive.orchestrator_task_id;
-  insert into baton.directive_steps (id, directive_id, owner_id, name, description, task_plan, generation, order_index, status)
-  select e.id, v_directive.id, v_directive.owner_id, e.name, e.description, e.task_plan, v_generation, e.order_index, 'pending'
-    from unnest(v_entries) e order by e.ord;
-
-  -- PHASE 2: the edges, with ids resolved (a key of this batch wins over an id).
-  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
-  select distinct e.id, coalesce(k.id, baton_private.try_uuid(r.ref)), v_directive.id, v_directive.owner_id
-    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
-    left join lateral (select k.id from unnest(v_entries) k where k.key = r.ref) k on true;
-
-  -- PHASE 3: counters and statuses; the triggers enqueue what became ready and block what must wait.
-  update baton.directive_steps s
-     set remaining_deps = c.unmet,
-         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
-    from (select e.id,
-                 count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
-                 count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
-            from unnest(v_entries) e
-            left join baton.step_dependencies d on d.step_id = e.id
-            left join baton.directive_steps p on p.id = d.depends_on_step_id
-           group by e.id) c
-   where s.id = c.id;
-
-  perform baton_private.reactivate(v_directive.id);
-
-  return query select s.* from unnest(v_entries) e join baton.directive_steps s on s.id = e.id order by e.ord;
+  return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
 end;
 $function$
 
@@ -723,9 +600,9 @@ AS $function$
   select * from baton_private.override_step(step_id, 'completed', 'completed');
 $function$
 
--- baton.create_directive(text,text,text,text,boolean,uuid)  (execute: baton_user)
--- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main. owner_id is only for direct SQL; API callers act as the owner in their token.
-CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid)
+-- baton.create_directive(text,text,text,text,boolean,uuid,text)  (execute: baton_user)
+-- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main; check_command is the check every step attempt must pass after its agent exits 0 (a step's own check replaces it). owner_id is only for direct SQL; API callers act as the owner in their token.
+CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid, check_command text DEFAULT NULL::text)
  RETURNS baton.directives
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -739,8 +616,9 @@ begin
   perform baton_private.assert_text('the goal', goal, 1, 102400);
   perform baton_private.assert_text('the repository', repo, case when repo is null then 0 else 1 end, 2048);
   perform baton_private.assert_name('the base branch', coalesce(base_branch, 'main'));
-  insert into baton.directives (owner_id, title, goal, repo, base_branch)
-  values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'))
+  perform baton_private.assert_check(check_command);
+  insert into baton.directives (owner_id, title, goal, repo, base_branch, check_command)
+  values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'), check_command)
   returning * into v_directive;
   if start then
     v_directive := baton.start_directive(v_directive.id);
@@ -1089,7 +967,7 @@ end;
 $function$
 
 -- baton.report_task_status(uuid,text,integer,text,text,text,uuid)  (execute: baton_daemon)
--- comment: Records a task's new status (running, completed/merged/done, failed, interrupted), with its error or its branch and commit. expected_version rejects a stale report (BTSTL); a daemon may report only on tasks assigned to it (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
+-- comment: Records a task's new status (running, checking, completed/merged/done, failed, interrupted), with its error or its branch and commit. A task with a check goes running -> checking -> completed or failed. expected_version rejects a stale report (BTSTL); a daemon may report only on tasks assigned to it (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
 CREATE OR REPLACE FUNCTION baton.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -1201,6 +1079,28 @@ begin
     perform set_config('baton.token_gen', v_generation::text, true);
   end if;
   return baton_private.owner_token(v_owner);
+end;
+$function$
+
+-- baton.set_directive_check(uuid,text)  (execute: baton_user)
+-- comment: Sets the directive's check (a shell command every step attempt must pass after its agent exits 0; a step's own check replaces it), or removes it with null. Applies to attempts dispatched from now on; attempts already dispatched keep the check they got.
+CREATE OR REPLACE FUNCTION baton.set_directive_check(directive_id uuid, check_command text)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its check cannot be changed.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Archiving is final; create a new directive instead.';
+  end if;
+  perform baton_private.assert_check(check_command);
+  update baton.directives d set check_command = set_directive_check.check_command where d.id = v_directive.id
+  returning * into v_directive;
+  return v_directive;
 end;
 $function$
 
@@ -1569,6 +1469,29 @@ begin
 end;
 $function$
 
+-- baton_private.assert_check(text,text)
+-- comment: Raises BTINV when a check command is blank or longer than 4096 bytes; null (no check) passes.
+CREATE OR REPLACE FUNCTION baton_private.assert_check(check_command text, what text DEFAULT 'The check'::text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if check_command is null then
+    return;
+  end if;
+  if length(btrim(check_command)) = 0 then
+    raise exception '% is empty; give a shell command such as "npm test", or leave the check out.', what
+      using errcode = 'BTINV';
+  end if;
+  if octet_length(check_command) > 4096 then
+    raise exception '% is % bytes; the limit is 4096 bytes.', what, octet_length(check_command)
+      using errcode = 'BTINV', hint = 'Put a long check in a script in the repository and give the command that runs it, e.g. "sh scripts/check.sh".';
+  end if;
+end;
+$function$
+
 -- baton_private.assert_daemon_access(uuid)
 -- comment: Raises unless the caller is that daemon, its owner, or an admin.
 CREATE OR REPLACE FUNCTION baton_private.assert_daemon_access(daemon_id uuid)
@@ -1832,6 +1755,196 @@ begin
     end loop;
   end loop;
   return v_assigned;
+end;
+$function$
+
+-- baton_private.batch_add_steps(uuid,jsonb)
+-- comment: The body of baton.batch_add_steps (000008) without the "check" field: validates and inserts a batch of steps atomically; returns them in input order.
+CREATE OR REPLACE FUNCTION baton_private.batch_add_steps(directive_id uuid, steps jsonb)
+ RETURNS SETOF baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_count integer;
+  v_bad record;
+  v_entries baton_private.batch_entry[];
+  v_edge_from integer[];
+  v_edge_to integer[];
+  v_cycle integer[];
+  v_generation integer;
+  v_base_order integer;
+begin
+  -- GUARD: the directive accepts steps.
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so steps cannot be added to it.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+
+  -- GUARD: the shape of the batch.
+  if steps is null or jsonb_typeof(steps) <> 'array' then
+    raise exception 'The steps must be a JSON array of objects like [{"name": "Write tests"}]; got %.', coalesce(jsonb_typeof(steps), 'nothing')
+      using errcode = 'BTINV';
+  end if;
+  v_count := jsonb_array_length(steps);
+  if v_count = 0 then
+    raise exception 'The batch is empty; give at least one step.' using errcode = 'BTINV';
+  end if;
+  if v_count > 10000 then
+    raise exception 'The batch has % steps; the limit is 10000 per batch.', v_count
+      using errcode = 'BTINV', hint = 'Split it into several batches; later batches can depend on the ids the earlier ones returned.';
+  end if;
+
+  select e.ord into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
+   where jsonb_typeof(e.v) <> 'object' order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % of the batch is not an object; each entry looks like {"name": "...", "dependsOn": ["..."]}.', v_bad.ord
+      using errcode = 'BTINV';
+  end if;
+
+  select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
+   where k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex') order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn and orderIndex.', v_bad.ord, v_bad.k
+      using errcode = 'BTINV';
+  end if;
+
+  select x.ord, x.field, x.expected into v_bad from (
+    select e.ord,
+      case
+        when jsonb_typeof(e.v -> 'name') is distinct from 'string' then 'name'
+        when jsonb_typeof(e.v -> 'key') not in ('string', 'null') then 'key'
+        when jsonb_typeof(e.v -> 'description') not in ('string', 'null') then 'description'
+        when jsonb_typeof(e.v -> 'taskPlan') not in ('string', 'null') then 'taskPlan'
+        when jsonb_typeof(e.v -> 'dependsOn') not in ('array', 'null') then 'dependsOn'
+        when jsonb_typeof(e.v -> 'dependsOn') = 'array'
+             and exists (select 1 from jsonb_array_elements(e.v -> 'dependsOn') x where jsonb_typeof(x) <> 'string') then 'dependsOn'
+        when jsonb_typeof(e.v -> 'orderIndex') not in ('number', 'null') then 'orderIndex'
+        when jsonb_typeof(e.v -> 'orderIndex') = 'number'
+             and ((e.v ->> 'orderIndex')::numeric <> trunc((e.v ->> 'orderIndex')::numeric)
+                  or abs((e.v ->> 'orderIndex')::numeric) > 1000000000) then 'orderIndex'
+      end as field,
+      null::text as expected
+    from jsonb_array_elements(steps) with ordinality e(v, ord)
+  ) x where x.field is not null order by x.ord limit 1;
+  if found then
+    raise exception 'Entry % has an invalid "%": it must be %.', v_bad.ord, v_bad.field,
+      case v_bad.field
+        when 'name' then 'a string of 1 to 200 characters'
+        when 'key' then 'a string'
+        when 'dependsOn' then 'an array of strings, each a step id or a key of this batch'
+        when 'orderIndex' then 'an integer between -1000000000 and 1000000000'
+        else 'a string' end
+      using errcode = 'BTINV';
+  end if;
+
+  select coalesce(max(s.order_index), -1) into v_base_order from baton.directive_steps s where s.directive_id = v_directive.id;
+  select array_agg(row(
+      e.ord, gen_random_uuid(), e.v ->> 'key', btrim(e.v ->> 'name'), e.v ->> 'description', e.v ->> 'taskPlan',
+      -- "dependsOn": null means none (jsonb_array_elements_text would reject the JSON null).
+      coalesce(array(select distinct x from jsonb_array_elements_text(
+        case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' end) x), '{}'),
+      coalesce((e.v ->> 'orderIndex')::integer, v_base_order + e.ord::integer)
+    )::baton_private.batch_entry order by e.ord)
+    into v_entries
+    from jsonb_array_elements(steps) with ordinality e(v, ord);
+
+  -- GUARD: names, texts and keys.
+  select e.ord, e.name into v_bad from unnest(v_entries) e where length(e.name) = 0 or length(e.name) > 200 order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has a name of % characters; a name must be 1 to 200 characters.', v_bad.ord, length(v_bad.name)
+      using errcode = 'BTINV';
+  end if;
+  select e.ord, f.field, f.size into v_bad from unnest(v_entries) e,
+    lateral (values ('description', octet_length(e.description)), ('taskPlan', octet_length(e.task_plan))) f(field, size)
+   where f.size > 102400 order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has a % of % bytes; the limit is 102400 bytes (100 KB).', v_bad.ord, v_bad.field, v_bad.size
+      using errcode = 'BTINV', hint = 'Keep long material in the repository and refer to it from the plan.';
+  end if;
+  select e.ord, e.key into v_bad from unnest(v_entries) e where e.key is not null and (length(btrim(e.key)) = 0 or length(e.key) > 200)
+   order by e.ord limit 1;
+  if found then
+    raise exception 'Entry % has an empty or overlong key; a key must be 1 to 200 characters.', v_bad.ord using errcode = 'BTINV';
+  end if;
+  select e.key, array_agg(e.ord order by e.ord) as ords into v_bad from unnest(v_entries) e
+   where e.key is not null group by e.key having count(*) > 1 order by min(e.ord) limit 1;
+  if found then
+    raise exception 'The key "%" is used by entries %; keys must be unique within a batch.', v_bad.key, array_to_string(v_bad.ords, ' and ')
+      using errcode = 'BTINV';
+  end if;
+
+  -- GUARD: every dependency resolves to a key of this batch or a step of this directive.
+  select e.ord, e.name, r.ref, k.ord as key_ord, s.id as existing, o.directive_id as other_directive into v_bad
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    left join lateral (select k.ord from unnest(v_entries) k where k.key = r.ref) k on true
+    left join baton.directive_steps s on s.id = baton_private.try_uuid(r.ref) and s.directive_id = v_directive.id
+    -- Only the owner's other directives; another owner's step is reported as not existing.
+    left join baton.directive_steps o on o.id = baton_private.try_uuid(r.ref) and o.directive_id <> v_directive.id
+      and o.owner_id = v_directive.owner_id
+   where k.ord is null and s.id is null or k.ord = e.ord or s.id = e.id
+   order by e.ord limit 1;
+  if found then
+    if v_bad.key_ord is not null then
+      raise exception 'Entry % ("%") depends on itself (key "%"); a step cannot depend on itself.', v_bad.ord, v_bad.name, v_bad.ref
+        using errcode = 'BTINV';
+    elsif v_bad.other_directive is not null then
+      raise exception 'Entry % ("%") depends on step %, which belongs to another directive (%); a step can only depend on steps of its own directive.',
+        v_bad.ord, v_bad.name, v_bad.ref, v_bad.other_directive
+        using errcode = 'BTINV';
+    else
+      raise exception 'Entry % ("%") depends on "%", which is neither a key in this batch nor a step of directive %.',
+        v_bad.ord, v_bad.name, v_bad.ref, v_directive.id
+        using errcode = 'BTNFD', hint = 'Use a key defined in this batch, or a step id from `baton directive status`.';
+    end if;
+  end if;
+
+  -- GUARD: no cycle. Only references to keys can form one (existing steps never depend on new ones),
+  -- and only a reference to a later entry can close it.
+  select array_agg(e.ord order by e.ord, k.ord), array_agg(k.ord order by e.ord, k.ord) into v_edge_from, v_edge_to
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    join unnest(v_entries) k on k.key = r.ref;
+  if exists (select 1 from unnest(v_edge_from, v_edge_to) x(f, t) where t > f) then
+    v_cycle := baton_private.find_batch_cycle(v_count, v_edge_from, v_edge_to);
+    if v_cycle is not null then
+      raise exception 'The batch has a dependency cycle: % (each depends on the next).',
+        (select string_agg(coalesce(e.key, e.name), ' → ' order by c.n)
+           from unnest(v_cycle) with ordinality c(ord, n) join unnest(v_entries) e on e.ord = c.ord)
+        using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
+    end if;
+  end if;
+
+  -- PHASE 1: insert the steps, waiting, with the generation of the plan in flight (or the current one).
+  select coalesce(t.generation, greatest(v_directive.current_generation, 1)) into v_generation
+    from (select 1) one left join baton.tasks t on t.id = v_directive.orchestrator_task_id;
+  insert into baton.directive_steps (id, directive_id, owner_id, name, description, task_plan, generation, order_index, status)
+  select e.id, v_directive.id, v_directive.owner_id, e.name, e.description, e.task_plan, v_generation, e.order_index, 'pending'
+    from unnest(v_entries) e order by e.ord;
+
+  -- PHASE 2: the edges, with ids resolved (a key of this batch wins over an id).
+  insert into baton.step_dependencies (step_id, depends_on_step_id, directive_id, owner_id)
+  select distinct e.id, coalesce(k.id, baton_private.try_uuid(r.ref)), v_directive.id, v_directive.owner_id
+    from unnest(v_entries) e cross join lateral unnest(e.depends_on) r(ref)
+    left join lateral (select k.id from unnest(v_entries) k where k.key = r.ref) k on true;
+
+  -- PHASE 3: counters and statuses; the triggers enqueue what became ready and block what must wait.
+  update baton.directive_steps s
+     set remaining_deps = c.unmet,
+         status = case when c.broken > 0 then 'blocked' when c.unmet = 0 then 'ready' else 'pending' end::baton.step_status
+    from (select e.id,
+                 count(p.id) filter (where not baton_private.step_satisfies_dependents(p.status)) as unmet,
+                 count(p.id) filter (where baton_private.step_blocks_dependents(p.status)) as broken
+            from unnest(v_entries) e
+            left join baton.step_dependencies d on d.step_id = e.id
+            left join baton.directive_steps p on p.id = d.depends_on_step_id
+           group by e.id) c
+   where s.id = c.id;
+
+  perform baton_private.reactivate(v_directive.id);
+
+  return query select s.* from unnest(v_entries) e join baton.directive_steps s on s.id = e.id order by e.ord;
 end;
 $function$
 
@@ -2333,11 +2446,11 @@ begin
   -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. Spared: a task
   -- only just assigned (starting, within the lease) may not have been spawned yet; a task that became
   -- running after the previous heartbeat may have been spawned after this heartbeat's list was made
-  -- (the next heartbeat settles it).
+  -- (the next heartbeat settles it). A checking task started running before it checked.
   for v_task in
     select t.id, t.directive_id from baton.tasks t
      where t.daemon_id = v_daemon.id
-       and ((t.status = 'running' and t.started_at <= v_daemon.last_heartbeat_at)
+       and ((t.status in ('running', 'checking') and t.started_at <= v_daemon.last_heartbeat_at)
             or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
        and t.id <> all (v_active)
      order by t.directive_id, t.id
@@ -2762,7 +2875,7 @@ end;
 $function$
 
 -- baton_private.report_task_status(uuid,text,integer,text,text,text,uuid)
--- comment: The body of baton.report_task_status: records a task's new status with its error, branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY). A repeat of a finished task's status, or its own daemon's repeated `running`, changes nothing; other reports on a finished task are late (BTSTL).
+-- comment: The body of baton.report_task_status: records a task's new status with its error, branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY), and a daemon's `completed` on a task with a check that is not checking (BTSTS). A repeat of a finished task's status, or its own daemon's repeated `running` or `checking`, changes nothing; other reports on a finished task are late (BTSTL).
 CREATE OR REPLACE FUNCTION baton_private.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -2782,7 +2895,7 @@ begin
   select * into v_task from baton.tasks t where t.id = report_task_status.task_id for update;
 
   if v_status is null or v_status <> all (baton_private.task_statuses()) then
-    raise exception 'Unknown task status "%"; report one of running, completed (or merged, done), failed, interrupted.', status
+    raise exception 'Unknown task status "%"; report one of running, checking, completed (or merged, done), failed, interrupted.', status
       using errcode = 'BTINV';
   end if;
   if report_task_status.daemon_id is not null and v_task.daemon_id is distinct from report_task_status.daemon_id then
@@ -2798,13 +2911,20 @@ begin
     raise exception 'Task % is already % (version %), so this late "%" report was ignored.', v_task.id, v_task.status, v_task.version, v_status
       using errcode = 'BTSTL';
   end if;
-  -- Its daemon saying `running` again (a retried report whose first try was recorded): nothing to do.
-  if report_task_status.daemon_id is not null and v_task.status = 'running' and v_status = 'running' then
+  -- Its daemon saying `running` or `checking` again (a retried report whose first try was recorded): nothing to do.
+  if report_task_status.daemon_id is not null and v_task.status::text = v_status and v_status in ('running', 'checking') then
     return v_task;
   end if;
   if expected_version is not null and expected_version <> v_task.version then
     raise exception 'Task % is at version %, but this report was made against version %; it was ignored.', v_task.id, v_task.version, expected_version
       using errcode = 'BTSTL', hint = 'Re-read the task and report again if the report still applies.';
+  end if;
+  -- GUARD: the gate. A daemon completes a task that has a check only from `checking`.
+  if report_task_status.daemon_id is not null and v_status = 'completed' and v_task.check_command is not null
+     and v_task.status::text <> 'checking' then
+    raise exception 'Task % has a check (%), so it can be completed only after its check ran; it is %.', v_task.id, v_task.check_command, v_task.status
+      using errcode = 'BTSTS', detail = format('from=%s to=completed', v_task.status),
+            hint = 'Report checking, run the check in the worktree, then report completed or failed. A daemon older than the server does not run checks: upgrade it.';
   end if;
   perform baton_private.assert_text('the error', error, 0, 65536);
   update baton.tasks t
@@ -3086,12 +3206,12 @@ CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status baton.task_s
 AS $function$ select status in ('failed', 'interrupted') $function$
 
 -- baton_private.task_is_live(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: Pending, starting and running tasks are live; the others are terminal and final.
+-- comment: Pending, starting, running and checking tasks are live (every status but the terminal ones); the others are final.
 CREATE OR REPLACE FUNCTION baton_private.task_is_live(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
-AS $function$ select status in ('pending', 'starting', 'running') $function$
+AS $function$ select status not in ('completed', 'failed', 'interrupted', 'cancelled') $function$
 
 -- baton_private.task_is_stopped(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Interrupted and cancelled tasks were stopped from outside: their daemon is told to stop the agent.
@@ -3102,12 +3222,12 @@ CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status baton.task_statu
 AS $function$ select status in ('interrupted', 'cancelled') $function$
 
 -- baton_private.task_occupies_slot(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: Starting and running tasks occupy one of their daemon's max_tasks slots.
+-- comment: Starting, running and checking tasks (live, and no longer pending) occupy one of their daemon's max_tasks slots.
 CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE
-AS $function$ select status in ('starting', 'running') $function$
+AS $function$ select status not in ('pending', 'completed', 'failed', 'interrupted', 'cancelled') $function$
 
 -- baton_private.task_statuses()
 -- comment: Every task status, in the order messages list them.
@@ -3115,10 +3235,10 @@ CREATE OR REPLACE FUNCTION baton_private.task_statuses()
  RETURNS text[]
  LANGUAGE sql
  IMMUTABLE
-AS $function$ select array['pending', 'starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled'] $function$
+AS $function$ select array['pending', 'starting', 'running', 'checking', 'completed', 'failed', 'interrupted', 'cancelled'] $function$
 
 -- baton_private.task_transition_allowed(text,text)
--- comment: Whether a task may move from one status to another. Terminal states allow nothing.
+-- comment: Whether a task may move from one status to another: running -> checking -> completed | failed | interrupted | cancelled besides the moves of 000005_tasks.sql. Terminal states allow nothing.
 CREATE OR REPLACE FUNCTION baton_private.task_transition_allowed(from_status text, to_status text)
  RETURNS boolean
  LANGUAGE sql
@@ -3127,7 +3247,8 @@ AS $function$
   select case from_status
     when 'pending' then to_status in ('starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')
     when 'starting' then to_status in ('running', 'completed', 'failed', 'interrupted', 'cancelled')
-    when 'running' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
+    when 'running' then to_status in ('checking', 'completed', 'failed', 'interrupted', 'cancelled')
+    when 'checking' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
     else false end;
 $function$
 
@@ -3665,6 +3786,23 @@ begin
   values ('dispatch_latency', baton_private.latency_bucket(v_seconds), 1, v_seconds);
   perform baton_private.maybe_fold_metric_deltas();
   return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__stamp_check_command()
+-- comment: Stamps tasks.check_command on insert: the step's check, else the directive's.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__stamp_check_command()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.kind = 'execution' and new.check_command is null then
+    select coalesce(s.check_command, d.check_command) into new.check_command
+      from baton.directive_steps s join baton.directives d on d.id = s.directive_id
+     where s.id = new.step_id;
+  end if;
+  return new;
 end;
 $function$
 

@@ -91,7 +91,8 @@ export async function assertMayPublish(api: GraphQLClient, daemonId: string, lea
       });
       const task = TaskFacts.safeParse(data.task);
       if (!task.success) throw new FencedError("the task is no longer readable by this daemon");
-      if (task.data.daemonId !== daemonId || task.data.status !== "running") throw new FencedError(`the task is ${task.data.status} on the server`);
+      // `checking`: the agent exited 0 and the step's check passed; the work is published before `completed`.
+      if (task.data.daemonId !== daemonId || (task.data.status !== "running" && task.data.status !== "checking")) throw new FencedError(`the task is ${task.data.status} on the server`);
       if (!lease.held) throw new FencedError("the daemon's lease ran out (no successful heartbeat for the lease period)");
       return;
     } catch (err) {

@@ -10,8 +10,8 @@ import { GraphQLRequestError, type GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 import type { TaskStatus } from "../statuses";
 
-/** The statuses a daemon reports: it moves a task from `starting` to `running`, then to its outcome. */
-export type ReportedStatus = Extract<TaskStatus, "running" | "completed" | "failed" | "interrupted">;
+/** The statuses a daemon reports: it moves a task from `starting` to `running` (then `checking` while a check runs), then to its outcome. */
+export type ReportedStatus = Extract<TaskStatus, "running" | "checking" | "completed" | "failed" | "interrupted">;
 
 export type ReportExtra = {
   /** The version the daemon read: of two spawns of one task, only one moves it from `starting`. */
