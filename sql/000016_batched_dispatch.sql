@@ -36,9 +36,13 @@ update baton.daemons d
 
 /*
  * The counter's deltas for one statement, by daemon: +1 for each row that occupies a slot now, -1 for
- * each that did before. When a slot is freed on a daemon, its owner gets a dispatch_pending run: always
- * when the daemon was full before the statement (a task that found no room may commit only after this
- * transaction's look: see enqueue_dispatch_pending), else only when a waiting task is visible.
+ * each that did before. A slot freed on a daemon is refilled at once, in this transaction, from the
+ * owner's oldest waiting tasks (refill_daemon): the transaction already holds the daemon's row, so the
+ * slot goes to a waiting task without a job, a second transaction or another lock on the daemon.
+ * When room is left after that, the owner gets a dispatch_pending run: always when the daemon was full
+ * before the statement (a task that found no room may commit only after this transaction's look: see
+ * enqueue_dispatch_pending), else only when a waiting task is visible. A daemon full again needs no
+ * run: a task that found it full gets its next free slot.
  * Replaces the per-row _900_slot_freed trigger, which counted the daemon's live tasks with a query.
  */
 create function baton_private.apply_live_task_deltas(deltas jsonb) returns void
@@ -53,9 +57,14 @@ begin
                  from jsonb_array_elements(deltas) x),
          u as (update baton.daemons dm set live_tasks = dm.live_tasks + d.delta
                  from d where dm.id = d.daemon_id
-               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, d.delta)
-    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full from u where u.delta < 0 order by u.id
+               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, dm.status, dm.last_heartbeat_at, d.delta)
+    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full, u.max_tasks - u.live_tasks as room,
+           u.status = 'connected' and u.last_heartbeat_at >= now() - baton_private.daemon_lease() as available
+      from u where u.delta < 0 order by u.id
   loop
+    if v_freed.available and baton_private.refill_daemon(v_freed.id, v_freed.owner_id, v_freed.room) >= v_freed.room then
+      continue;  -- full again
+    end if;
     if v_freed.was_full then
       perform baton_private.enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
     else
@@ -65,7 +74,54 @@ begin
 end;
 $$;
 comment on function baton_private.apply_live_task_deltas(jsonb) is
-  $$Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks, and queues dispatch_pending for the owner of each daemon that freed a slot.$$;
+  $$Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks; refills each daemon that freed a slot from its owner's waiting tasks, and queues dispatch_pending when room is left.$$;
+
+/*
+ * Gives up to `room` of the owner's oldest waiting tasks to this daemon, whose row the caller holds
+ * (it just moved its counter). Never waits: tasks of directives another transaction holds, and task
+ * rows another transaction holds, are left for the next dispatch (the caller queues one when room is
+ * left). A retry of a step that failed on this daemon is left to dispatch_pending, which prefers
+ * another daemon. Returns how many it assigned.
+ */
+create function baton_private.refill_daemon(daemon_id uuid, owner_id uuid, room integer) returns integer
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_directives uuid[];
+  v_n integer;
+begin
+  if room <= 0 then
+    return 0;
+  end if;
+  -- The candidates' directives, shared as assign_tasks does (LOCK ORDER, directive -> daemon: this
+  -- transaction's own directive counts as free).
+  v_directives := array(
+    select d.id from baton.directives d
+     where d.id in (select t.directive_id from baton.tasks t
+                     where t.owner_id = refill_daemon.owner_id and t.status = 'pending'
+                     order by t.created_at, t.id limit room * 4)
+       and d.status = 'active'
+     order by d.id for share skip locked);
+  if cardinality(v_directives) = 0 then
+    return 0;
+  end if;
+  with todo as (
+         select t.id from baton.tasks t
+          where t.owner_id = refill_daemon.owner_id and t.status = 'pending' and t.directive_id = any (v_directives)
+            and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.daemon_id = refill_daemon.daemon_id
+                              and baton_private.task_attempt_failed(f.status))
+          order by t.created_at, t.id
+          limit room
+          for update skip locked)
+  update baton.tasks t set status = 'starting', daemon_id = refill_daemon.daemon_id
+    from todo where t.id = todo.id and t.status = 'pending';
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+comment on function baton_private.refill_daemon(uuid, uuid, integer) is
+  $$Assigns up to `room` of the owner's oldest waiting tasks to a daemon that just freed slots (the caller holds its row), skipping rows other transactions hold. Returns how many.$$;
 
 /* One function for the three triggers; each branch reads only the transition tables its event has. */
 create function baton_private.tg_tasks__count_live() returns trigger
@@ -204,21 +260,31 @@ declare
   v_assigned integer := 0;
   v_n integer;
   v_retry uuid;
+  v_directives uuid[];
 begin
   if coalesce(cardinality(task_ids), 0) = 0 then
     return 0;
   end if;
-  -- LOCK ORDER, directive -> daemon: a caller that may wait for daemon rows first shares the tasks'
-  -- directive rows, in id order. A report holds its directive and locks its daemon last (the live-task
-  -- counter); a waiting assigner that held the daemon first would then wait for that directive in the
-  -- events' foreign key check, and deadlock. (Skipping callers hold the directive already.)
-  if not skip_locked then
-    perform 1 from baton.directives d
-     where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
-     order by d.id for share;
+  -- LOCK ORDER, directive -> daemon. A report holds its directive and locks its daemon last (the
+  -- live-task counter); an assigner holding that daemon would wait for the directive in the events'
+  -- foreign key check, and deadlock. So the tasks' active directives are shared first: waiting, in id
+  -- order, or skipping those another transaction holds (their tasks wait for the next round; a
+  -- caller's own directive lock does not count as held by another).
+  if skip_locked then
+    v_directives := array(select d.id from baton.directives d
+                           where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+                             and d.status = 'active'
+                           order by d.id for share skip locked);
+  else
+    v_directives := array(select d.id from baton.directives d
+                           where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+                             and d.status = 'active'
+                           order by d.id for share);
   end if;
-  for v_owner in select distinct t.owner_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' order by 1 loop
+  for v_owner in select distinct t.owner_id from baton.tasks t
+                  where t.id = any (task_ids) and t.status = 'pending' and t.directive_id = any (v_directives) order by 1 loop
     if skip_locked then
+      -- Never waits: daemon rows and task rows that other transactions hold are skipped.
       with free as (
              select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
               where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
@@ -228,11 +294,13 @@ begin
               limit cardinality(task_ids) for update skip locked),
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
-           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
-                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
-                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
-                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+           todo as (select x.id, row_number() over (order by x.created_at, x.id) as k
+                      from (select t.id, t.created_at from baton.tasks t
+                             where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                               and t.directive_id = any (v_directives)
+                               and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
+                                                 and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
+                             for update skip locked) x)
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
        where t.id = todo.id and t.status = 'pending';
@@ -245,9 +313,10 @@ begin
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
            todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
-                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                      from baton.tasks t
                      where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                       and t.directive_id = any (v_directives)
+                       and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                                          and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
@@ -260,8 +329,8 @@ begin
     -- order could deadlock with another assigner.
     for v_retry in
       select t.id from baton.tasks t
-       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-         and exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending' and t.directive_id = any (v_directives)
+         and exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                        and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
        order by t.created_at, t.id
     loop
@@ -274,7 +343,27 @@ begin
 end;
 $$;
 comment on function baton_private.assign_tasks(uuid[], boolean) is
-  $$Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip daemon rows other transactions hold instead of waiting. Returns how many were assigned.$$;
+  $$Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip directive, daemon and task rows other transactions hold instead of waiting (the caller retries). Returns how many were assigned.$$;
+
+/*
+ * What is left of these tasks after an assignment round: how many still wait in an active directive,
+ * and whether a daemon of theirs has room by the committed counters (a row another transaction held).
+ * A dispatcher retries while both are true, and stops when no daemon has room: the side that frees a
+ * slot queues the next run.
+ */
+create function baton_private.pending_with_room(task_ids uuid[]) returns table (pending integer, room boolean)
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select count(*)::integer,
+         coalesce(bool_or(exists (select 1 from baton.daemons d
+                                   where d.owner_id = t.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+                                     and d.last_heartbeat_at >= now() - baton_private.daemon_lease())), false)
+    from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+   where t.id = any (task_ids) and t.status = 'pending';
+$$;
+comment on function baton_private.pending_with_room(uuid[]) is
+  $$How many of these tasks still wait in an active directive, and whether a daemon of their owner has room: a dispatcher retries while both hold.$$;
 
 /*
  * One task, choosing its daemon: connected, within its lease, with room, not one this step already
@@ -297,7 +386,7 @@ begin
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+     order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update skip locked;
@@ -306,7 +395,7 @@ begin
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+     order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update;
