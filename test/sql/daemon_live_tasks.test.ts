@@ -61,12 +61,12 @@ async function tasksFor(c: PoolClient, stepIds: string[]): Promise<Task[]> {
 describe("daemons.live_tasks follows the daemon's tasks", () => {
   it("counts assignment, keeps running tasks, and frees a slot on completion, failure, interruption and cancellation", () =>
     withRootDb(db, async (c) => {
-      const { owner, ids } = await steps(c, 5);
+      const { owner, ids } = await steps(c, 4);
       const d = { laptop: await createDaemon(c, owner, { maxTasks: 4 }) };
       await assertLive(c, d, { laptop: 0 }, "a new daemon");
-      const [t1, t2, t3, t4, t5] = await tasksFor(c, ids);
-      assert.deepEqual([t1, t2, t3, t4, t5].map((t) => t!.status), ["starting", "starting", "starting", "starting", "pending"]);
-      await assertLive(c, d, { laptop: 4 }, "four tasks assigned, the fifth waiting (the daemon is full)");
+      const [t1, t2, t3, t4] = await tasksFor(c, ids);
+      assert.deepEqual([t1, t2, t3, t4].map((t) => t!.status), ["starting", "starting", "starting", "starting"]);
+      await assertLive(c, d, { laptop: 4 }, "four tasks assigned");
       for (const t of [t1, t2, t3, t4]) await report(c, t!.id, "running");
       await assertLive(c, d, { laptop: 4 }, "starting -> running keeps the slot");
       await report(c, t1!.id, "completed");
@@ -77,9 +77,18 @@ describe("daemons.live_tasks follows the daemon's tasks", () => {
       await assertLive(c, d, { laptop: 1 }, "interrupted");
       await report(c, t4!.id, "cancelled");
       await assertLive(c, d, { laptop: 0 }, "cancelled");
-      // The fifth task waited; assigning it now takes one slot again.
-      assert.equal((await q<Task>(c, "select * from baton.assign_task($1)", [t5!.id])).status, "starting");
-      await assertLive(c, d, { laptop: 1 }, "the waiting task assigned");
+    }));
+
+  it("does not count a task that waits for room, and counts it when it is assigned", () =>
+    withRootDb(db, async (c) => {
+      const { owner, ids } = await steps(c, 2);
+      const d = { laptop: await createDaemon(c, owner, { maxTasks: 1 }) };
+      const [t1, t2] = await tasksFor(c, ids);
+      assert.deepEqual([t1!.status, t2!.status], ["starting", "pending"]);
+      await assertLive(c, d, { laptop: 1 }, "the daemon is full; the second task waits");
+      await c.query("update baton.daemons set max_tasks = 2 where id = $1", [d.laptop]);
+      assert.equal((await q<Task>(c, "select * from baton.assign_task($1)", [t2!.id])).status, "starting");
+      await assertLive(c, d, { laptop: 2 }, "the waiting task assigned");
     }));
 
   it("frees the slot of a task cancelled by skip_step or fail_step", () =>
@@ -99,21 +108,22 @@ describe("daemons.live_tasks follows the daemon's tasks", () => {
 
   it("frees every slot of an archived directive's tasks, on each of its daemons", () =>
     withRootDb(db, async (c) => {
-      const { owner, directiveId, ids } = await steps(c, 5);
-      const d = { a: await createDaemon(c, owner, { name: "a", maxTasks: 2 }), b: await createDaemon(c, owner, { name: "b", maxTasks: 2 }) };
-      const other = await steps(c, 1, owner); // another directive's task keeps its slot
-      const ts = await tasksFor(c, [...ids, ...other.ids]);
+      const other = await steps(c, 1); // another directive's task keeps its slot
+      const { directiveId, ids } = await steps(c, 4, other.owner);
+      const d = { a: await createDaemon(c, other.owner, { name: "a", maxTasks: 2 }), b: await createDaemon(c, other.owner, { name: "b", maxTasks: 2 }) };
+      const [kept] = await tasksFor(c, other.ids);
+      const ts = await tasksFor(c, ids);
+      assert.deepEqual(ts.map((t) => t.status), ["starting", "starting", "starting", "pending"]);
       await report(c, ts[0]!.id, "running");
-      assert.deepEqual(ts.map((t) => t.status), ["starting", "starting", "starting", "starting", "pending", "pending"]);
-      await assertLive(c, d, { a: 2, b: 2 }, "four tasks over two daemons");
+      await assertLive(c, d, { a: 2, b: 2 }, "four tasks over two daemons, a fifth waiting");
       await c.query("delete from graphile_worker._private_jobs");
       await c.query("select baton.archive_directive($1)", [directiveId]);
-      await assertLive(c, d, { a: 0, b: 0 }, "archived");
-      assert.equal((await task(c, ts[4]!.id)).status, "cancelled");
-      // The other directive's task still waits; each daemon that was full and freed slots asks for its dispatch.
-      assert.equal((await task(c, ts[5]!.id)).status, "pending");
+      assert.equal((await task(c, ts[3]!.id)).status, "cancelled");
+      const expected = { a: kept!.daemon_id === d.a ? 1 : 0, b: kept!.daemon_id === d.b ? 1 : 0 };
+      await assertLive(c, d, expected, "archived: only the other directive's task is left");
+      // Each daemon that was full and freed slots asks for the dispatch of the owner's waiting tasks.
       const keys = (await c.query<{ key: string }>("select key from graphile_worker.jobs where task_identifier = 'dispatch_pending' order by key")).rows;
-      assert.deepEqual(keys.map((k) => k.key), [`dispatch_pending:${owner}:${d.a}`, `dispatch_pending:${owner}:${d.b}`].sort());
+      assert.deepEqual(keys.map((k) => k.key), [`dispatch_pending:${other.owner}:${d.a}`, `dispatch_pending:${other.owner}:${d.b}`].sort());
     }));
 
   it("frees the slots of a daemon that disconnects, expires or is revoked", () =>
@@ -153,32 +163,30 @@ describe("a DBA's direct writes to baton.tasks move daemons.live_tasks", () => {
 
   it("follows one UPDATE of many tasks on several daemons, in both directions", () =>
     withRootDb(db, async (c) => {
-      const { owner, ids } = await steps(c, 8);
-      const d = { a: await createDaemon(c, owner, { name: "a", maxTasks: 3 }), b: await createDaemon(c, owner, { name: "b", maxTasks: 3 }) };
+      const { owner, ids } = await steps(c, 6);
       const ts = await tasksFor(c, ids);
-      const on = async (daemon: string) =>
-        (await c.query<{ id: string }>("select id from baton.tasks where daemon_id = $1 order by id", [daemon])).rows.map((r) => r.id);
-      const pending = ts.filter((t) => t.status === "pending").map((t) => t.id);
-      assert.equal(pending.length, 2);
-      await assertLive(c, d, { a: 3, b: 3 }, "both daemons full");
+      assert.ok(ts.every((t) => t.status === "pending"), "no daemon yet: the tasks wait");
+      const d = { a: await createDaemon(c, owner, { name: "a", maxTasks: 3 }), b: await createDaemon(c, owner, { name: "b", maxTasks: 3 }) };
+      await assertLive(c, d, { a: 0, b: 0 }, "registered; the waiting tasks are left to the dispatch_pending job");
+
+      // One statement assigns the six waiting tasks, three to each daemon.
+      const r1 = await c.query(
+        "update baton.tasks set status = 'starting', daemon_id = case when id = any ($1) then $2::uuid else $3::uuid end where id = any ($4)",
+        [ts.slice(0, 3).map((t) => t.id), d.a, d.b, ts.map((t) => t.id)],
+      );
+      assert.equal(r1.rowCount, 6);
+      await assertLive(c, d, { a: 3, b: 3 }, "six tasks assigned in one UPDATE");
 
       // One statement ends two tasks of a and one of b.
-      const [a1, a2] = await on(d.a);
-      const [b1] = await on(d.b);
-      const r = await c.query("update baton.tasks set status = 'interrupted', error = 'stopped by the DBA' where id = any ($1)", [[a1, a2, b1]]);
-      assert.equal(r.rowCount, 3);
+      const r2 = await c.query("update baton.tasks set status = 'interrupted', error = 'stopped by the DBA' where id = any ($1)", [
+        [ts[0]!.id, ts[1]!.id, ts[3]!.id],
+      ]);
+      assert.equal(r2.rowCount, 3);
       await assertLive(c, d, { a: 1, b: 2 }, "three tasks interrupted in one UPDATE");
 
-      // One statement assigns the two waiting tasks, one to each daemon.
-      await c.query(
-        `update baton.tasks set status = 'starting', daemon_id = case when id = $1 then $3::uuid else $4::uuid end where id = any (array[$1, $2]::uuid[])`,
-        [pending[0], pending[1], d.a, d.b],
-      );
-      await assertLive(c, d, { a: 2, b: 3 }, "two waiting tasks assigned in one UPDATE");
-
-      // One statement moves every live task of b to a (a's counter up, b's down, in one go).
+      // One statement moves every live task of b to a: a's counter up and b's down, in one go.
       await c.query("update baton.tasks set daemon_id = $1 where daemon_id = $2 and status in ('starting', 'running')", [d.a, d.b]);
-      await assertLive(c, d, { a: 5, b: 0 }, "b's tasks moved to a");
+      await assertLive(c, d, { a: 3, b: 0 }, "b's tasks moved to a");
     }));
 
   it("lowers the counter when live tasks are deleted, directly or with their directive", () =>
