@@ -3,6 +3,9 @@
  * step of an active directive -> dispatch_step (key dispatch_step:<step>:<attempt>), a directive
  * needing a plan -> plan_directive, a task waiting for a daemon -> dispatch_task. Nothing for a draft
  * or paused directive; starting or resuming one enqueues what is ready.
+ *
+ * Keyed jobs go through baton_private.add_jobs (sql/000016): graphile-worker's add_jobs, plus queueing
+ * again a spec it wrote no row for because a worker took the key's job between its two statements.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -175,4 +178,100 @@ describe("enqueueing is transactional", () => {
       other.release();
     }
   });
+});
+
+describe("baton_private.add_jobs", () => {
+  type JobRow = { key: string | null; payload: unknown; locked_by: string | null; attempts: number; max_attempts: number };
+  /** Every job of the test identifier, oldest first. */
+  const jobsOf = async (c: PoolClient): Promise<JobRow[]> =>
+    (
+      await c.query<JobRow>(
+        `select j.key, j.payload::jsonb as payload, j.locked_by, j.attempts, j.max_attempts
+           from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
+          where t.identifier = 'add_jobs_test' order by j.id`,
+      )
+    ).rows;
+  /** One spec of the test identifier (no worker runs it: nothing is dispatched). */
+  const add = (c: PoolClient, fn: "baton_private.add_jobs" | "graphile_worker.add_jobs", key: string, payload: unknown) =>
+    c.query(`select count(*)::int as n from (select ${fn}(array[row('add_jobs_test', $1::json, null, null, 10, $2, null, null)::graphile_worker.job_spec])) x`, [
+      JSON.stringify(payload),
+      key,
+    ]);
+  /** What a worker does when it takes a job: lock it. */
+  const take = (c: PoolClient, key: string) =>
+    c.query("update graphile_worker._private_jobs set locked_at = now(), locked_by = 'worker-1' where key = $1 and locked_at is null", [key]);
+
+  it("appends an array payload to the key's job while no worker has taken it (batched jobs)", () =>
+    withRootDb(db, async (c) => {
+      await add(c, "baton_private.add_jobs", "k", [1]);
+      await add(c, "baton_private.add_jobs", "k", [2, 3]);
+      assert.deepEqual(await jobsOf(c), [{ key: "k", payload: [1, 2, 3], locked_by: null, attempts: 0, max_attempts: 10 }]);
+    }));
+
+  it("queues a new job with the payload when a worker has taken the key's job, which keeps its own payload and loses the key", () =>
+    withRootDb(db, async (c) => {
+      await add(c, "baton_private.add_jobs", "k", [1]);
+      await take(c, "k");
+      await add(c, "baton_private.add_jobs", "k", [2]);
+      assert.deepEqual(await jobsOf(c), [
+        // The taken job runs with what it had; graphile-worker does not retry it (attempts = max_attempts).
+        { key: null, payload: [1], locked_by: "worker-1", attempts: 10, max_attempts: 10 },
+        { key: "k", payload: [2], locked_by: null, attempts: 0, max_attempts: 10 },
+      ]);
+      await add(c, "baton_private.add_jobs", "k", [3]);
+      assert.deepEqual(
+        (await jobsOf(c)).map((j) => [j.key, j.payload]),
+        [
+          [null, [1]],
+          ["k", [2, 3]],
+        ],
+        "later specs append to the new job",
+      );
+    }));
+
+  /*
+   * The race, made deterministic: graphile_worker.add_jobs first clears the key of a job a worker
+   * holds (an UPDATE), then inserts ON CONFLICT (key) DO UPDATE ... WHERE locked_at IS NULL. A
+   * statement trigger on that first UPDATE takes the key's job, as a worker committing its lock in
+   * between would.
+   */
+  async function raceOn(c: PoolClient, key: string): Promise<void> {
+    await c.query(`create function pg_temp.take_between() returns trigger language plpgsql as $$
+      declare v_key text := current_setting('test.take_key', true);
+      begin
+        if coalesce(v_key, '') <> '' then
+          perform set_config('test.take_key', '', true);  -- once: this UPDATE fires the trigger again
+          update graphile_worker._private_jobs set locked_at = now(), locked_by = 'worker-1' where key = v_key and locked_at is null;
+        end if;
+        return null;
+      end $$`);
+    await c.query("create trigger take_between after update on graphile_worker._private_jobs for each statement execute function pg_temp.take_between()");
+    await c.query("select set_config('test.take_key', $1, true)", [key]);
+  }
+
+  it("loses nothing when a worker takes the key's job between graphile-worker's two statements (graphile_worker.add_jobs alone would)", () =>
+    withRootDb(db, async (c) => {
+      // graphile-worker alone: no row written, and the new payload is gone.
+      await add(c, "graphile_worker.add_jobs", "lost", [1]);
+      await raceOn(c, "lost");
+      const r = await add(c, "graphile_worker.add_jobs", "lost", [2]);
+      assert.equal(r.rows[0]!.n, 0, "graphile_worker.add_jobs wrote no row");
+      assert.deepEqual(
+        (await jobsOf(c)).map((j) => [j.key, j.payload, j.locked_by]),
+        [["lost", [1], "worker-1"]],
+        "the premise: the spec [2] is lost",
+      );
+
+      // Baton's add_jobs: the spec is queued again, now under a key the taken job gave up.
+      await add(c, "baton_private.add_jobs", "kept", [1]);
+      await c.query("select set_config('test.take_key', 'kept', true)");
+      await add(c, "baton_private.add_jobs", "kept", [2]);
+      assert.deepEqual(
+        (await jobsOf(c)).filter((j) => j.key !== "lost").map((j) => [j.key, j.payload, j.locked_by]),
+        [
+          [null, [1], "worker-1"],
+          ["kept", [2], null],
+        ],
+      );
+    }));
 });
