@@ -11,7 +11,8 @@
  *
  * Shown: errorSummary picks the most useful line: the last line that reads as an exception or error
  * message ("Error: Cannot find module ...", "ValueError: ...", "fatal: ..."), else the last non-empty
- * line that is not a stack frame, a caret, a brace or a runtime banner.
+ * line that is not a stack frame, a caret, a brace or a runtime banner. A failed check's error
+ * (src/daemon/check.ts) keeps its first line, which names the check, before that line.
  */
 
 export const ERROR_TAIL_LINES = 20;
@@ -58,8 +59,16 @@ const NOISE = [
   /^the agent (?:exited with status|was killed by)/i, // agentError's own first line
 ];
 
+// checkError's first line: which check failed, and how.
+const CHECK_HEAD = /^The check `.*` (?:exited with status -?\d+|was killed by \w+)/;
+
 /** The most useful line of an error, for one-line displays (status, events). */
 export function errorSummary(error: string): string {
+  const check = CHECK_HEAD.exec(error);
+  if (check) {
+    const rest = errorSummary(error.slice(error.indexOf("\n") + 1 || error.length));
+    return rest ? `${check[0]}: ${rest}` : check[0];
+  }
   const lines = error
     .replace(/\r\n?/g, "\n")
     .split("\n")

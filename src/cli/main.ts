@@ -21,6 +21,7 @@ import { register as directiveList } from "./commands/directive-list";
 import { register as directiveLogs } from "./commands/directive-logs";
 import { register as directiveStatus } from "./commands/directive-status";
 import { register as directiveTransition } from "./commands/directive-transition";
+import { register as directiveUpdate } from "./commands/directive-update";
 import { register as directiveUpdateGoal } from "./commands/directive-update-goal";
 import { register as directiveWatch } from "./commands/directive-watch";
 import { register as ownerCreate } from "./commands/owner-create";
@@ -111,7 +112,7 @@ export function buildProgram(): Command {
     });
 
   const directive = program.command("directive").description("Create, steer and watch directives and their steps.");
-  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs]) {
+  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs]) {
     add(directive);
   }
   const task = program.command("task").description("Read what a task's agent wrote.");

@@ -3,7 +3,10 @@
  * run the agent with the task's environment, stream its output, publish its work through the fence
  * (lease.ts) and report the outcome. The workspace and the prompt are removed whatever happens. When
  * merging a join's dependencies conflicted, the agent gets the merge to resolve (merge.ts) and a prompt
- * that says so first; exiting 0 without resolving it fails the attempt.
+ * that says so first; exiting 0 without resolving it fails the attempt. A task with a check (check.ts)
+ * goes `checking` after its agent exits 0 and its work is committed, runs the check in the same
+ * worktree, and publishes and completes only if the check passes; otherwise the attempt fails with the
+ * check's error.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,6 +17,7 @@ import type { Logger } from "../logger";
 import { withConflictSection } from "../prompts/conflict";
 import { statusIn, type TaskStatus } from "../statuses";
 import { AgentProcess } from "./agent-process";
+import { runCheck } from "./check";
 import type { AgentUser } from "./agent-user";
 import { assertMayPublish, FencedError, type Lease } from "./lease";
 import type { TaskRecords } from "./leftovers";
@@ -86,6 +90,16 @@ export class TaskRunner {
         await reports.send(taskId, "interrupted", { error: `Interrupted before the agent started (${entry.interrupted}).` });
         return;
       }
+      // The agent's variables; its check gets the same ones.
+      const agentEnv: Record<string, string> = {
+        BATON_API_URL: this.opts.apiUrl,
+        BATON_TOKEN: task.agentToken ?? "",
+        BATON_TASK_ID: task.rowId,
+        BATON_DIRECTIVE_ID: task.directiveId,
+        BATON_TASK_KIND: task.kind,
+        ...(task.stepId ? { BATON_STEP_ID: task.stepId } : {}),
+        PATH: `${path.join(workDir, "bin")}${path.delimiter}${process.env.PATH ?? ""}`,
+      };
       const conflict = workspace.conflict;
       if (conflict) log.info("merge conflict handed to the agent", { dependency: conflict.dependency.name, files: conflict.files, pending: conflict.pending.map((d) => d.name) });
       const agent = new AgentProcess({
@@ -96,15 +110,7 @@ export class TaskRunner {
         graceMs: this.opts.graceMs,
         passEnv: this.opts.agentEnv,
         user: this.opts.agentUser,
-        env: {
-          BATON_API_URL: this.opts.apiUrl,
-          BATON_TOKEN: task.agentToken ?? "",
-          BATON_TASK_ID: task.rowId,
-          BATON_DIRECTIVE_ID: task.directiveId,
-          BATON_TASK_KIND: task.kind,
-          ...(task.stepId ? { BATON_STEP_ID: task.stepId } : {}),
-          PATH: `${path.join(workDir, "bin")}${path.delimiter}${process.env.PATH ?? ""}`,
-        },
+        env: agentEnv,
         onOutput: (stream, text) => sink.write(stream, text),
         onSpawn: (pid) => records.agent(taskId, pid), // before the command starts: a daemon killed here leaves no agent
       });
@@ -122,9 +128,36 @@ export class TaskRunner {
       } else if (result.outcome === "completed") {
         let finished: { branch: string | null; commit: string | null };
         try {
-          finished = await workspace.finish(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`, () =>
-            assertMayPublish(api, this.opts.daemonId, this.opts.lease, taskId),
-          );
+          // Committed before the check runs: what the check leaves behind (build output, caches) is not the step's work.
+          await workspace.commit(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`);
+          if (task.checkCommand) {
+            // Refused: the task was interrupted or cancelled since the agent exited; nothing to check.
+            if (!(await reports.send(taskId, "checking"))) return log.info("check not run: the server refused the checking report");
+            log.info("check started", { check: task.checkCommand });
+            const verdict = await runCheck({
+              check: task.checkCommand,
+              cwd: workspace.dir,
+              promptDir: path.join(workDir, "prompts", taskId, "check"),
+              graceMs: this.opts.graceMs,
+              passEnv: this.opts.agentEnv,
+              user: this.opts.agentUser,
+              env: agentEnv,
+              onOutput: (stream, text) => sink.write(stream, text),
+              onSpawn: (pid) => records.agent(taskId, pid),
+              onProcess: (proc) => {
+                entry.agent = proc;
+                if (entry.interrupted) proc.interrupt(entry.interrupted);
+              },
+            });
+            if (entry.fenced) return log.warn("the lease ran out during the check: nothing published, nothing reported", { outcome: verdict.outcome });
+            await sink.flush();
+            if (verdict.outcome !== "passed") {
+              const reported = await reports.send(taskId, verdict.outcome, { error: verdict.error, branch: workspace.branch });
+              return log.info(`task ${verdict.outcome}: its check did not pass`, { check: task.checkCommand, reported });
+            }
+            log.info("check passed", { check: task.checkCommand });
+          }
+          finished = await workspace.publish(() => assertMayPublish(api, this.opts.daemonId, this.opts.lease, taskId));
         } catch (err) {
           if (err instanceof FencedError) return log.warn("not published: this attempt may no longer publish", { reason: err.message });
           log.warn("the agent's work could not be saved", { error: (err as Error).message });

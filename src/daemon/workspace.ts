@@ -37,6 +37,10 @@ export type Workspace = {
    * push the attempt's branch, and return the final commit (null without a repository).
    */
   finish(message: string, mayPublish: () => Promise<void>): Promise<{ branch: string | null; commit: string | null }>;
+  /** finish's first half: commit what the agent left (concluding a resolved merge); returns the commit. */
+  commit(message: string): Promise<string | null>;
+  /** finish's second half, after commit (and a passed check): push the committed work once `mayPublish` allows. */
+  publish(mayPublish: () => Promise<void>): Promise<{ branch: string | null; commit: string | null }>;
   /** Deletes the pushed branch again if it still points at the pushed commit (the server refused the attempt). */
   unpublish(): Promise<void>;
   /** Remove the worktree or directory (the branch stays). */
@@ -112,6 +116,8 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
       conflict: null,
       unresolvedConflict: async () => null,
       finish: async () => ({ branch: null, commit: null }),
+      commit: async () => null,
+      publish: async () => ({ branch: null, commit: null }),
       unpublish: async () => undefined,
       dispose: async () => fs.rmSync(taskDir, { recursive: true, force: true }),
     };
@@ -148,20 +154,30 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
     }
   }
   let pushed: string | null = null;
-  return {
+  let committed: string | null = null;
+  const ws: Workspace = {
     dir: taskDir,
     branch,
     conflict: handover?.conflict ?? null,
     unresolvedConflict: async () => (handover ? unresolvedMerge(taskDir, handover) : null),
     async finish(message: string, mayPublish: () => Promise<void>) {
-      if (!branch) return { branch: null, commit: null };
+      await ws.commit(message);
+      return ws.publish(mayPublish);
+    },
+    async commit(message: string) {
+      if (!branch) return null;
       await git(taskDir, ["add", "-A"]);
       // A merge the agent resolved but did not commit is concluded here (even with no change left to commit).
       const merge = await pendingMergeTitle(taskDir);
       const status = await git(taskDir, ["status", "--porcelain"]);
       if (merge) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", `${merge}, conflicts resolved by the agent\n\n${message}`]);
       else if (status.stdout) await git(taskDir, ["commit", "--quiet", "--no-verify", "-m", message]);
-      const commit = (await git(taskDir, ["rev-parse", "HEAD"])).stdout;
+      committed = (await git(taskDir, ["rev-parse", "HEAD"])).stdout;
+      return committed;
+    },
+    async publish(mayPublish: () => Promise<void>) {
+      if (!branch || !committed) return { branch: null, commit: null };
+      const commit = committed;
       await mayPublish();
       // No --force: the branch is this attempt's own, and a push never rewrites what is there.
       await withRepoLock(clone, () => git(clone, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]));
@@ -179,4 +195,5 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
       fs.rmSync(taskDir, { recursive: true, force: true });
     },
   };
+  return ws;
 }

@@ -19,6 +19,8 @@ export type ExecutionInput = {
   maxAttempts: number;
   /** The error of the step's previous attempt if it failed or was interrupted, else null. */
   previousError: string | null;
+  /** The check run after the agent exits 0 (the step's own, else the directive's); null or absent: none. */
+  check?: string | null;
 };
 
 const GOAL_SUMMARY_CHARS = 2000;
@@ -50,6 +52,18 @@ export function buildExecutionPrompt(input: ExecutionInput): string {
           `Avoid repeating what made it fail.`,
         ]
       : [];
+  // The gate: the agent should run it first, since a failing check fails the attempt.
+  const check = input.check
+    ? [
+        ``,
+        `# Acceptance check`,
+        `When you exit 0, Baton runs this check in your ${input.repo ? "worktree" : "working directory"}; the step is completed only if it exits 0 too. If it fails, this attempt fails and the end of its output goes to the next attempt.`,
+        "```sh",
+        input.check,
+        "```",
+        `Run it yourself before you exit, and fix what it reports.`,
+      ]
+    : [];
   return [
     `You are a coding agent carrying out one step of a larger plan, in the current working directory${input.repo ? " (a git worktree on this step's own branch)" : ""}.`,
     ``,
@@ -66,10 +80,11 @@ export function buildExecutionPrompt(input: ExecutionInput): string {
     ``,
     `# What your dependencies produced`,
     deps,
+    ...check,
     ...retry,
     ``,
     `# When you are done`,
-    `Exit 0 and the step is marked completed${input.repo ? "; anything you leave uncommitted is committed for you" : ""}. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.`,
+    `Exit 0 and the step is marked completed${input.check ? " once the check above passes" : ""}${input.repo ? "; anything you leave uncommitted is committed for you" : ""}. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.`,
     ``,
   ]
     .filter((line, i, all) => !(line === "" && all[i - 1] === ""))

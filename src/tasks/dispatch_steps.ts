@@ -30,6 +30,7 @@ type StepRow = {
   goal: string;
   repo: string | null;
   previous_error: string | null;
+  check_command: string | null;
   dependencies: DependencyOutput[];
 };
 
@@ -41,6 +42,7 @@ const READ_STEPS = `
   select s.id, s.directive_id, s.name, s.description, s.task_plan, s.attempts, s.max_attempts,
          d.title, d.goal, d.repo,
          case when prev.status in ('failed', 'interrupted') then coalesce(prev.error, '(no error was recorded)') end as previous_error,
+         coalesce(s.check_command, d.check_command) as check_command,
          coalesce((select json_agg(json_build_object('id', p.id, 'name', p.name, 'status', p.status, 'branch', t.branch, 'commitSha', t.commit_sha)
                                    order by p.order_index, p.created_at, p.id)
                      from baton.step_dependencies sd
@@ -74,6 +76,7 @@ function promptFor(s: StepRow): string {
     maxAttempts: s.max_attempts,
     // Also after retry-step (a new round, attempts back to 0): the agent should know what failed.
     previousError: s.previous_error,
+    check: s.check_command,
   });
   // One oversized prompt must not fail the whole batch on the CHECK: cut it, and say so.
   if (Buffer.byteLength(prompt) <= PROMPT_LIMIT) return prompt;

@@ -1,6 +1,7 @@
 /*
  * The task state machine through report_task_status: pending -> starting -> running -> completed |
- * failed | interrupted; live -> cancelled; terminal states are final. Also the optimistic version
+ * failed | interrupted; running -> checking (a step's check runs, sql/000018) -> completed | failed |
+ * interrupted; live -> cancelled; terminal states are final. Also the optimistic version
  * check (BTSTL), the daemon check (BTDNY), and how a report moves the step. And every pair of
  * statuses through a DBA's direct UPDATE (the _200_guard trigger of sql/000005_tasks.sql).
  */
@@ -13,7 +14,7 @@ import { andUndo, chain, createDaemon, q, setup, task, transitionMatrix, writesN
 
 const db = useTestDatabase();
 
-const LIVE = ["pending", "starting", "running"] as const;
+const LIVE = ["pending", "starting", "running", "checking"] as const;
 const TERMINAL = ["completed", "failed", "interrupted", "cancelled"] as const;
 const ALL = [...LIVE, ...TERMINAL];
 type TaskStatus = (typeof ALL)[number];
@@ -43,7 +44,8 @@ const report = (c: PoolClient, id: string, status: string, extra: { expected?: n
 const LEGAL: Record<(typeof LIVE)[number], TaskStatus[]> = {
   pending: ["completed", "failed", "interrupted", "cancelled"],
   starting: ["running", "completed", "failed", "interrupted", "cancelled"],
-  running: ["completed", "failed", "interrupted", "cancelled"],
+  running: ["checking", "completed", "failed", "interrupted", "cancelled"],
+  checking: ["completed", "failed", "interrupted", "cancelled"],
 };
 
 describe("report_task_status from a live status", () => {
@@ -56,7 +58,7 @@ describe("report_task_status from a live status", () => {
             const r = await report(c, t.id, to);
             assert.equal(r.status, to);
             assert.equal(r.version, t.version + 1);
-            if (to !== "running") assert.ok((await task(c, t.id)).finished_at, "a terminal task is stamped finished");
+            if (to !== "running" && to !== "checking") assert.ok((await task(c, t.id)).finished_at, "a terminal task is stamped finished");
           });
         }
       }));
@@ -92,7 +94,7 @@ describe("report_task_status from a live status", () => {
         await assertDbError(
           writesNothing(c, () => report(c, t.id, to)),
           "BTSTS",
-          `Task ${t.id} is running, so it cannot become ${to}; allowed from running are completed, failed, interrupted, cancelled.`,
+          `Task ${t.id} is running, so it cannot become ${to}; allowed from running are checking, completed, failed, interrupted, cancelled.`,
         );
       }
     }));
@@ -153,7 +155,7 @@ describe("report_task_status", () => {
       await assertDbError(
         writesNothing(c, () => report(c, t.id, "exploded")),
         "BTINV",
-        'Unknown task status "exploded"; report one of running, completed (or merged, done), failed, interrupted.',
+        'Unknown task status "exploded"; report one of running, checking, completed (or merged, done), failed, interrupted.',
       );
     }));
 
@@ -255,7 +257,8 @@ describe("a DBA's direct UPDATE of a task's status", () => {
   const MACHINE: Record<TaskStatus, TaskStatus[]> = {
     pending: ["starting", "running", "completed", "failed", "interrupted", "cancelled"],
     starting: ["running", "completed", "failed", "interrupted", "cancelled"],
-    running: ["completed", "failed", "interrupted", "cancelled"],
+    running: ["checking", "completed", "failed", "interrupted", "cancelled"],
+    checking: ["completed", "failed", "interrupted", "cancelled"],
     completed: [],
     failed: [],
     interrupted: [],

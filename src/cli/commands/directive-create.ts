@@ -5,7 +5,7 @@ import { CreateDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 
-type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean };
+type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean; check?: string };
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
 export function normalizeRepo(repo: string | undefined, cwd = process.cwd()): string | undefined {
@@ -25,8 +25,19 @@ export function register(directive: Command): void {
       .requiredOption("--goal <goal>", "what you want done, in prose")
       .option("--repo <url-or-path>", "the git repository the agents work on")
       .option("--base-branch <branch>", "the branch root steps start from", "main")
+      .option("--check <command>", "a check every step attempt must pass after its agent exits 0, e.g. \"npm test\" (a step's own check replaces it)")
       .option("--start", "start it at once (plan and dispatch)")
-      .addHelpText("after", `\nExample:\n  baton directive create --title "Add login" --goal "Users can log in with email" --repo . --start`),
+      .addHelpText(
+        "after",
+        `
+With --check, the daemon runs the command through \`sh -c\` in each attempt's worktree (with the
+agent's environment) after the agent exits 0; the task is \`checking\` meanwhile. The step completes
+only if the check exits 0; otherwise the attempt fails and the next attempt's prompt quotes the
+check's command and the end of its output. Change it later with \`baton directive update --check\`.
+
+Example:
+  baton directive create --title "Add login" --goal "Users can log in with email" --repo . --check "npm test" --start`,
+      ),
   ).action(async (opts: Options) => {
     const repo = normalizeRepo(opts.repo);
     const data = await apiClient(opts).request(CreateDirectiveDocument, {
@@ -35,6 +46,7 @@ export function register(directive: Command): void {
       repo: repo ?? null,
       baseBranch: opts.baseBranch ?? "main",
       start: Boolean(opts.start),
+      check: opts.check ?? null,
     });
     const d = present(data.createDirective?.result, "the created directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);

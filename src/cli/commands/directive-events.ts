@@ -16,9 +16,11 @@ export function formatEvent(e: EventRow): string {
   const detail = eventDetail(e);
   const name = typeof detail.name === "string" ? ` "${detail.name}"` : typeof detail.kind === "string" ? ` (${detail.kind})` : "";
   const change = e.kind === "status_changed" ? `${e.fromStatus} -> ${e.toStatus}` : e.kind === "created" ? `created ${e.toStatus ?? ""}`.trim() : e.kind;
+  // A task's check phase: the agent is done, the step's verification gate runs.
+  const phase = e.subjectType === "task" && e.kind === "status_changed" && e.toStatus === "checking" ? " (the agent exited 0; its check runs)" : "";
   // The error's most useful line, and where the whole output is (a task's event keeps 2,000 characters of its error).
   const error = typeof detail.error === "string" ? `: ${errorSummary(detail.error)}${e.subjectType === "task" ? ` (see \`baton task logs ${e.subjectId}\`)` : ""}` : "";
-  return `${e.createdAt}  #${e.rowId}  ${e.subjectType} ${e.subjectId.slice(0, 8)}${name}  ${change}${error}`;
+  return `${e.createdAt}  #${e.rowId}  ${e.subjectType} ${e.subjectId.slice(0, 8)}${name}  ${change}${phase}${error}`;
 }
 
 export function register(directive: Command): void {

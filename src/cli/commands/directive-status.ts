@@ -29,7 +29,9 @@ export function snapshotJson(d: DirectiveSnapshot) {
 
 export function renderStatus(d: DirectiveSnapshot): string {
   const byId = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s]));
-  const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`, ""];
+  const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`];
+  if (d.checkCommand) lines.push(`check: ${d.checkCommand}`);
+  lines.push("");
   // A failed planner pauses the directive before any step exists: say why, and where its output is.
   const planner = d.tasks.nodes.filter((t) => t.kind === "planning").at(-1);
   if (planner?.error && statusIn(planner.status, ["failed", "interrupted"])) {
@@ -39,12 +41,16 @@ export function renderStatus(d: DirectiveSnapshot): string {
   for (const s of d.directiveSteps.nodes) {
     const deps = s.stepDependenciesByStepId.nodes.map((n) => byId.get(n.dependsOnStepId)?.name ?? n.dependsOnStepId);
     lines.push(`${s.rowId}  ${s.status.padEnd(9)} g${s.generation}  ${s.name}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
+    if (s.checkCommand) lines.push(`    check: ${s.checkCommand}`);
     if (s.currentTask?.error && statusIn(s.status, RETRYABLE_STEP_STATUSES)) lines.push(`    last error: ${errorSummary(s.currentTask.error)} (see \`baton task logs ${s.currentTask.rowId}\`)`);
   }
   const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
     lines.push("", "Tasks in flight:");
-    for (const t of live) lines.push(`${t.rowId}  ${t.kind.padEnd(9)} ${t.status.padEnd(8)} ${t.daemon?.name ?? "(waiting for a daemon)"}`);
+    for (const t of live) {
+      const checking = t.status === "checking" && t.checkCommand ? `  running its check: ${t.checkCommand}` : "";
+      lines.push(`${t.rowId}  ${t.kind.padEnd(9)} ${t.status.padEnd(8)} ${t.daemon?.name ?? "(waiting for a daemon)"}${checking}`);
+    }
   }
   return lines.join("\n");
 }

@@ -3,7 +3,7 @@ import { AddStepDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, parseIdList, UsageError, type CommonOptions } from "../context";
 
-type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string };
+type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string; check?: string };
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -15,7 +15,17 @@ export function register(directive: Command): void {
       .option("--task-plan <text>", "self-contained instructions for the executing agent")
       .option("--depends-on <ids>", "comma-separated ids of steps it waits for")
       .option("--order-index <n>", "display and dispatch order among ready steps")
-      .addHelpText("after", `\nExample:\n  A=$(baton directive add-step "Add the users table" --task-plan "Create migration 002...")\n  baton directive add-step "Expose users over the API" --depends-on "$A"`),
+      .option("--check <command>", "this step's check, run after its agent exits 0; it replaces the directive's check for this step")
+      .addHelpText(
+        "after",
+        `
+A step's check (--check) replaces its directive's check (directive create/update --check) for that
+step; without one the directive's applies. The step completes only if its check exits 0.
+
+Example:
+  A=$(baton directive add-step "Add the users table" --task-plan "Create migration 002..." --check "npm test -- users")
+  baton directive add-step "Expose users over the API" --depends-on "$A"`,
+      ),
     { directive: true },
   ).action(async (name: string, opts: Options) => {
     const dependsOn = opts.dependsOn ? parseIdList(opts.dependsOn, "Each --depends-on id") : null;
@@ -31,6 +41,7 @@ export function register(directive: Command): void {
       plan: opts.taskPlan ?? null,
       deps: dependsOn,
       order: orderIndex,
+      check: opts.check ?? null,
     });
     const s = present(data.addStep?.result, "the new step");
     output(opts, s, s.rowId);

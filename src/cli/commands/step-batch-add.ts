@@ -14,6 +14,7 @@ const Entry = z
     taskPlan: z.string().nullish(),
     dependsOn: z.array(z.string()).nullish(),
     orderIndex: z.number().int().nullish(),
+    check: z.string().nullish(),
   })
   .strict();
 const Batch = z.array(Entry).min(1, "the batch is empty; give at least one step");
@@ -29,7 +30,7 @@ export function parseBatch(text: string): z.infer<typeof Batch> {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? `entry ${Number(issue.path[0]) + 1}${issue.path.length > 1 ? `, field "${issue.path.slice(1).join(".")}"` : ""}: ` : "";
-    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?}.`);
+    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}.`);
   }
   return parsed.data;
 }
@@ -54,12 +55,12 @@ export function register(directive: Command): void {
   addCommonOptions(
     directive
       .command("batch-add-steps")
-      .description("Add steps atomically from a JSON array; prints the new ids in input order. dependsOn entries are step ids or keys of this batch.")
+      .description("Add steps atomically from a JSON array; prints the new ids in input order. dependsOn entries are step ids or keys of this batch; check is the step's own check.")
       .option("--json [steps]", "the steps as JSON (without a value: read stdin and print JSON)")
       .option("--file <path>", "read the steps from a file")
       .addHelpText(
         "after",
-        `\nExamples:\n  baton directive batch-add-steps --json '[{"key":"db","name":"Schema"},{"name":"API","dependsOn":["db"]}]'\n  baton directive batch-add-steps --file plan.json\n  cat plan.json | baton directive batch-add-steps`,
+        `\nEach entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}. "check" is a\nshell command run in the step's worktree after its agent exits 0; the step completes only if it exits 0 too.\nIt replaces the directive's check (directive create/update --check) for that step.\n\nExamples:\n  baton directive batch-add-steps --json '[{"key":"db","name":"Schema","check":"npm test -- db"},{"name":"API","dependsOn":["db"]}]'\n  baton directive batch-add-steps --file plan.json\n  cat plan.json | baton directive batch-add-steps`,
       ),
     { directive: true, json: false },
   ).action(async (opts: CommonOptions & { file?: string }) => {

@@ -48,7 +48,8 @@ export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<s
     const names = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s.name]));
     for (const t of live) {
       const what = t.kind === "planning" ? "planning" : names.get(t.stepId ?? "") ?? t.stepId;
-      lines.push(`  ${what}  on ${t.daemon?.name ?? "(waiting for a daemon)"}  ${elapsed(t.startedAt ?? t.createdAt, now)}`);
+      const checking = t.status === "checking" ? `  checking: ${t.checkCommand ?? ""}` : "";
+      lines.push(`  ${what}  on ${t.daemon?.name ?? "(waiting for a daemon)"}  ${elapsed(t.startedAt ?? t.createdAt, now)}${checking}`);
       for (const l of outputTail.get(t.rowId) ?? []) lines.push(`    \x1b[90m${l.slice(0, width - 6)}${RESET}`);
     }
   }
