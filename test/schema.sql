@@ -577,8 +577,9 @@ begin
   select array_agg(s.id order by s.ordinality) into v_ids
     from baton_private.batch_add_steps(v_directive.id,
            case when jsonb_typeof(steps) = 'array'
-                then (select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'check' else e.v end order by e.ord)
-                        from jsonb_array_elements(steps) with ordinality e(v, ord))
+                -- An empty array stays one (jsonb_agg of no rows is null), so the body says the batch is empty.
+                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'check' else e.v end order by e.ord)
+                                 from jsonb_array_elements(steps) with ordinality e(v, ord)), '[]'::jsonb)
                 else steps end) with ordinality s;
 
   update baton.directive_steps s set check_command = e.v ->> 'check'
