@@ -163,9 +163,11 @@ async function tasksRead(c: PoolClient, fn: () => Promise<unknown>): Promise<{ s
 }
 
 describe("assign_tasks' reads", () => {
+  // Before 494f521 its failed-attempt check lacked kind = 'execution', so no index on step_id served
+  // it (tasks_one_per_step_attempt is partial): a Seq Scan of tasks per pending task, 20 scans and
+  // 100,400 tuples read here.
   it(
     "assigns 20 pending tasks reading a few tuples of tasks, not the 5,000 tasks of the history",
-    { todo: "bug: assign_tasks' 'not exists (a failed attempt of the step on a daemon)' lacks kind = 'execution', so no index on step_id serves it (tasks_one_per_step_attempt is partial on kind = 'execution'): a Seq Scan on tasks per pending task, 20 scans and 100,400 tuples read here" },
     () =>
       withRootDb(db, async (c) => {
         // The history: 5,000 failed attempts of another step, each on a daemon, and fresh statistics.
