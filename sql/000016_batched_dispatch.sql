@@ -695,3 +695,90 @@ end;
 $$;
 comment on function baton.reconcile() is
   $$Finds whatever the event path missed and enqueues it: expired daemons, wrong live-task counters, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Steps of started tasks move in one statement.
+-- ---------------------------------------------------------------------------------------------
+
+/* As in 000005, except that a task taking a slot moves its step in the statement trigger below. */
+create or replace function baton_private.tg_tasks__mirror() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_step baton.directive_steps;
+begin
+  if new.kind = 'planning' then
+    if new.status = 'completed' then
+      update baton.directives d
+         set orchestrator_task_id = null,
+             planned_revision = greatest(coalesce(d.planned_revision, 0), new.goal_revision),
+             current_generation = greatest(d.current_generation, new.generation)
+       where d.id = new.directive_id and d.orchestrator_task_id = new.id;
+      perform baton_private.maybe_enqueue_planning(new.directive_id);
+      perform baton_private.maybe_idle(new.directive_id);
+    elsif not baton_private.task_is_live(new.status) then
+      -- A failed planner pauses the directive: planning again at once would likely fail the same way.
+      update baton.directives d set orchestrator_task_id = null
+       where d.id = new.directive_id and d.orchestrator_task_id = new.id;
+      update baton.directives d set status = 'paused' where d.id = new.directive_id and d.status = 'active';
+    end if;
+    return null;
+  end if;
+
+  select * into v_step from baton.directive_steps s where s.id = new.step_id for update;
+  -- A superseded attempt (or a removed step) never moves the step.
+  if not found or v_step.current_task_id is distinct from new.id then
+    return null;
+  end if;
+  case
+    when baton_private.task_occupies_slot(new.status) then
+      null;  -- ready -> running: once per statement, below (tg_tasks__mirror_started)
+    when new.status = 'completed' then
+      update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
+    when baton_private.task_attempt_failed(new.status) then
+      update baton.directive_steps s
+         set status = case when s.attempts < s.max_attempts then 'ready' else 'failed' end::baton.step_status
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
+    when new.status = 'cancelled' then
+      -- Cancelled through no fault of the agent: the attempt is given back.
+      update baton.directive_steps s set status = 'ready', attempts = greatest(s.attempts - 1, 0)
+       where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
+    else
+      null;
+  end case;
+  -- A step back to ready for another attempt asks for its dispatch (also when it never left ready).
+  if baton_private.task_attempt_failed(new.status) or new.status = 'cancelled' then
+    perform baton_private.maybe_enqueue_dispatch_step(v_step.id);
+  end if;
+  return null;
+end;
+$$;
+comment on function baton_private.tg_tasks__mirror() is
+  $$Mirrors a task's status into its step (running, completed, ready for another attempt, or failed) or, for planning tasks, into its directive.$$;
+
+
+/*
+ * The steps of the tasks a statement started (pending -> starting or running) become running in ONE
+ * UPDATE, not one per task: a dispatch batch of 200 tasks moves its 200 steps at once, and the steps'
+ * statement triggers fire once. A superseded attempt never moves its step (current_task_id). Events
+ * keep their order: each task's `starting` (a row trigger) comes before its step's `running`.
+ */
+create function baton_private.tg_tasks__mirror_started() returns trigger
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update baton.directive_steps s set status = 'running'
+    from new_rows n join old_rows o on o.id = n.id
+   where n.kind = 'execution' and baton_private.task_occupies_slot(n.status) and not baton_private.task_occupies_slot(o.status)
+     and s.id = n.step_id and s.current_task_id = n.id and s.status = 'ready';
+  return null;
+end;
+$$;
+comment on function baton_private.tg_tasks__mirror_started() is
+  $$Moves the steps of the tasks one statement started from ready to running, in one UPDATE.$$;
+
+create trigger _800_mirror_started after update on baton.tasks
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function baton_private.tg_tasks__mirror_started();
