@@ -15,6 +15,8 @@ const EnvSchema = z.object({
   BATON_WORKER: z.enum(["on", "off"]).default("on"),
   BATON_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   BATON_DAEMON_LEASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
+  // How often the worker sweeps expired daemons and tasks past their timeout or stall limit; tests shorten it.
+  BATON_SWEEP_MS: z.coerce.number().int().min(100).max(60000).default(5000),
   BATON_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   BATON_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // When set, /metrics answers only scrapes that send it as a bearer token.
@@ -29,6 +31,8 @@ export type Config = {
   worker: boolean;
   workerConcurrency: number;
   daemonLeaseSeconds: number;
+  /** BATON_SWEEP_MS: the worker's liveness, timeout and stall sweep interval (default 5000). */
+  sweepMs?: number;
   logLevel: "debug" | "info" | "warn" | "error";
   jwtSecret: string | undefined;
   /** BATON_METRICS_TOKEN: required from /metrics scrapes when set. */
@@ -52,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     worker: e.BATON_WORKER === "on",
     workerConcurrency: e.BATON_WORKER_CONCURRENCY,
     daemonLeaseSeconds: e.BATON_DAEMON_LEASE_SECONDS,
+    sweepMs: e.BATON_SWEEP_MS,
     logLevel: e.BATON_LOG_LEVEL,
     jwtSecret: e.BATON_JWT_SECRET,
     metricsToken: e.BATON_METRICS_TOKEN,

@@ -50,7 +50,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.info("local owner", { owner_id: owner.id, created: owner.created });
 
     if (config.worker) {
-      const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger });
+      const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger, sweepMs: config.sweepMs });
       shutdown.push({ name: "worker", run: () => runner.stop() });
     }
 

@@ -112,6 +112,8 @@ CASE
     ELSE NULL::uuid
 END -- The task whose agent added this step (null when an owner, a DBA or Baton added it). An execution agent may remove or re-wire only the steps its task added.
   check_command text -- The step's own check: a shell command run in the attempt's worktree after its agent exits 0; it replaces the directive's check for this step. Null: the directive's check applies (if any). At most 4096 bytes.
+  timeout_seconds integer -- The longest one attempt of this step may run, in seconds (1 to 2,592,000 = 30 days); null to use its directive's timeout.
+  stall_seconds integer -- How long one attempt of this step may go without writing output, in seconds (1 to 2,592,000); null to use its directive's.
   constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
   constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
@@ -124,7 +126,9 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
   constraint ready_only_without_remaining_deps CHECK (((status <> ALL (ARRAY['ready'::baton.step_status, 'running'::baton.step_status, 'completed'::baton.step_status])) OR (remaining_deps = 0)))
   constraint remaining_deps_is_not_negative CHECK ((remaining_deps >= 0))
+  constraint stall_seconds_is_valid CHECK (((stall_seconds IS NULL) OR ((stall_seconds >= 1) AND (stall_seconds <= 2592000))))
   constraint task_plan_is_valid CHECK (((task_plan IS NULL) OR (octet_length(task_plan) <= 102400)))
+  constraint timeout_seconds_is_valid CHECK (((timeout_seconds IS NULL) OR ((timeout_seconds >= 1) AND (timeout_seconds <= 2592000))))
   CREATE INDEX directive_steps_current_task_idx ON baton.directive_steps USING btree (current_task_id)
   CREATE INDEX directive_steps_directive_idx ON baton.directive_steps USING btree (directive_id, order_index, created_at)
   CREATE INDEX directive_steps_owner_idx ON baton.directive_steps USING btree (owner_id)
@@ -178,6 +182,8 @@ table baton.directives (rls, forced)
   idle_at timestamp with time zone -- When the directive last went idle.
   archived_at timestamp with time zone -- When the directive was archived; null otherwise.
   check_command text -- The directive's check: a shell command (`sh -c`) run in each step attempt's worktree after its agent exits 0, e.g. `npm test`. A failing check fails the attempt. A step with a check of its own runs that one instead. Null: no check. At most 4096 bytes.
+  timeout_seconds integer -- The longest an attempt (a task) of this directive may run, in seconds (1 to 2,592,000 = 30 days), unless its step sets its own; null for no limit. An attempt past it is interrupted and its step retried under the usual rules.
+  stall_seconds integer -- How long an attempt of this directive may go without writing output, in seconds (1 to 2,592,000), unless its step sets its own; null for no limit. A stalled attempt is interrupted and its step retried under the usual rules.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
@@ -189,6 +195,8 @@ table baton.directives (rls, forced)
   constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
   constraint previous_goal_is_valid CHECK (((previous_goal IS NULL) OR (octet_length(previous_goal) <= 102400)))
   constraint repo_is_valid CHECK (((repo IS NULL) OR ((length(btrim(repo)) >= 1) AND (length(btrim(repo)) <= 2048))))
+  constraint stall_seconds_is_valid CHECK (((stall_seconds IS NULL) OR ((stall_seconds >= 1) AND (stall_seconds <= 2592000))))
+  constraint timeout_seconds_is_valid CHECK (((timeout_seconds IS NULL) OR ((timeout_seconds >= 1) AND (timeout_seconds <= 2592000))))
   constraint title_is_valid CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
   CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::baton.directive_status)
   CREATE INDEX directives_orchestrator_task_idx ON baton.directives USING btree (orchestrator_task_id)
@@ -406,6 +414,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
   CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
+  CREATE TRIGGER _800_mirror_started AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__mirror_started()
   CREATE TRIGGER _900_count_live_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_update AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
@@ -456,9 +465,9 @@ type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_
 
 type baton_private.batch_entry (ord integer, id uuid, key text, name text, description text, task_plan text, depends_on text[], order_index integer) -- One validated entry of batch_add_steps, with the id its step will get.
 
--- baton.add_step(uuid,text,text,text,uuid[],integer,text)  (execute: baton_agent,baton_user)
--- comment: Adds one step that depends on existing steps of the same directive; check_command is its own check (replacing the directive's). Returns the new step (its id is what later dependsOn entries use).
-CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer, check_command text DEFAULT NULL::text)
+-- baton.add_step(uuid,text,text,text,uuid[],integer,text,integer,integer)  (execute: baton_agent,baton_user)
+-- comment: Adds one step that depends on existing steps of the same directive; check_command is its own check (replacing the directive's); timeout_seconds and stall_seconds (1 to 2,592,000) limit each of its attempts, overriding the directive's. Returns the new step (its id is what later dependsOn entries use).
+CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -468,9 +477,12 @@ declare
   v_step baton.directive_steps;
 begin
   perform baton_private.assert_check(check_command);
+  perform baton_private.assert_limit('timeout', add_step.timeout_seconds);
+  perform baton_private.assert_limit('stall limit', add_step.stall_seconds);
   select * into v_step from baton.batch_add_steps(add_step.directive_id, jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
     'name', add_step.name, 'description', add_step.description, 'taskPlan', add_step.task_plan,
-    'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index, 'check', add_step.check_command))));
+    'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index, 'check', add_step.check_command,
+    'timeout', add_step.timeout_seconds, 'stall', add_step.stall_seconds))));
   return v_step;
 end;
 $function$
@@ -535,7 +547,7 @@ end;
 $function$
 
 -- baton.batch_add_steps(uuid,jsonb)  (execute: baton_agent,baton_user)
--- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
+-- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). "timeout" (wall clock) and "stall" (no output) limit each attempt of the step, overriding the directive's: a duration such as "30m" or "1h30m", or a number of seconds, 1 second to 30 days. Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
 CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
  RETURNS SETOF baton.directive_steps
  LANGUAGE plpgsql
@@ -548,12 +560,12 @@ declare
   v_ids uuid[];
 begin
   if steps is not null and jsonb_typeof(steps) = 'array' then
-    -- GUARD: field names (the body's own list does not know "check").
+    -- GUARD: field names (the body's own list knows neither "check" nor the limits).
     select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
-     where jsonb_typeof(e.v) = 'object' and k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex', 'check')
+     where jsonb_typeof(e.v) = 'object' and k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex', 'check', 'timeout', 'stall')
      order by e.ord limit 1;
     if found then
-      raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn, orderIndex and check.', v_bad.ord, v_bad.k
+      raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn, orderIndex, check, timeout and stall.', v_bad.ord, v_bad.k
         using errcode = 'BTINV';
     end if;
     -- GUARD: each check is a string (or null), not blank, at most 4096 bytes.
@@ -572,21 +584,84 @@ begin
     loop
       perform baton_private.assert_check(v_bad.c, format('The check of entry %s', v_bad.ord));
     end loop;
+    -- GUARD: each limit is a duration or a number of seconds, 1 second to 30 days (or null).
+    select e.ord, f.field into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord),
+      lateral (values (1, 'timeout'), (2, 'stall')) f(n, field)
+     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> f.field) <> 'null'
+       and baton_private.json_limit_seconds(e.v -> f.field) is null
+     order by e.ord, f.n limit 1;
+    if found then
+      raise exception 'Entry % has an invalid "%": it must be a duration such as "90s", "30m", "2h" or "1h30m" (or a number of seconds), from 1 second to 30 days.', v_bad.ord, v_bad.field
+        using errcode = 'BTINV';
+    end if;
   end if;
 
   select array_agg(s.id order by s.ordinality) into v_ids
     from baton_private.batch_add_steps(v_directive.id,
            case when jsonb_typeof(steps) = 'array'
                 -- An empty array stays one (jsonb_agg of no rows is null), so the body says the batch is empty.
-                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'check' else e.v end order by e.ord)
+                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - array['check', 'timeout', 'stall'] else e.v end order by e.ord)
                                  from jsonb_array_elements(steps) with ordinality e(v, ord)), '[]'::jsonb)
                 else steps end) with ordinality s;
 
-  update baton.directive_steps s set check_command = e.v ->> 'check'
+  -- The check and the limits of the entries that have any, in one statement.
+  update baton.directive_steps s
+     set check_command = e.v ->> 'check',
+         timeout_seconds = baton_private.json_limit_seconds(e.v -> 'timeout'),
+         stall_seconds = baton_private.json_limit_seconds(e.v -> 'stall')
     from jsonb_array_elements(steps) with ordinality e(v, ord)
-   where s.id = v_ids[e.ord] and jsonb_typeof(e.v -> 'check') = 'string';
+   where s.id = v_ids[e.ord]
+     and (jsonb_typeof(e.v -> 'check') = 'string' or jsonb_typeof(e.v -> 'timeout') in ('string', 'number')
+          or jsonb_typeof(e.v -> 'stall') in ('string', 'number'));
 
   return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
+end;
+$function$
+
+-- baton.cancel_task(uuid,boolean)  (execute: baton_user)
+-- comment: Stops one live (pending, starting, running or checking) task: it becomes `cancelled` (its attempt is given back) and its daemon is told to stop the agent. Without retry its step is failed by hand (dependents stay blocked until retry-step or skip-step); with retry => true the step is ready again at once. A cancelled planner pauses its directive; with retry the directive is resumed and planned again.
+CREATE OR REPLACE FUNCTION baton.cancel_task(task_id uuid, retry boolean DEFAULT false)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+  v_directive baton.directives;
+begin
+  -- GUARD: another owner's task is answered like a missing one, before lock_directive could name its directive.
+  select * into v_task from baton.tasks t where t.id = cancel_task.task_id;
+  if not found or (baton_private.current_api_role() <> 'admin' and v_task.owner_id is distinct from baton_private.current_owner_id()) then
+    raise exception 'Task % does not exist.', task_id
+      using errcode = 'BTNFD', hint = 'See the tasks of a directive with `baton directive status`.';
+  end if;
+  v_directive := baton_private.lock_directive(v_task.directive_id);
+  perform 1 from baton.directive_steps s where s.id = v_task.step_id for update;
+  select * into v_task from baton.tasks t where t.id = cancel_task.task_id for update;
+  if not baton_private.task_is_live(v_task.status) then
+    raise exception 'Task % is %, so it cannot be cancelled; only % tasks can.', v_task.id, v_task.status,
+      baton_private.or_list(array(select x from unnest(baton_private.task_statuses()) x where baton_private.task_is_live(x::baton.task_status)))
+      using errcode = 'BTSTS', detail = format('from=%s to=cancelled', v_task.status),
+            hint = case when v_task.kind = 'execution' then 'To run its step again, use `baton directive retry-step ' || v_task.step_id || '`.'
+                        else 'To plan again, resume the directive with `baton directive start`.' end;
+  end if;
+  update baton.tasks t
+     set status = 'cancelled',
+         error = case when retry then 'Cancelled by hand (baton task cancel --retry); the step runs again.'
+                      else 'Cancelled by hand (baton task cancel).' end
+   where t.id = v_task.id
+  returning * into v_task;
+  if v_task.kind = 'execution' and not retry then
+    -- The mirror made the step ready again; stopped by hand, it waits for retry-step instead.
+    update baton.directive_steps s set status = 'failed'
+     where s.id = v_task.step_id and s.current_task_id = v_task.id and s.status = 'ready';
+  elsif v_task.kind = 'planning' and retry and v_directive.status = 'active' then
+    -- The mirror paused the directive, as for any planner that did not complete: resume it, which plans again.
+    perform baton_private.transition_directive(baton_private.lock_directive(v_directive.id), 'active', 'resumed', allowed => array['paused']);
+  end if;
+  select * into v_task from baton.tasks t where t.id = v_task.id;
+  return v_task;
 end;
 $function$
 
@@ -601,9 +676,9 @@ AS $function$
   select * from baton_private.override_step(step_id, 'completed', 'completed');
 $function$
 
--- baton.create_directive(text,text,text,text,boolean,uuid,text)  (execute: baton_user)
--- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main; check_command is the check every step attempt must pass after its agent exits 0 (a step's own check replaces it). owner_id is only for direct SQL; API callers act as the owner in their token.
-CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid, check_command text DEFAULT NULL::text)
+-- baton.create_directive(text,text,text,text,boolean,uuid,text,integer,integer)  (execute: baton_user)
+-- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main; check_command is the check every step attempt must pass after its agent exits 0 (a step's own check replaces it); timeout_seconds and stall_seconds (1 to 2,592,000) limit each attempt of its tasks: how long it may run, and how long it may go without output. owner_id is only for direct SQL; API callers act as the owner in their token.
+CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer)
  RETURNS baton.directives
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -618,8 +693,11 @@ begin
   perform baton_private.assert_text('the repository', repo, case when repo is null then 0 else 1 end, 2048);
   perform baton_private.assert_name('the base branch', coalesce(base_branch, 'main'));
   perform baton_private.assert_check(check_command);
-  insert into baton.directives (owner_id, title, goal, repo, base_branch, check_command)
-  values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'), check_command)
+  perform baton_private.assert_limit('timeout', create_directive.timeout_seconds);
+  perform baton_private.assert_limit('stall limit', create_directive.stall_seconds);
+  insert into baton.directives (owner_id, title, goal, repo, base_branch, check_command, timeout_seconds, stall_seconds)
+  values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'), check_command,
+          create_directive.timeout_seconds, create_directive.stall_seconds)
   returning * into v_directive;
   if start then
     v_directive := baton.start_directive(v_directive.id);
@@ -853,6 +931,34 @@ begin
 end;
 $function$
 
+-- baton.expire_tasks(timestamp with time zone)
+-- comment: The timeout and stall sweep: marks every running or checking task past its timeout, or without output for its stall limit, `interrupted` with the reason as its error, in one statement; its daemon is told to stop the agent and its step is retried under the usual rules. Returns how many tasks it interrupted. The worker runs it every BATON_SWEEP_MS (default 5 s); idempotent.
+CREATE OR REPLACE FUNCTION baton.expire_tasks(now timestamp with time zone DEFAULT now())
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directives uuid[];
+  v_count integer;
+begin
+  -- PHASE 1: lock the directives concerned.
+  select coalesce(array_agg(d.id order by d.id), '{}') into v_directives
+    from (select d.id from baton.directives d
+           where d.id in (select o.directive_id from baton_private.overdue_tasks(expire_tasks.now) o)
+           order by d.id for update) d;
+  if cardinality(v_directives) = 0 then
+    return 0;
+  end if;
+  -- PHASE 2: one statement for every overdue task; the state machine retries, fails or pauses.
+  update baton.tasks t set status = 'interrupted', error = o.reason
+    from baton_private.overdue_tasks(expire_tasks.now) o
+   where t.id = o.task_id and t.directive_id = any (v_directives) and baton_private.task_occupies_slot(t.status) and t.status <> 'starting';
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$function$
+
 -- baton.fail_step(uuid)  (execute: baton_user)
 -- comment: Marks a step failed by hand (its task, if any, is cancelled); its dependents become blocked.
 CREATE OR REPLACE FUNCTION baton.fail_step(step_id uuid)
@@ -882,16 +988,32 @@ begin
 end;
 $function$
 
--- baton.pause_directive(uuid)  (execute: baton_user)
--- comment: Pauses a directive: nothing new is dispatched; running tasks finish. Resume with start_directive.
-CREATE OR REPLACE FUNCTION baton.pause_directive(directive_id uuid)
+-- baton.pause_directive(uuid,boolean)  (execute: baton_user)
+-- comment: Pauses a directive: nothing new is dispatched; running tasks finish. With interrupt => true the running tasks are interrupted too (their daemons stop the agents) and their attempts given back, so they run again when it is resumed with start_directive; a paused directive can be paused again with interrupt.
+CREATE OR REPLACE FUNCTION baton.pause_directive(directive_id uuid, interrupt boolean DEFAULT false)
  RETURNS baton.directives
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
 begin
-  return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'paused', 'paused');
+  if not (interrupt and v_directive.status = 'paused') then
+    v_directive := baton_private.transition_directive(v_directive, 'paused', 'paused');
+  end if;
+  if interrupt then
+    -- LOCK ORDER: the directive (above), then the steps, then the tasks.
+    update baton.directive_steps s set attempts = s.attempts - 1
+      from baton.tasks t
+     where t.directive_id = v_directive.id and t.kind = 'execution' and baton_private.task_occupies_slot(t.status)
+       and s.id = t.step_id and s.current_task_id = t.id and s.attempts > 0;
+    update baton.tasks t
+       set status = 'interrupted', error = 'Interrupted: the directive was paused with --interrupt; the step runs again when it is resumed.'
+     where t.directive_id = v_directive.id and baton_private.task_occupies_slot(t.status);
+  end if;
+  select * into v_directive from baton.directives d where d.id = v_directive.id;
+  return v_directive;
 end;
 $function$
 
@@ -1101,6 +1223,35 @@ begin
   perform baton_private.assert_check(check_command);
   update baton.directives d set check_command = set_directive_check.check_command where d.id = v_directive.id
   returning * into v_directive;
+  return v_directive;
+end;
+$function$
+
+-- baton.set_directive_limits(uuid,integer,integer)  (execute: baton_user)
+-- comment: Sets a directive's timeout and stall limit in seconds (1 to 2,592,000): null leaves a limit as it is, 0 removes it. The limits apply to running attempts too, at the server's next sweep.
+CREATE OR REPLACE FUNCTION baton.set_directive_limits(directive_id uuid, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  perform baton_private.assert_limit('timeout', timeout_seconds, allow_zero => true);
+  perform baton_private.assert_limit('stall limit', stall_seconds, allow_zero => true);
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its limits cannot be changed; only draft, active, paused or idle directives can.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+  update baton.directives d
+     set timeout_seconds = case set_directive_limits.timeout_seconds when 0 then null else coalesce(set_directive_limits.timeout_seconds, d.timeout_seconds) end,
+         stall_seconds = case set_directive_limits.stall_seconds when 0 then null else coalesce(set_directive_limits.stall_seconds, d.stall_seconds) end
+   where d.id = v_directive.id
+  returning * into v_directive;
+  perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'limits_updated',
+    v_directive.status::text, v_directive.status::text,
+    jsonb_build_object('timeout_seconds', v_directive.timeout_seconds, 'stall_seconds', v_directive.stall_seconds));
   return v_directive;
 end;
 $function$
@@ -1393,7 +1544,7 @@ end;
 $function$
 
 -- baton_private.apply_live_task_deltas(jsonb)
--- comment: Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks, and queues dispatch_pending for the owner of each daemon that freed a slot.
+-- comment: Adds a statement's live-task deltas ([{daemon_id, delta}]) to daemons.live_tasks; refills each daemon that freed a slot from its owner's waiting tasks, and queues dispatch_pending when room is left.
 CREATE OR REPLACE FUNCTION baton_private.apply_live_task_deltas(deltas jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -1407,9 +1558,14 @@ begin
                  from jsonb_array_elements(deltas) x),
          u as (update baton.daemons dm set live_tasks = dm.live_tasks + d.delta
                  from d where dm.id = d.daemon_id
-               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, d.delta)
-    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full from u where u.delta < 0 order by u.id
+               returning dm.id, dm.owner_id, dm.max_tasks, dm.live_tasks, dm.status, dm.last_heartbeat_at, d.delta)
+    select u.id, u.owner_id, u.live_tasks - u.delta >= u.max_tasks as was_full, u.max_tasks - u.live_tasks as room,
+           u.status = 'connected' and u.last_heartbeat_at >= now() - baton_private.daemon_lease() as available
+      from u where u.delta < 0 order by u.id
   loop
+    if v_freed.available and baton_private.refill_daemon(v_freed.id, v_freed.owner_id, v_freed.room) >= v_freed.room then
+      continue;  -- full again
+    end if;
     if v_freed.was_full then
       perform baton_private.enqueue_dispatch_pending(v_freed.owner_id, v_freed.id);
     else
@@ -1516,6 +1672,23 @@ begin
      and not exists (select 1 from baton.daemons d where d.id = daemon_id and d.owner_id = baton_private.current_owner_id()
                      and baton_private.current_api_role() = 'baton_user') then
     raise exception 'Daemon % does not exist.', daemon_id using errcode = 'BTNFD';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_limit(text,integer,boolean)
+-- comment: Raises BTINV naming the limit unless it is null, 1 to 2,592,000 seconds, or 0 where removing it is allowed.
+CREATE OR REPLACE FUNCTION baton_private.assert_limit(what text, seconds integer, allow_zero boolean DEFAULT false)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if seconds is not null and not (seconds between 1 and 2592000 or (allow_zero and seconds = 0)) then
+    raise exception 'The % must be between 1 second and 30 days (2592000 seconds)%; got %.', what,
+      case when allow_zero then ', or 0 to remove it' else '' end, seconds
+      using errcode = 'BTINV', hint = 'The CLI takes durations such as --timeout 30m or --stall 5m.';
   end if;
 end;
 $function$
@@ -1655,7 +1828,7 @@ begin
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+     order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update skip locked;
@@ -1664,7 +1837,7 @@ begin
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by exists (select 1 from baton.tasks f where f.step_id = v_task.step_id and f.daemon_id = d.id
+     order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update;
@@ -1678,7 +1851,7 @@ end;
 $function$
 
 -- baton_private.assign_tasks(uuid[],boolean)
--- comment: Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip daemon rows other transactions hold instead of waiting. Returns how many were assigned.
+-- comment: Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip directive, daemon and task rows other transactions hold instead of waiting (the caller retries). Returns how many were assigned.
 CREATE OR REPLACE FUNCTION baton_private.assign_tasks(task_ids uuid[], skip_locked boolean DEFAULT true)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1689,21 +1862,31 @@ declare
   v_assigned integer := 0;
   v_n integer;
   v_retry uuid;
+  v_directives uuid[];
 begin
   if coalesce(cardinality(task_ids), 0) = 0 then
     return 0;
   end if;
-  -- LOCK ORDER, directive -> daemon: a caller that may wait for daemon rows first shares the tasks'
-  -- directive rows, in id order. A report holds its directive and locks its daemon last (the live-task
-  -- counter); a waiting assigner that held the daemon first would then wait for that directive in the
-  -- events' foreign key check, and deadlock. (Skipping callers hold the directive already.)
-  if not skip_locked then
-    perform 1 from baton.directives d
-     where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
-     order by d.id for share;
+  -- LOCK ORDER, directive -> daemon. A report holds its directive and locks its daemon last (the
+  -- live-task counter); an assigner holding that daemon would wait for the directive in the events'
+  -- foreign key check, and deadlock. So the tasks' active directives are shared first: waiting, in id
+  -- order, or skipping those another transaction holds (their tasks wait for the next round; a
+  -- caller's own directive lock does not count as held by another).
+  if skip_locked then
+    v_directives := array(select d.id from baton.directives d
+                           where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+                             and d.status = 'active'
+                           order by d.id for share skip locked);
+  else
+    v_directives := array(select d.id from baton.directives d
+                           where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+                             and d.status = 'active'
+                           order by d.id for share);
   end if;
-  for v_owner in select distinct t.owner_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending' order by 1 loop
+  for v_owner in select distinct t.owner_id from baton.tasks t
+                  where t.id = any (task_ids) and t.status = 'pending' and t.directive_id = any (v_directives) order by 1 loop
     if skip_locked then
+      -- Never waits: daemon rows and task rows that other transactions hold are skipped.
       with free as (
              select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
               where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
@@ -1713,11 +1896,13 @@ begin
               limit cardinality(task_ids) for update skip locked),
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
-           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
-                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
-                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
-                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+           todo as (select x.id, row_number() over (order by x.created_at, x.id) as k
+                      from (select t.id, t.created_at from baton.tasks t
+                             where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                               and t.directive_id = any (v_directives)
+                               and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
+                                                 and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
+                             for update skip locked) x)
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
        where t.id = todo.id and t.status = 'pending';
@@ -1730,9 +1915,10 @@ begin
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
            todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
-                      from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+                      from baton.tasks t
                      where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                       and not exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+                       and t.directive_id = any (v_directives)
+                       and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                                          and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
@@ -1745,8 +1931,8 @@ begin
     -- order could deadlock with another assigner.
     for v_retry in
       select t.id from baton.tasks t
-       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-         and exists (select 1 from baton.tasks f where f.step_id = t.step_id and f.id <> t.id
+       where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending' and t.directive_id = any (v_directives)
+         and exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                        and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
        order by t.created_at, t.id
     loop
@@ -2425,6 +2611,21 @@ begin
 end;
 $function$
 
+-- baton_private.format_duration(integer)
+-- comment: Shows seconds as a duration: 90 -> "1m30s", 1800 -> "30m", 86400 -> "1d".
+CREATE OR REPLACE FUNCTION baton_private.format_duration(seconds integer)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(nullif(concat(
+    case when seconds >= 86400 then (seconds / 86400)::text || 'd' end,
+    case when seconds % 86400 >= 3600 then (seconds % 86400 / 3600)::text || 'h' end,
+    case when seconds % 3600 >= 60 then (seconds % 3600 / 60)::text || 'm' end,
+    case when seconds % 60 > 0 then (seconds % 60)::text || 's' end), ''), '0s')
+$function$
+
 -- baton_private.heartbeat(uuid,uuid[])
 -- comment: The body of baton.heartbeat: renews the lease; interrupts tasks the daemon no longer reports (sparing a task assigned within the lease and not yet running, and one that became running after the previous heartbeat); sends interrupt_task for reported tasks that are over; signals dispatch when the daemon has room.
 CREATE OR REPLACE FUNCTION baton_private.heartbeat(daemon_id uuid, active_task_ids uuid[] DEFAULT '{}'::uuid[])
@@ -2499,6 +2700,23 @@ begin
   update baton.tasks t set status = 'interrupted', error = reason
    where t.id = interrupt_task.task_id and baton_private.task_is_live(t.status);
 end;
+$function$
+
+-- baton_private.json_limit_seconds(jsonb)
+-- comment: Seconds of a step limit given in JSON: a duration string ("30m", "1h30m") or an integer number of seconds, 1 to 2,592,000; null for anything else.
+CREATE OR REPLACE FUNCTION baton_private.json_limit_seconds(value jsonb)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when s between 1 and 2592000 then s::integer end
+    from (select case jsonb_typeof(value)
+                   when 'string' then baton_private.try_duration_seconds(value #>> '{}')
+                   when 'number' then case when (value #>> '{}')::numeric = trunc((value #>> '{}')::numeric)
+                                                and abs((value #>> '{}')::numeric) <= 2592000
+                                           then (value #>> '{}')::numeric::bigint end
+                 end as s) x
 $function$
 
 -- baton_private.latency_bucket(double precision)
@@ -2709,6 +2927,35 @@ AS $function$
               else array_to_string(items[1:cardinality(items) - 1], ', ') || ' or ' || items[cardinality(items)] end
 $function$
 
+-- baton_private.overdue_tasks(timestamp with time zone)
+-- comment: Every running or checking task past its timeout (started_at older than the limit) or stalled (no output chunk for the stall limit, counted from started_at when it has none; never once its output was truncated), with the reason: "Timed out after 30m (the step's timeout)." or "Stalled: no output for 5m (the directive's stall limit)."
+CREATE OR REPLACE FUNCTION baton_private.overdue_tasks(now timestamp with time zone)
+ RETURNS TABLE(task_id uuid, directive_id uuid, reason text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select t.id, t.directive_id,
+         case when l.timeout_seconds is not null and t.started_at <= overdue_tasks.now - make_interval(secs => l.timeout_seconds)
+              then format('Timed out after %s (the %s''s timeout).', baton_private.format_duration(l.timeout_seconds), l.timeout_from)
+              else format('Stalled: no output for %s (the %s''s stall limit).', baton_private.format_duration(l.stall_seconds), l.stall_from) end
+    from baton.tasks t
+    join baton.directives d on d.id = t.directive_id
+    left join baton.directive_steps s on s.id = t.step_id
+    cross join lateral (
+      select coalesce(s.timeout_seconds, d.timeout_seconds) as timeout_seconds,
+             case when s.timeout_seconds is not null then 'step' else 'directive' end as timeout_from,
+             coalesce(s.stall_seconds, d.stall_seconds) as stall_seconds,
+             case when s.stall_seconds is not null then 'step' else 'directive' end as stall_from) l
+    left join lateral (
+      select o.created_at, o.stream from baton.task_output o where o.task_id = t.id order by o.seq desc limit 1) last_chunk
+      on l.stall_seconds is not null
+   where baton_private.task_occupies_slot(t.status) and t.status <> 'starting'
+     and ((l.timeout_seconds is not null and t.started_at <= overdue_tasks.now - make_interval(secs => l.timeout_seconds))
+          or (l.stall_seconds is not null and last_chunk.stream is distinct from 'baton'
+              and coalesce(last_chunk.created_at, t.started_at) <= overdue_tasks.now - make_interval(secs => l.stall_seconds)))
+$function$
+
 -- baton_private.override_step(uuid,text,text)
 -- comment: Applies a manual step transition (from any status step_transition_allowed allows) and cancels the step's live task.
 CREATE OR REPLACE FUNCTION baton_private.override_step(step_id uuid, to_status text, verb text)
@@ -2763,6 +3010,22 @@ begin
 end;
 $function$
 
+-- baton_private.pending_with_room(uuid[])
+-- comment: How many of these tasks still wait in an active directive, and whether a daemon of their owner has room: a dispatcher retries while both hold.
+CREATE OR REPLACE FUNCTION baton_private.pending_with_room(task_ids uuid[])
+ RETURNS TABLE(pending integer, room boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select count(*)::integer,
+         coalesce(bool_or(exists (select 1 from baton.daemons d
+                                   where d.owner_id = t.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+                                     and d.last_heartbeat_at >= now() - baton_private.daemon_lease())), false)
+    from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+   where t.id = any (task_ids) and t.status = 'pending';
+$function$
+
 -- baton_private.reactivate(uuid)
 -- comment: Moves an idle directive back to active when it has an open step or a goal to plan.
 CREATE OR REPLACE FUNCTION baton_private.reactivate(directive_id uuid)
@@ -2808,6 +3071,47 @@ AS $function$
                from baton.daemons d),
        fixed as (update baton.daemons d set live_tasks = c.n from c where d.id = c.id and d.live_tasks <> c.n returning d.id)
   select count(*)::integer from fixed;
+$function$
+
+-- baton_private.refill_daemon(uuid,uuid,integer)
+-- comment: Assigns up to `room` of the owner's oldest waiting tasks to a daemon that just freed slots (the caller holds its row), skipping rows other transactions hold. Returns how many.
+CREATE OR REPLACE FUNCTION baton_private.refill_daemon(daemon_id uuid, owner_id uuid, room integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directives uuid[];
+  v_n integer;
+begin
+  if room <= 0 then
+    return 0;
+  end if;
+  -- The candidates' directives, shared as assign_tasks does (LOCK ORDER, directive -> daemon: this
+  -- transaction's own directive counts as free).
+  v_directives := array(
+    select d.id from baton.directives d
+     where d.id in (select t.directive_id from baton.tasks t
+                     where t.owner_id = refill_daemon.owner_id and t.status = 'pending'
+                     order by t.created_at, t.id limit room * 4)
+       and d.status = 'active'
+     order by d.id for share skip locked);
+  if cardinality(v_directives) = 0 then
+    return 0;
+  end if;
+  with todo as (
+         select t.id from baton.tasks t
+          where t.owner_id = refill_daemon.owner_id and t.status = 'pending' and t.directive_id = any (v_directives)
+            and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.daemon_id = refill_daemon.daemon_id
+                              and baton_private.task_attempt_failed(f.status))
+          order by t.created_at, t.id
+          limit room
+          for update skip locked)
+  update baton.tasks t set status = 'starting', daemon_id = refill_daemon.daemon_id
+    from todo where t.id = todo.id and t.status = 'pending';
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
 $function$
 
 -- baton_private.refresh_step(uuid,boolean)
@@ -3730,7 +4034,7 @@ begin
   end if;
   case
     when baton_private.task_occupies_slot(new.status) then
-      update baton.directive_steps s set status = 'running' where s.id = v_step.id and s.status = 'ready';
+      null;  -- ready -> running: once per statement, below (tg_tasks__mirror_started)
     when new.status = 'completed' then
       update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when baton_private.task_attempt_failed(new.status) then
@@ -3748,6 +4052,22 @@ begin
   if baton_private.task_attempt_failed(new.status) or new.status = 'cancelled' then
     perform baton_private.maybe_enqueue_dispatch_step(v_step.id);
   end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__mirror_started()
+-- comment: Moves the steps of the tasks one statement started from ready to running, in one UPDATE.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__mirror_started()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.directive_steps s set status = 'running'
+    from new_rows n join old_rows o on o.id = n.id
+   where n.kind = 'execution' and baton_private.task_occupies_slot(n.status) and not baton_private.task_occupies_slot(o.status)
+     and s.id = n.step_id and s.current_task_id = n.id and s.status = 'ready';
   return null;
 end;
 $function$
@@ -3874,6 +4194,23 @@ begin
   select * into v_directive from baton.directives x where x.id = d.id;
   return v_directive;
 end;
+$function$
+
+-- baton_private.try_duration_seconds(text)
+-- comment: Seconds in a duration such as "90s", "30m", "2h", "1h30m", "1d" or "45" (seconds); null when the text is not one.
+CREATE OR REPLACE FUNCTION baton_private.try_duration_seconds(value text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case
+    when v ~ '^[0-9]{1,9}$' then v::bigint
+    when v ~ '^([0-9]{1,9}[dhms])+$' then
+      (select sum(m[1]::bigint * case m[2] when 'd' then 86400 when 'h' then 3600 when 'm' then 60 else 1 end)
+         from regexp_matches(v, '([0-9]+)([dhms])', 'g') m)
+    end
+  from (select lower(regexp_replace(value, '\s', '', 'g')) as v) x
 $function$
 
 -- baton_private.try_uuid(text)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)

@@ -30,6 +30,7 @@ import { register as stepBatchAdd } from "./commands/step-batch-add";
 import { register as stepOverride } from "./commands/step-override";
 import { register as stepRemove } from "./commands/step-remove";
 import { register as stepSetDeps } from "./commands/step-set-deps";
+import { register as taskCancel } from "./commands/task-cancel";
 import { register as taskLogs } from "./commands/task-logs";
 import { register as tokenCreate } from "./commands/token-create";
 import { register as tokenRotate } from "./commands/token-rotate";
@@ -100,7 +101,7 @@ export function buildProgram(): Command {
       const [{ createPool }, { migrate }, { startWorker }] = [load.pool(), load.migrate(), load.worker()];
       const pool = createPool(config.databaseUrl, logger, config.workerConcurrency + 4);
       await migrate(pool, logger);
-      const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger });
+      const runner = await startWorker(pool, { concurrency: config.workerConcurrency, logger, sweepMs: config.sweepMs });
       logger.info("baton worker running", { concurrency: config.workerConcurrency });
       const stop = async () => {
         await runner.stop();
@@ -115,8 +116,8 @@ export function buildProgram(): Command {
   for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs]) {
     add(directive);
   }
-  const task = program.command("task").description("Read what a task's agent wrote.");
-  for (const add of [taskLogs]) add(task);
+  const task = program.command("task").description("Read what a task's agent wrote, or stop it.");
+  for (const add of [taskLogs, taskCancel]) add(task);
   ownerCreate(program.command("owner").description("Manage owners (admin: uses the database directly)."));
   const token = program.command("token").description("Mint tokens (admin: uses the database directly) and rotate them.");
   for (const add of [tokenCreate, tokenRotate]) add(token);

@@ -54,7 +54,7 @@ const OUTPUT = `mutation ($t: UUID!, $chunks: JSON!) { appendTaskOutput(input: {
 
 const NUL_MESSAGE = "The input contains a character PostgreSQL cannot store (such as a NUL byte).";
 const SURROGATE = (where: string) => `The text at ${where} contains a lone UTF-16 surrogate (such as \\ud800), which is half of a character, not text; send valid Unicode.`;
-const ENTRY_FIELDS = "the fields are key, name, description, taskPlan, dependsOn, orderIndex and check";
+const ENTRY_FIELDS = "the fields are key, name, description, taskPlan, dependsOn, orderIndex, check, timeout and stall";
 const MIB = 1024 * 1024;
 
 const CASES: Case[] = [

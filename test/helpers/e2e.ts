@@ -151,7 +151,8 @@ export type ServerProcess = {
 };
 
 /** `baton server` on the test database, on a free port, with a temp data dir; resolves when /healthz answers 200. */
-export async function startServer(e2e: E2E, opts: { leaseSeconds?: number } = {}): Promise<ServerProcess> {
+/** `env`: more of the server's environment, e.g. BATON_SWEEP_MS. */
+export async function startServer(e2e: E2E, opts: { leaseSeconds?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = e2e.tempDir("data");
   const serverEnv = {
@@ -162,6 +163,7 @@ export async function startServer(e2e: E2E, opts: { leaseSeconds?: number } = {}
     BATON_LOG_LEVEL: "warn",
     BATON_WORKER_CONCURRENCY: "4",
     ...(opts.leaseSeconds ? { BATON_DAEMON_LEASE_SECONDS: String(opts.leaseSeconds) } : {}),
+    ...opts.env,
   };
   const url = `http://127.0.0.1:${port}`;
   const credentials = path.join(dataDir, "credentials.json");

@@ -291,6 +291,13 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.updateGoal": mutation("updateGoal", `directiveId: $d, goal: "A changed goal"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.equal((await one(db, "select goal from baton.directives where id = $1", [w.directive])).goal, "A changed goal");
   }),
+  "Mutation.setDirectiveLimits": mutation("setDirectiveLimits", "directiveId: $d, timeoutSeconds: 600, stallSeconds: 60", (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.deepEqual(await one(db, "select timeout_seconds, stall_seconds from baton.directives where id = $1", [w.directive]), { timeout_seconds: 600, stall_seconds: 60 });
+  }),
+  "Mutation.cancelTask": mutation("cancelTask", "taskId: $t", (w) => ({ t: w.task }), async (_r, w, db) => {
+    assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "cancelled");
+    assert.equal(await stepStatus(db, w.stepX), "failed");
+  }),
   "Mutation.addStep": mutation("addStep", `directiveId: $d, name: "added"`, (w) => ({ d: w.directive }), async (r, w, db) => {
     assert.equal((await one(db, "select directive_id from baton.directive_steps where id = $1 and name = 'added'", [r.rowId]))?.directive_id, w.directive);
   }),

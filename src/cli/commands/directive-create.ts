@@ -4,8 +4,9 @@ import type { Command } from "commander";
 import { CreateDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
+import { cliLimit } from "./directive-limits";
 
-type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean; check?: string };
+type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean; check?: string; timeout?: string; stall?: string };
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
 export function normalizeRepo(repo: string | undefined, cwd = process.cwd()): string | undefined {
@@ -26,6 +27,8 @@ export function register(directive: Command): void {
       .option("--repo <url-or-path>", "the git repository the agents work on")
       .option("--base-branch <branch>", "the branch root steps start from", "main")
       .option("--check <command>", "a check every step attempt must pass after its agent exits 0, e.g. \"npm test\" (a step's own check replaces it)")
+      .option("--timeout <duration>", "the longest one attempt (task) may run, e.g. 30m or 2h; a step's own --timeout overrides it")
+      .option("--stall <duration>", "how long one attempt may go without output, e.g. 5m; a step's own --stall overrides it")
       .option("--start", "start it at once (plan and dispatch)")
       .addHelpText(
         "after",
@@ -35,11 +38,18 @@ agent's environment) after the agent exits 0; the task is \`checking\` meanwhile
 only if the check exits 0; otherwise the attempt fails and the next attempt's prompt quotes the
 check's command and the end of its output. Change it later with \`baton directive update --check\`.
 
+--timeout and --stall take durations (90s, 30m, 2h, 1h30m, 1d; at most 30d). The server checks every few
+seconds: an attempt running longer than its timeout, or writing no output for its stall limit, is
+interrupted (its daemon kills the agent's process group) with the reason as its error, and its step is
+retried under the usual rules. Change them later with \`baton directive update --timeout/--stall\`.
+
 Example:
   baton directive create --title "Add login" --goal "Users can log in with email" --repo . --check "npm test" --start`,
       ),
   ).action(async (opts: Options) => {
     const repo = normalizeRepo(opts.repo);
+    const timeoutSeconds = opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout");
+    const stallSeconds = opts.stall === undefined ? null : cliLimit(opts.stall, "--stall");
     const data = await apiClient(opts).request(CreateDirectiveDocument, {
       title: opts.title,
       goal: opts.goal,
@@ -47,6 +57,8 @@ Example:
       baseBranch: opts.baseBranch ?? "main",
       start: Boolean(opts.start),
       check: opts.check ?? null,
+      timeoutSeconds,
+      stallSeconds,
     });
     const d = present(data.createDirective?.result, "the created directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);

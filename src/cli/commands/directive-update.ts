@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { SetDirectiveCheckDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
+import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
 
-type Options = CommonOptions & { check?: string | false };
+type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string };
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -12,20 +13,33 @@ export function register(directive: Command): void {
       .description("Change a directive's settings (its goal: `update-goal`).")
       .option("--check <command>", "the check every step attempt must pass after its agent exits 0 (a step's own check replaces it)")
       .option("--no-check", "remove the directive's check")
+      .option("--timeout <duration>", "the longest one attempt may run, e.g. 30m (none: no limit)")
+      .option("--stall <duration>", "how long one attempt may go without output, e.g. 5m (none: no limit)")
       .addHelpText(
         "after",
         `
 The check runs through \`sh -c\` in the attempt's worktree, with the agent's environment, after the
 agent exits 0 and its work is committed; the step completes only if the check exits 0 too. A new check
 applies to attempts dispatched from now on; running attempts keep the one they started with.
+${LIMITS_HELP}
 
 Examples:
   baton directive update --check "npm test"
-  baton directive update --no-check`,
+  baton directive update --no-check
+  baton directive update --timeout 30m --stall 5m`,
       ),
     { directive: true },
   ).action(async (opts: Options) => {
-    if (opts.check === undefined) throw new UsageError('Nothing to update: give --check "COMMAND" or --no-check.');
+    const limits = opts.timeout !== undefined || opts.stall !== undefined;
+    if (opts.check === undefined && !limits) throw new UsageError('Nothing to update: give --check "COMMAND", --no-check, --timeout DURATION or --stall DURATION.');
+    // Both flags are checked before anything is sent, so a bad one changes nothing.
+    if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
+    if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
+    if (opts.check === undefined) {
+      const { directive, line } = await updateLimits(apiClient(opts), directiveIdFrom(opts), opts);
+      return output(opts, directive, line);
+    }
+    if (limits) await updateLimits(apiClient(opts), directiveIdFrom(opts), opts);
     const data = await apiClient(opts).request(SetDirectiveCheckDocument, { id: directiveIdFrom(opts), check: opts.check === false ? null : opts.check });
     const d = present(data.setDirectiveCheck?.result, "the updated directive");
     output(opts, d, d.checkCommand ? `Check of ${d.rowId} set: ${d.checkCommand}` : `Check of ${d.rowId} removed.`);

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { AddStepDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, parseIdList, UsageError, type CommonOptions } from "../context";
+import { cliLimit } from "./directive-limits";
 
-type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string; check?: string };
+type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string; check?: string; timeout?: string; stall?: string };
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -16,11 +17,14 @@ export function register(directive: Command): void {
       .option("--depends-on <ids>", "comma-separated ids of steps it waits for")
       .option("--order-index <n>", "display and dispatch order among ready steps")
       .option("--check <command>", "this step's check, run after its agent exits 0; it replaces the directive's check for this step")
+      .option("--timeout <duration>", "the longest one attempt of this step may run, e.g. 30m (overrides the directive's)")
+      .option("--stall <duration>", "how long one attempt of this step may go without output, e.g. 5m (overrides the directive's)")
       .addHelpText(
         "after",
         `
 A step's check (--check) replaces its directive's check (directive create/update --check) for that
 step; without one the directive's applies. The step completes only if its check exits 0.
+--timeout and --stall (90s, 30m, 2h, 1h30m; at most 30d) override the directive's limits for this step.
 
 Example:
   A=$(baton directive add-step "Add the users table" --task-plan "Create migration 002..." --check "npm test -- users")
@@ -42,6 +46,8 @@ Example:
       deps: dependsOn,
       order: orderIndex,
       check: opts.check ?? null,
+      timeoutSeconds: opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout"),
+      stallSeconds: opts.stall === undefined ? null : cliLimit(opts.stall, "--stall"),
     });
     const s = present(data.addStep?.result, "the new step");
     output(opts, s, s.rowId);

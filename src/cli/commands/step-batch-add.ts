@@ -15,6 +15,9 @@ const Entry = z
     dependsOn: z.array(z.string()).nullish(),
     orderIndex: z.number().int().nullish(),
     check: z.string().nullish(),
+    // A duration ("30m", "1h30m") or seconds; the server checks the value and names the entry.
+    timeout: z.union([z.string(), z.number()]).nullish(),
+    stall: z.union([z.string(), z.number()]).nullish(),
   })
   .strict();
 const Batch = z.array(Entry).min(1, "the batch is empty; give at least one step");
@@ -30,7 +33,7 @@ export function parseBatch(text: string): z.infer<typeof Batch> {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? `entry ${Number(issue.path[0]) + 1}${issue.path.length > 1 ? `, field "${issue.path.slice(1).join(".")}"` : ""}: ` : "";
-    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}.`);
+    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}.`);
   }
   return parsed.data;
 }
@@ -60,7 +63,7 @@ export function register(directive: Command): void {
       .option("--file <path>", "read the steps from a file")
       .addHelpText(
         "after",
-        `\nEach entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?}. "check" is a\nshell command run in the step's worktree after its agent exits 0; the step completes only if it exits 0 too.\nIt replaces the directive's check (directive create/update --check) for that step.\n\nExamples:\n  baton directive batch-add-steps --json '[{"key":"db","name":"Schema","check":"npm test -- db"},{"name":"API","dependsOn":["db"]}]'\n  baton directive batch-add-steps --file plan.json\n  cat plan.json | baton directive batch-add-steps`,
+        `\nEach entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}. "check" is a\nshell command run in the step's worktree after its agent exits 0; the step completes only if it exits 0 too.\nIt replaces the directive's check (directive create/update --check) for that step. "timeout" and "stall"\n(a duration such as "30m" or "1h30m", or seconds) limit each attempt of the step, overriding the directive's.\n\nExamples:\n  baton directive batch-add-steps --json '[{"key":"db","name":"Schema","check":"npm test -- db"},{"name":"API","dependsOn":["db"]}]'\n  baton directive batch-add-steps --file plan.json\n  cat plan.json | baton directive batch-add-steps`,
       ),
     { directive: true, json: false },
   ).action(async (opts: CommonOptions & { file?: string }) => {
