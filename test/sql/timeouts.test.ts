@@ -225,6 +225,26 @@ describe("baton.expire_tasks (the sweep)", () => {
     }));
 });
 
+describe("the sweep's cost", () => {
+  it("reads the running tasks through an index, never the finished history", () =>
+    withRootDb(db, async (c) => {
+      const { d, s } = await setup(c, [{ name: "a" }]);
+      await limits(c, d.id, 60, 60);
+      // A long history: 3,000 finished planning tasks.
+      await c.query(
+        `insert into baton.tasks (owner_id, directive_id, kind, generation, goal_revision, status, finished_at)
+         select $1, $2, 'planning', 1, 1, 'completed', now() from generate_series(1, 3000)`,
+        [d.owner_id, d.id],
+      );
+      await startStep(c, s.a!.id);
+      await c.query("analyze baton.tasks");
+      const before = await q<{ seq: string }>(c, "select seq_scan as seq from pg_stat_xact_user_tables where relid = 'baton.tasks'::regclass");
+      assert.equal(await sweep(c, "2 minutes"), 1);
+      const after = await q<{ seq: string }>(c, "select seq_scan as seq from pg_stat_xact_user_tables where relid = 'baton.tasks'::regclass");
+      assert.equal(Number(after.seq) - Number(before.seq), 0, "no sequential scan of tasks");
+    }));
+});
+
 describe("baton.cancel_task", () => {
   it("without retry: the task is cancelled, its attempt given back, and its step failed by hand until retry-step", () =>
     withRootDb(db, async (c) => {
