@@ -224,8 +224,10 @@ begin
     raise exception 'Task % is %, so it cannot be cancelled; only % tasks can.', v_task.id, v_task.status,
       baton_private.or_list(array(select x from unnest(baton_private.task_statuses()) x where baton_private.task_is_live(x::baton.task_status)))
       using errcode = 'BTSTS', detail = format('from=%s to=cancelled', v_task.status),
-            hint = case when v_task.kind = 'execution' then 'To run its step again, use `baton directive retry-step ' || v_task.step_id || '`.'
-                        else 'To plan again, resume the directive with `baton directive start`.' end;
+            hint = case when v_task.kind = 'planning' then 'To plan again, resume the directive with `baton directive start`.'
+                        when exists (select 1 from baton.directive_steps s where s.id = v_task.step_id and baton_private.step_blocks_dependents(s.status))
+                          then 'To run its step again, use `baton directive retry-step ' || v_task.step_id || '`.'
+                        else 'Only a live attempt can be stopped; `baton directive status --json` shows each step''s current one (currentTask).' end;
   end if;
   update baton.tasks t
      set status = 'cancelled',

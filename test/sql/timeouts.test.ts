@@ -296,6 +296,9 @@ describe("baton.cancel_task", () => {
         "BTSTS",
         `Task ${t.id} is completed, so it cannot be cancelled; only pending, starting, running or checking tasks can.`,
       );
+      const hint = await c.query("savepoint h").then(() => c.query("select baton.cancel_task($1)", [t.id]).catch((e: { hint?: string }) => e.hint));
+      await c.query("rollback to savepoint h");
+      assert.equal(hint, "Only a live attempt can be stopped; `baton directive status --json` shows each step's current one (currentTask).");
       const mallory = await createOwner(c, "mallory");
       await asOwner(c, mallory);
       await assertDbError(inSavepoint(c, () => c.query("select baton.cancel_task($1)", [t.id])), "BTNFD", `Task ${t.id} does not exist.`);
