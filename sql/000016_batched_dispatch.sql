@@ -94,15 +94,13 @@ begin
   if room <= 0 then
     return 0;
   end if;
-  -- The candidates' directives, shared as assign_tasks does (LOCK ORDER, directive -> daemon: this
-  -- transaction's own directive counts as free).
+  -- The candidates' active directives, read as assign_tasks does (not locked).
   v_directives := array(
     select d.id from baton.directives d
      where d.id in (select t.directive_id from baton.tasks t
                      where t.owner_id = refill_daemon.owner_id and t.status = 'pending'
                      order by t.created_at, t.id limit room * 4)
-       and d.status = 'active'
-     order by d.id for share skip locked);
+       and d.status = 'active');
   if cardinality(v_directives) = 0 then
     return 0;
   end if;
@@ -271,10 +269,13 @@ begin
   -- order, or skipping those another transaction holds (their tasks wait for the next round; a
   -- caller's own directive lock does not count as held by another).
   if skip_locked then
+    -- Read, not locked: directive locks are FOR NO KEY UPDATE (lock_directive, below), which the
+    -- events' foreign key checks (FOR KEY SHARE) do not wait for, so an assigner holding a daemon
+    -- never waits for a directive. A pause committed meanwhile only means the task was assigned just
+    -- before it; an archive's cancellation and this assignment serialise on the task row.
     v_directives := array(select d.id from baton.directives d
                            where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
-                             and d.status = 'active'
-                           order by d.id for share skip locked);
+                             and d.status = 'active');
   else
     v_directives := array(select d.id from baton.directives d
                            where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
@@ -481,12 +482,15 @@ language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if baton_private.assign_tasks(array[task_id], true) = 0 then
+  -- One task: wait for the chosen daemon's row rather than skip it (the caller holds the task's
+  -- directive, and whoever holds a daemon row never waits for a directive lock held here; see
+  -- assign_tasks). Without a worker running, a skipped row would leave the task waiting for good.
+  if not baton_private.assign_one_task(task_id, false) then
     perform baton_private.enqueue_dispatch_tasks(array[task_id]);
   end if;
 end;
 $$;
-comment on function baton_private.dispatch_new_task(uuid) is $$Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one (also when the daemons with room were locked by others).$$;
+comment on function baton_private.dispatch_new_task(uuid) is $$Assigns a new task to the best daemon with room, waiting for its row if another transaction holds it, or queues dispatch_task so the task waits for room.$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Batched dispatch of ready steps.
@@ -782,3 +786,51 @@ comment on function baton_private.tg_tasks__mirror_started() is
 create trigger _800_mirror_started after update on baton.tasks
   referencing old table as old_rows new table as new_rows
   for each statement execute function baton_private.tg_tasks__mirror_started();
+
+-- ---------------------------------------------------------------------------------------------
+-- Directive locks that foreign key checks do not wait for.
+-- ---------------------------------------------------------------------------------------------
+
+/*
+ * As in 000007, with FOR NO KEY UPDATE instead of FOR UPDATE: it still serialises every
+ * directive-scoped change (the mode conflicts with itself), but foreign key checks against the
+ * directive (FOR KEY SHARE: every event, task and step row inserted) no longer wait for it. An
+ * assigner holding a daemon row inserts events of other directives; with FOR UPDATE it waited for a
+ * report holding such a directive, which was waiting for that daemon row: a deadlock.
+ *
+ * Locks a directive row (the first lock of every directive-scoped change) and returns it, after
+ * checking the token's liveness and that the caller may change this directive: every directive-scoped
+ * change passes here. Others' directives are reported as not existing, so their ids do not leak; an
+ * agent of another directive is not told the id of the directive it tried to change.
+ */
+create or replace function baton_private.lock_directive(directive_id uuid) returns baton.directives
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_directive baton.directives;
+  v_role text := baton_private.current_api_role();
+begin
+  perform baton_private.assert_token_live();
+  select * into v_directive from baton.directives d where d.id = lock_directive.directive_id for no key update;
+  if found and v_role = 'baton_agent' and v_directive.id is distinct from baton_private.current_agent_directive_id() then
+    if v_directive.id = baton_private.setting_uuid('baton.directive_id') then
+      raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.',
+        baton_private.setting_uuid('baton.task_id') using errcode = 'BTDNY';
+    end if;
+    -- The other directive is not named: given a step id, the agent would learn its directive's id.
+    raise exception 'This agent token is for directive %, so it cannot change another directive.',
+      baton_private.setting_uuid('baton.directive_id') using errcode = 'BTDNY';
+  end if;
+  if not found
+     or (v_role = 'baton_user' and v_directive.owner_id is distinct from baton_private.current_owner_id())
+     or (v_role = 'baton_daemon' and not baton_private.daemon_works_on(v_directive.id))
+     or v_role = 'baton_anonymous' then
+    raise exception 'Directive % does not exist.', directive_id
+      using errcode = 'BTNFD', hint = 'List your directives with `baton directive list`.';
+  end if;
+  return v_directive;
+end;
+$$;
+comment on function baton_private.lock_directive(uuid) is $$Locks and returns a directive; raises BTNFD when it does not exist.$$;
+

@@ -198,7 +198,8 @@ describe("batched dispatch under two workers", () => {
       await waitFor(async () => (await taskCounts(d.id)).live === 3, { what: "the three tasks to be assigned after the lock went" });
       await waitForQuietQueue(db);
       assert.deepEqual(await taskCounts(d.id), { pending: 0, live: 3, completed: 0, other: 0 });
-      assert.equal(daemon!.spawned.length, 3);
+      // The spawn_task NOTIFYs reach the daemon's LISTEN connection after the commit that assigned them.
+      await waitFor(() => daemon!.spawned.length === 3, { what: "the daemon told to spawn all three" });
       // No job started after the lock went: the job that was waiting assigned them.
       assert.deepEqual(startedSince(from), {}, "jobs started after the release");
       assert.deepEqual(await liveCounters([daemon!]), [{ counter: 3, actual: 3 }]);
