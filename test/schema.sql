@@ -1875,10 +1875,13 @@ begin
   -- order, or skipping those another transaction holds (their tasks wait for the next round; a
   -- caller's own directive lock does not count as held by another).
   if skip_locked then
+    -- Read, not locked: directive locks are FOR NO KEY UPDATE (lock_directive, below), which the
+    -- events' foreign key checks (FOR KEY SHARE) do not wait for, so an assigner holding a daemon
+    -- never waits for a directive. A pause committed meanwhile only means the task was assigned just
+    -- before it; an archive's cancellation and this assignment serialise on the task row.
     v_directives := array(select d.id from baton.directives d
                            where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
-                             and d.status = 'active'
-                           order by d.id for share skip locked);
+                             and d.status = 'active');
   else
     v_directives := array(select d.id from baton.directives d
                            where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
@@ -2430,14 +2433,17 @@ CREATE OR REPLACE FUNCTION baton_private.dispatch_latency_buckets()
 AS $function$ select array[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]::double precision[] $function$
 
 -- baton_private.dispatch_new_task(uuid)
--- comment: Assigns a new task to a daemon with room, or queues dispatch_task so it waits for one (also when the daemons with room were locked by others).
+-- comment: Assigns a new task to the best daemon with room, waiting for its row if another transaction holds it, or queues dispatch_task so the task waits for room.
 CREATE OR REPLACE FUNCTION baton_private.dispatch_new_task(task_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 begin
-  if baton_private.assign_tasks(array[task_id], true) = 0 then
+  -- One task: wait for the chosen daemon's row rather than skip it (the caller holds the task's
+  -- directive, and whoever holds a daemon row never waits for a directive lock held here; see
+  -- assign_tasks). Without a worker running, a skipped row would leave the task waiting for good.
+  if not baton_private.assign_one_task(task_id, false) then
     perform baton_private.enqueue_dispatch_tasks(array[task_id]);
   end if;
 end;
@@ -2744,7 +2750,7 @@ declare
   v_role text := baton_private.current_api_role();
 begin
   perform baton_private.assert_token_live();
-  select * into v_directive from baton.directives d where d.id = lock_directive.directive_id for update;
+  select * into v_directive from baton.directives d where d.id = lock_directive.directive_id for no key update;
   if found and v_role = 'baton_agent' and v_directive.id is distinct from baton_private.current_agent_directive_id() then
     if v_directive.id = baton_private.setting_uuid('baton.directive_id') then
       raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.',
@@ -3089,15 +3095,13 @@ begin
   if room <= 0 then
     return 0;
   end if;
-  -- The candidates' directives, shared as assign_tasks does (LOCK ORDER, directive -> daemon: this
-  -- transaction's own directive counts as free).
+  -- The candidates' active directives, read as assign_tasks does (not locked).
   v_directives := array(
     select d.id from baton.directives d
      where d.id in (select t.directive_id from baton.tasks t
                      where t.owner_id = refill_daemon.owner_id and t.status = 'pending'
                      order by t.created_at, t.id limit room * 4)
-       and d.status = 'active'
-     order by d.id for share skip locked);
+       and d.status = 'active');
   if cardinality(v_directives) = 0 then
     return 0;
   end if;
