@@ -183,6 +183,9 @@ describe("limits on the command line", () => {
       Object.values((await e2e.db.pool.query(`select timeout_seconds, stall_seconds from baton.${table} where id = $1`, [id])).rows[0]!);
     assert.deepEqual(await limits("directives", d.id), [5400, 300]);
     assert.deepEqual(await limits("directive_steps", d.steps[0]!), [90, 45]);
+    const status = await cliOk(["directive", "status", "--directive", d.id], { env: server.env });
+    assert.match(status, /\nlimits per attempt: timeout 1h30m, stall 5m\n/);
+    assert.match(status, /  Limited\n    limits: timeout 1m30s, stall 45s\n/);
     const out = await cliOk(["directive", "update", "--timeout", "none", "--stall", "2h", "--directive", d.id], { env: server.env });
     assert.equal(out, `Limits of ${d.id}: timeout none, stall 2h.\n`);
     assert.deepEqual(await limits("directives", d.id), [null, 7200]);

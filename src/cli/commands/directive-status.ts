@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { errorSummary } from "../../agent-error";
 import { DirectiveSnapshotDocument, type DirectiveFieldsFragment, type StepFieldsFragment, type TaskFieldsFragment } from "../../client/generated/graphql";
 import { rows } from "../../client/results";
+import { formatDuration } from "../../duration";
 import { LIVE_TASK_STATUSES, RETRYABLE_STEP_STATUSES, statusIn } from "../../statuses";
 import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOptions } from "../context";
 import { UsageError } from "../context";
@@ -27,10 +28,18 @@ export function snapshotJson(d: DirectiveSnapshot) {
   return { directive, steps: directiveSteps.nodes.map(stepJson), tasks: tasks.nodes };
 }
 
+/** "timeout 30m, stall 5m" (the limits that are set), or "" when none is. */
+export function limitsText(l: { timeoutSeconds: number | null; stallSeconds: number | null }): string {
+  return [l.timeoutSeconds === null ? "" : `timeout ${formatDuration(l.timeoutSeconds)}`, l.stallSeconds === null ? "" : `stall ${formatDuration(l.stallSeconds)}`]
+    .filter(Boolean)
+    .join(", ");
+}
+
 export function renderStatus(d: DirectiveSnapshot): string {
   const byId = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s]));
   const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`];
   if (d.checkCommand) lines.push(`check: ${d.checkCommand}`);
+  if (limitsText(d)) lines.push(`limits per attempt: ${limitsText(d)}`);
   lines.push("");
   // A failed planner pauses the directive before any step exists: say why, and where its output is.
   const planner = d.tasks.nodes.filter((t) => t.kind === "planning").at(-1);
@@ -42,6 +51,7 @@ export function renderStatus(d: DirectiveSnapshot): string {
     const deps = s.stepDependenciesByStepId.nodes.map((n) => byId.get(n.dependsOnStepId)?.name ?? n.dependsOnStepId);
     lines.push(`${s.rowId}  ${s.status.padEnd(9)} g${s.generation}  ${s.name}${deps.length ? `  <- ${deps.join(", ")}` : ""}`);
     if (s.checkCommand) lines.push(`    check: ${s.checkCommand}`);
+    if (limitsText(s)) lines.push(`    limits: ${limitsText(s)}`);
     if (s.currentTask?.error && statusIn(s.status, RETRYABLE_STEP_STATUSES)) lines.push(`    last error: ${errorSummary(s.currentTask.error)} (see \`baton task logs ${s.currentTask.rowId}\`)`);
   }
   const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
