@@ -191,7 +191,7 @@ describe("batch_add_steps", () => {
       await assertDbError(
         writesNothing(c, () => batch(c, d.id, [{ name: "a" }, { name: "b", depends_on: ["a"] }])),
         "BTINV",
-        'Entry 2 has an unknown field "depends_on"; the fields are key, name, description, taskPlan, dependsOn, orderIndex and check.',
+        'Entry 2 has an unknown field "depends_on"; the fields are key, name, description, taskPlan, dependsOn, orderIndex, check, timeout and stall.',
       );
     }));
 
