@@ -147,11 +147,12 @@ declare
   v_directives uuid[];
   v_count integer;
 begin
-  -- PHASE 1: lock the directives concerned.
+  -- PHASE 1: lock the directives concerned, as lock_directive does (FOR NO KEY UPDATE: inserted events'
+  -- foreign key checks do not wait for it).
   select coalesce(array_agg(d.id order by d.id), '{}') into v_directives
     from (select d.id from baton.directives d
            where d.id in (select o.directive_id from baton_private.overdue_tasks(expire_tasks.now) o)
-           order by d.id for update) d;
+           order by d.id for no key update) d;
   if cardinality(v_directives) = 0 then
     return 0;
   end if;
