@@ -1902,12 +1902,17 @@ begin
               limit cardinality(task_ids) for update skip locked),
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
+           -- Only as many tasks as there are free slots are locked: a round that held every candidate
+           -- made the reports refilling their daemons skip them all.
            todo as (select x.id, row_number() over (order by x.created_at, x.id) as k
                       from (select t.id, t.created_at from baton.tasks t
                              where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
                                and t.directive_id = any (v_directives)
-                               and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
-                                                 and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
+                               and (coalesce(t.attempt, 1) = 1  -- a first attempt has no failed one: no lookup
+                                    or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
+                                                     and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+                             order by t.created_at, t.id
+                             limit (select coalesce(sum(f.room), 0) from free f)
                              for update skip locked) x)
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
@@ -1924,8 +1929,9 @@ begin
                       from baton.tasks t
                      where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
                        and t.directive_id = any (v_directives)
-                       and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
-                                         and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
+                       and (coalesce(t.attempt, 1) = 1
+                            or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
+                                             and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)))
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
        where t.id = todo.id and t.status = 'pending';
@@ -1938,6 +1944,7 @@ begin
     for v_retry in
       select t.id from baton.tasks t
        where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending' and t.directive_id = any (v_directives)
+         and t.attempt > 1
          and exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                        and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
        order by t.created_at, t.id
@@ -3027,12 +3034,12 @@ CREATE OR REPLACE FUNCTION baton_private.pending_with_room(task_ids uuid[])
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select count(*)::integer,
-         coalesce(bool_or(exists (select 1 from baton.daemons d
-                                   where d.owner_id = t.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
-                                     and d.last_heartbeat_at >= now() - baton_private.daemon_lease())), false)
-    from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
-   where t.id = any (task_ids) and t.status = 'pending';
+  with p as (select t.owner_id from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+              where t.id = any (task_ids) and t.status = 'pending')
+  select (select count(*) from p)::integer,
+         exists (select 1 from baton.daemons d
+                  where d.owner_id in (select p.owner_id from p) and d.status = 'connected' and d.live_tasks < d.max_tasks
+                    and d.last_heartbeat_at >= now() - baton_private.daemon_lease());
 $function$
 
 -- baton_private.reactivate(uuid)
@@ -3109,8 +3116,9 @@ begin
   with todo as (
          select t.id from baton.tasks t
           where t.owner_id = refill_daemon.owner_id and t.status = 'pending' and t.directive_id = any (v_directives)
-            and not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.daemon_id = refill_daemon.daemon_id
-                              and baton_private.task_attempt_failed(f.status))
+            and (coalesce(t.attempt, 1) = 1  -- a first attempt has no failed one: no lookup
+                 or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.daemon_id = refill_daemon.daemon_id
+                                  and baton_private.task_attempt_failed(f.status)))
           order by t.created_at, t.id
           limit room
           for update skip locked)
