@@ -85,7 +85,7 @@ const CASES: Case[] = [
   { name: "an unknown field in an entry", send: batch(() => [{ name: "b", dependencies: [] }]), code: "BTINV", message: () => `Entry 1 has an unknown field "dependencies"; ${ENTRY_FIELDS}.` },
   { name: "two entries with one key", send: batch(() => [{ key: "k", name: "a" }, { key: "k", name: "b" }]), code: "BTINV", message: () => 'The key "k" is used by entries 1 and 2; keys must be unique within a batch.' },
   { name: "an empty directive title", send: as("owner", `mutation { createDirective(input: { title: " ", goal: "g" }) { result { rowId } } }`), code: "BTINV", message: () => "The title must not be empty." },
-  { name: "an unknown task status", send: as("daemon", REPORT, (f) => ({ t: f.taskRun, status: "finished" })), code: "BTINV", message: () => 'Unknown task status "finished"; report one of running, completed (or merged, done), failed, interrupted.' },
+  { name: "an unknown task status", send: as("daemon", REPORT, (f) => ({ t: f.taskRun, status: "finished" })), code: "BTINV", message: () => 'Unknown task status "finished"; report one of running, checking, completed (or merged, done), failed, interrupted.' },
   {
     name: "1,001 chunks of output in one call",
     send: as("daemon", OUTPUT, (f) => ({ t: f.taskRun, chunks: Array.from({ length: 1001 }, () => ({ stream: "stdout", text: "x" })) })),
