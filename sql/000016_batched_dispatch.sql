@@ -10,9 +10,11 @@
  *     on tasks keeps it, whoever writes the task (the dispatcher, a report, a DBA's UPDATE), with one
  *     UPDATE per statement; reconcile recomputes it; a CHECK keeps it >= 0.
  *   - Ready steps are queued as ONE graphile-worker job per directive (identifier dispatch_steps, key
- *     dispatch_steps:<directive>), whose payload is an array of {step_id, attempt}: graphile-worker
- *     appends the arrays of jobs queued under one key (batched jobs), so every step a directive makes
- *     ready before the job runs lands in the same job.
+ *     dispatch_steps:<directive>, payload {directive_id}): queueing it again while it waits replaces
+ *     it in place, so every step a directive makes ready before the job runs is served by that job.
+ *     (Array payloads, graphile-worker's batched jobs, were tried first: each report rewrote the
+ *     growing array of a waiting job, so its cost grew with the backlog. dispatch_task keeps them:
+ *     its arrays hold only tasks that found no room.)
  *   - The job (src/tasks/dispatch_steps.ts) reads the prompt inputs of up to N steps in one query,
  *     builds the prompts, and calls start_execution_tasks, which creates all the tasks in one INSERT,
  *     counts the attempts in one UPDATE and assigns them in one statement (assign_tasks).
@@ -505,9 +507,11 @@ comment on function baton_private.dispatch_new_task(uuid) is $$Assigns a new tas
 -- ---------------------------------------------------------------------------------------------
 
 /*
- * Ready steps are queued as one dispatch_steps job per directive, payload [{step_id, attempt}, ...],
- * in ONE add_jobs call whatever the number of steps and directives. Only steps that are ready, in an
- * active directive and without a live task are queued.
+ * Ready steps are queued as one dispatch_steps job per directive (payload {directive_id}, key
+ * dispatch_steps:<directive>, `replace`: a waiting job is replaced in place, a running one gets one
+ * more run after it), in ONE add_jobs call whatever the number of steps and directives. The job starts
+ * every ready step of the directive without a live task. Only directives with such a step, and
+ * active, get one.
  */
 create or replace function baton_private.enqueue_dispatch_steps(step_ids uuid[]) returns void
 language plpgsql volatile security definer
@@ -519,24 +523,23 @@ begin
   if coalesce(cardinality(step_ids), 0) = 0 then
     return;
   end if;
-  select array_agg(row('dispatch_steps', x.steps, null, null, 10, 'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
+  select array_agg(row('dispatch_steps', json_build_object('directive_id', x.directive_id), null, null, 10,
+                       'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
                    order by x.directive_id)
     into v_specs
-    from (select s.directive_id,
-                 json_agg(json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1) order by s.order_index, s.id) as steps
+    from (select distinct s.directive_id
             from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
            where s.status = 'ready'
              and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
              and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
-                             and baton_private.task_is_live(t.status))
-           group by s.directive_id) x;
+                             and baton_private.task_is_live(t.status))) x;
   if v_specs is not null then
     perform baton_private.add_jobs(v_specs);
   end if;
 end;
 $$;
 comment on function baton_private.enqueue_dispatch_steps(uuid[]) is
-  $$Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload [{step_id, attempt}], appended to by later calls until it runs), in one add_jobs call.$$;
+  $$Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload {directive_id}, replaced in place while it waits), in one add_jobs call.$$;
 
 /*
  * Starts the next attempt of several ready steps of one directive, in one transaction: the directive

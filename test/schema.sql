@@ -2487,7 +2487,7 @@ AS $function$
 $function$
 
 -- baton_private.enqueue_dispatch_steps(uuid[])
--- comment: Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload [{step_id, attempt}], appended to by later calls until it runs), in one add_jobs call.
+-- comment: Queues the dispatch of the next attempt of each given step that is ready in an active directive and has no live task: one dispatch_steps job per directive (payload {directive_id}, replaced in place while it waits), in one add_jobs call.
 CREATE OR REPLACE FUNCTION baton_private.enqueue_dispatch_steps(step_ids uuid[])
  RETURNS void
  LANGUAGE plpgsql
@@ -2500,17 +2500,16 @@ begin
   if coalesce(cardinality(step_ids), 0) = 0 then
     return;
   end if;
-  select array_agg(row('dispatch_steps', x.steps, null, null, 10, 'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
+  select array_agg(row('dispatch_steps', json_build_object('directive_id', x.directive_id), null, null, 10,
+                       'dispatch_steps:' || x.directive_id, null, null)::graphile_worker.job_spec
                    order by x.directive_id)
     into v_specs
-    from (select s.directive_id,
-                 json_agg(json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1) order by s.order_index, s.id) as steps
+    from (select distinct s.directive_id
             from (select * from baton.directive_steps s0 where s0.id = any (step_ids) offset 0) s  -- offset 0: keep this scan first
            where s.status = 'ready'
              and (select d.status from baton.directives d where d.id = s.directive_id) = 'active'
              and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution'
-                             and baton_private.task_is_live(t.status))
-           group by s.directive_id) x;
+                             and baton_private.task_is_live(t.status))) x;
   if v_specs is not null then
     perform baton_private.add_jobs(v_specs);
   end if;

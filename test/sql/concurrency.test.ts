@@ -98,8 +98,8 @@ describe("two parents of a join completing at once", () => {
     const r = await c1.query(
       `select x.i, s.status, s.remaining_deps, d.open_steps, d.status as directive_status,
               (select count(*)::int from graphile_worker.jobs j where j.key = 'dispatch_steps:' || s.directive_id) as keyed_jobs,
-              (select count(*)::int from graphile_worker._private_jobs j, json_array_elements(j.payload) e
-                where json_typeof(j.payload) = 'array' and e ->> 'step_id' = s.id::text) as step_jobs,
+              (select count(*)::int from graphile_worker._private_jobs j
+                where j.payload ->> 'directive_id' = s.directive_id::text) as step_jobs,
               (select count(*)::int from baton.events e where e.subject_id = s.id and e.to_status = 'ready') as ready_events
          from unnest($1::uuid[]) with ordinality x(id, i)
          join baton.directive_steps s on s.id = x.id join baton.directives d on d.id = s.directive_id

@@ -18,7 +18,7 @@ const db = useTestDatabase();
 
 const call = (c: PoolClient, fn: string, id: string) => c.query(`select baton.${fn}($1)`, [id]);
 
-/** dispatch_step jobs of the given steps, as "name:attempt". */
+/** The step attempts of the given steps that their directive's queued dispatch_steps job will start, as "name:attempt". */
 async function dispatched(c: PoolClient, names: Record<string, { id: string }>): Promise<string[]> {
   const byId = new Map(Object.entries(names).map(([n, s]) => [s.id, n]));
   return (await jobsWithPayload(c, "dispatch_step"))
@@ -31,23 +31,25 @@ async function dispatched(c: PoolClient, names: Record<string, { id: string }>):
 }
 
 describe("dispatch_step", () => {
-  it("is enqueued exactly once for each step that becomes ready on an active directive", () =>
+  it("is queued, in one job per directive, for each step that becomes ready on an active directive", () =>
     withRootDb(db, async (c) => {
       const { s } = await setup(c, diamond());
       assert.deepEqual(await dispatched(c, s), ["a:1"]);
       await runStep(c, s.a!.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1", "b:1", "c:1"]);
+      assert.deepEqual(await dispatched(c, s), ["b:1", "c:1"]);
       await runStep(c, s.b!.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1", "b:1", "c:1"], "d still waits on c");
+      assert.deepEqual(await dispatched(c, s), ["c:1"], "d still waits on c");
       await runStep(c, s.c!.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1", "b:1", "c:1", "d:1"]);
+      assert.deepEqual(await dispatched(c, s), ["d:1"]);
+      assert.equal(await jobCount(c, "dispatch_steps"), 1, "one job for the directive, replaced in place");
     }));
 
   it("is enqueued with the next attempt's number when an attempt fails, once", () =>
     withRootDb(db, async (c) => {
       const { s } = await setup(c, [{ name: "a" }]);
       await runStep(c, s.a!.id, "failed");
-      assert.deepEqual(await dispatched(c, s), ["a:1", "a:2"]);
+      assert.deepEqual(await dispatched(c, s), ["a:2"]);
+      assert.equal(await jobCount(c, "dispatch_steps"), 1);
     }));
 
   it("is not enqueued for the steps of a draft directive", () =>
@@ -69,9 +71,9 @@ describe("dispatch_step", () => {
       const { d, s } = await setup(c, chain("a", "b"));
       await call(c, "pause_directive", d.id);
       await call(c, "complete_step", s.a!.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1"]);
+      assert.deepEqual(await dispatched(c, s), [], "a paused directive's job starts nothing");
       await call(c, "start_directive", d.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1", "b:1"]);
+      assert.deepEqual(await dispatched(c, s), ["b:1"]);
     }));
 
   it("is not enqueued again for the same attempt when a directive is paused and resumed", () =>
@@ -88,7 +90,7 @@ describe("dispatch_step", () => {
       await createTask(c, s.a!.id);
       await call(c, "pause_directive", d.id);
       await call(c, "start_directive", d.id);
-      assert.deepEqual(await dispatched(c, s), ["a:1"]);
+      assert.deepEqual(await dispatched(c, s), []);
     }));
 
   it("is not enqueued for an archived directive", () =>

@@ -114,9 +114,9 @@ describe("retry_step", () => {
       assert.deepEqual(await attempts(c, s.a!.id), { status: "failed", attempts: 2, total_attempts: 2 });
       await call(c, "retry_step", s.a!.id);
       assert.deepEqual(await attempts(c, s.a!.id), { status: "ready", attempts: 0, total_attempts: 2 });
+      assert.equal(await jobCount(c, "dispatch_step", `dispatch_step:${s.a!.id}:3`), 1, "attempt 3 is queued");
       const t = await createTask(c, s.a!.id);
       assert.equal(t.attempt, 3);
-      assert.equal(await jobCount(c, "dispatch_step", `dispatch_step:${s.a!.id}:3`), 1);
     }));
 });
 

@@ -55,19 +55,21 @@ export async function task(c: ClientBase, id: string): Promise<Task & { error: s
 /*
  * Queued jobs, as the tests speak of them: one per step attempt (`dispatch_step`, key
  * dispatch_step:<step>:<attempt>) and one per waiting task (`dispatch_task`, key dispatch_task:<task>).
- * Since batched dispatch (sql/000016) these are entries of a batched job per directive: the
- * `dispatch_steps` job keyed dispatch_steps:<directive> whose payload is an array of {step_id,
- * attempt}, and the `dispatch_task` job keyed dispatch_task:<directive> whose payload is an array of
- * task ids. The job de-duplicates its entries, so an entry is counted once however often it was
- * appended. Other identifiers are jobs as graphile-worker has them.
+ * Since batched dispatch (sql/000016) a step's dispatch is its directive's `dispatch_steps` job
+ * (key dispatch_steps:<directive>, payload {directive_id}), which starts the next attempt of every
+ * step of an active directive that is ready without a live task: those are the step attempts listed
+ * here (the `dispatch_steps` jobs themselves are listed too). A waiting task is an entry of the
+ * `dispatch_task` job of its directive (array payload of task ids, de-duplicated here as by the job).
+ * Other identifiers are jobs as graphile-worker has them.
  */
 const QUEUED = `
-  select 'dispatch_step' as task_identifier, 'dispatch_step:' || (e ->> 'step_id') || ':' || (e ->> 'attempt') as key,
-         json_build_object('step_id', e ->> 'step_id', 'attempt', (e ->> 'attempt')::int) as payload, min(j.id) as id
+  select distinct on (s.id) 'dispatch_step' as task_identifier, 'dispatch_step:' || s.id || ':' || (s.total_attempts + 1) as key,
+         json_build_object('step_id', s.id, 'attempt', s.total_attempts + 1) as payload, j.id
     from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
-    cross join lateral json_array_elements(case when json_typeof(p.payload) = 'array' then p.payload else '[]' end) e
-   where j.task_identifier = 'dispatch_steps'
-   group by 2, e ->> 'step_id', e ->> 'attempt'
+    join baton.directive_steps s on json_typeof(p.payload) = 'object' and s.directive_id = (p.payload ->> 'directive_id')::uuid
+    join baton.directives d on d.id = s.directive_id and d.status = 'active'
+   where j.task_identifier = 'dispatch_steps' and s.status = 'ready'
+     and not exists (select 1 from baton.tasks t where t.step_id = s.id and t.kind = 'execution' and t.status in ('pending', 'starting', 'running', 'checking'))
   union all
   select 'dispatch_task', 'dispatch_task:' || (e #>> '{}'), json_build_object('task_id', e #>> '{}'), min(j.id)
     from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
@@ -77,7 +79,7 @@ const QUEUED = `
   union all
   select j.task_identifier, j.key, p.payload, j.id
     from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
-   where j.task_identifier not in ('dispatch_steps', 'dispatch_task')`;
+   where j.task_identifier <> 'dispatch_task'`;
 
 export async function jobCount(c: ClientBase, identifier?: string, key?: string): Promise<number> {
   const r = await c.query<{ n: number }>(

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import type { PoolClient } from "pg";
 import { assertDbError, inSavepoint, useTestDatabase, withRootDb } from "../helpers/db";
 import { addSteps, createOwner, directive, jobs, step } from "../helpers/fixtures";
-import { chain, q, setup, startStep, task } from "./support";
+import { chain, jobsWithPayload, q, setup, startStep, task } from "./support";
 
 const db = useTestDatabase();
 
@@ -125,7 +125,7 @@ describe("baton.expire_tasks (the sweep)", () => {
       assert.deepEqual([after.status, after.error], ["interrupted", "Timed out after 30m (the directive's timeout)."]);
       const a = await step(c, s.a!.id);
       assert.deepEqual([a.status, a.attempts], ["ready", 1]);
-      assert.ok((await jobs(c, "dispatch_steps")).some((j) => JSON.stringify(j.payload).includes(s.a!.id)), "the retry is queued");
+      assert.ok((await jobsWithPayload(c, "dispatch_step")).some((j) => j.payload.step_id === s.a!.id), "the retry is queued");
       assert.equal(await sweep(c, "1 hour"), 0, "idempotent");
     }));
 
@@ -269,7 +269,7 @@ describe("baton.cancel_task", () => {
       assert.deepEqual([r.status, r.error], ["cancelled", "Cancelled by hand (baton task cancel --retry); the step runs again."]);
       const a = await step(c, s.a!.id);
       assert.deepEqual([a.status, a.attempts], ["ready", 0]);
-      assert.ok((await jobs(c, "dispatch_steps")).some((j) => JSON.stringify(j.payload).includes(s.a!.id)));
+      assert.ok((await jobsWithPayload(c, "dispatch_step")).some((j) => j.payload.step_id === s.a!.id));
     }));
 
   it("a cancelled planner pauses its directive; with retry the directive is resumed and planned again", () =>
@@ -325,7 +325,7 @@ describe("baton.pause_directive(interrupt)", () => {
       assert.deepEqual(steps.rows.map((x) => [x.name, x.status, x.attempts]), [["a", "ready", 0], ["b", "ready", 1], ["c", "ready", 0]]);
       await c.query("delete from graphile_worker._private_jobs");
       await c.query("select baton.start_directive($1)", [d.id]);
-      const queued = JSON.stringify((await jobs(c, "dispatch_steps")).map((j) => j.payload));
+      const queued = JSON.stringify((await jobsWithPayload(c, "dispatch_step")).map((j) => j.payload));
       for (const id of [s.a!.id, s.b!.id, s.c!.id]) assert.ok(queued.includes(id), "every ready step is dispatched on resume");
     }));
 
