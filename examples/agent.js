@@ -4,7 +4,8 @@
  *
  * As a planner (BATON_TASK_KIND=planning) it adds a small diamond of steps with `baton directive
  * batch-add-steps`. As an executor it writes a file named after its step into the working directory
- * and exits 0; the daemon commits it on the step's branch.
+ * and exits 0; the daemon commits it on the step's branch. It never resolves an integration's merge
+ * conflict (its diamond has one last step, so the integration merges without one).
  *
  * Knobs for experiments: EXAMPLE_AGENT_FAIL="step name" makes that step fail (exit 1);
  * EXAMPLE_AGENT_SLEEP=seconds makes each execution take that long.
@@ -28,6 +29,12 @@ if (kind === "planning") {
   const out = execFileSync("baton", ["directive", "batch-add-steps", "--json", JSON.stringify(steps)], { encoding: "utf8" });
   console.log(`planned ${steps.length} steps:\n${out}`);
   process.exit(0);
+}
+
+if (kind === "integration") {
+  // Integration runs an agent only when merging the last steps' branches conflicted; this one cannot resolve conflicts.
+  console.error("example agent: it cannot resolve merge conflicts; resolve them in the result's worktree by hand, or use a real agent");
+  process.exit(1);
 }
 
 const name = (/^# Your step: (.+)$/m.exec(prompt) || [])[1] || process.env.BATON_STEP_ID;

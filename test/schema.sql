@@ -161,7 +161,7 @@ END)
   grant SELECT to baton_user
 
 table baton.directives (rls, forced)
-  comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; the directive goes idle when nothing is left to do, and is re-planned when its goal changes. Status: draft -> active (startDirective) or archived; active -> paused (pauseDirective, or its planner failed), idle (nothing left to run or plan) or archived; paused -> active (startDirective) or archived; idle -> active (new steps, a retry, a re-wiring or a goal update), paused or archived; archived is final.
+  comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; when every step is settled, the steps' branches are integrated into one result branch (directives with a repository), and the directive goes idle; it is re-planned when its goal changes. Status: draft -> active (startDirective) or archived; active -> paused (pauseDirective, its planner failed, or its integration failed for good), idle (nothing left to run, plan or integrate) or archived; paused -> active (startDirective) or archived; idle -> active (new steps, a retry, a re-wiring, a goal update, or settled work to integrate), paused or archived; archived is final.
   id uuid not null default gen_random_uuid() -- The directive's id; also the suffix of its NOTIFY channel `baton:directive:<id>`.
   owner_id uuid not null -- The owner of this directive.
   title text not null -- A short title, 1 to 200 characters.
@@ -184,24 +184,39 @@ table baton.directives (rls, forced)
   check_command text -- The directive's check: a shell command (`sh -c`) run in each step attempt's worktree after its agent exits 0, e.g. `npm test`. A failing check fails the attempt. A step with a check of its own runs that one instead. Null: no check. At most 4096 bytes.
   timeout_seconds integer -- The longest an attempt (a task) of this directive may run, in seconds (1 to 2,592,000 = 30 days), unless its step sets its own; null for no limit. An attempt past it is interrupted and its step retried under the usual rules.
   stall_seconds integer -- How long an attempt of this directive may go without writing output, in seconds (1 to 2,592,000), unless its step sets its own; null for no limit. A stalled attempt is interrupted and its step retried under the usual rules.
+  target_branch text not null -- The branch the directive's integrated result is pushed to: baton/<directive-short>/result unless chosen (`--target-branch` on create or update). Each integration replaces it (a push with a lease on what the daemon last fetched).
+  on_complete_command text -- A shell command (`sh -c`) the daemon runs in the result's worktree after pushing it, with BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set, e.g. `gh pr create --fill --head "$BATON_RESULT_BRANCH"`; the first http(s) URL it prints is recorded as result_url. A non-zero exit fails the integration attempt. Null: none. At most 4096 bytes.
+  integration_due boolean not null default false -- Work settled since the last integration task was created (a step completed or skipped, or a settled step removed): once nothing is open and no step failed, the directive integrates again instead of going idle. Cleared when an integration task is created; set again when integration fails for good.
+  integration_task_id uuid -- The integration task in flight, if any (at most one per directive). The directive does not go idle while it is set.
+  result_branch text -- The branch of the last completed integration: every sink step's work merged on the base branch, checked and pushed. Null until a first integration completes.
+  result_commit text -- The commit result_branch pointed at when the last integration completed.
+  result_url text -- The first http(s) URL the on-complete command printed in the last completed integration (e.g. a pull request); null when it printed none or there is no on-complete command.
+  result_at timestamp with time zone -- When the last integration completed (when result_branch and result_commit were recorded).
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
+  constraint directives_integration_task_id_fkey FOREIGN KEY (integration_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint directives_pkey PRIMARY KEY (id)
   constraint goal_is_valid CHECK (((length(btrim(goal)) >= 1) AND (octet_length(goal) <= 102400)))
+  constraint on_complete_command_is_valid CHECK (((on_complete_command IS NULL) OR ((length(btrim(on_complete_command)) >= 1) AND (octet_length(on_complete_command) <= 4096))))
   constraint open_steps_is_not_negative CHECK ((open_steps >= 0))
   constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
   constraint previous_goal_is_valid CHECK (((previous_goal IS NULL) OR (octet_length(previous_goal) <= 102400)))
   constraint repo_is_valid CHECK (((repo IS NULL) OR ((length(btrim(repo)) >= 1) AND (length(btrim(repo)) <= 2048))))
+  constraint result_is_whole CHECK ((((result_branch IS NULL) = (result_commit IS NULL)) AND ((result_branch IS NULL) = (result_at IS NULL))))
+  constraint result_url_is_valid CHECK (((result_url IS NULL) OR ((result_url ~ '^https?://[^[:space:]]+$'::text) AND (octet_length(result_url) <= 2048))))
   constraint stall_seconds_is_valid CHECK (((stall_seconds IS NULL) OR ((stall_seconds >= 1) AND (stall_seconds <= 2592000))))
+  constraint target_branch_is_valid CHECK ((baton_private.branch_name_problem(target_branch) IS NULL))
   constraint timeout_seconds_is_valid CHECK (((timeout_seconds IS NULL) OR ((timeout_seconds >= 1) AND (timeout_seconds <= 2592000))))
   constraint title_is_valid CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
   CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::baton.directive_status)
+  CREATE INDEX directives_integration_task_idx ON baton.directives USING btree (integration_task_id)
   CREATE INDEX directives_orchestrator_task_idx ON baton.directives USING btree (orchestrator_task_id)
   CREATE INDEX directives_owner_id_idx ON baton.directives USING btree (owner_id, created_at DESC)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
+  CREATE TRIGGER _100_default_target_branch BEFORE INSERT ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg_directives__default_target_branch()
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directives REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('directives')
@@ -357,22 +372,22 @@ END)
   grant SELECT to baton_user
 
 table baton.tasks (rls, forced)
-  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`) or a planning run of a directive (kind `planning`). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; running -> checking (the agent exited 0 and the step's check runs) -> completed | failed | interrupted; pending, starting, running or checking -> cancelled. Terminal states are final.
+  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`), a planning run of a directive (kind `planning`), or the integration of a directive's settled steps into its result branch (kind `integration`: no agent runs unless the merge conflicts). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; running -> checking (the agent exited 0, or the integration merged, and the check runs) -> completed | failed | interrupted; pending, starting, running or checking -> cancelled. Terminal states are final.
   id uuid not null default gen_random_uuid() -- The task's id.
   owner_id uuid not null -- The owner (copied from the directive for row-level security).
   directive_id uuid not null -- The directive the task works for.
   step_id uuid -- The step this task attempts (execution tasks only).
-  kind text not null -- `planning` (plan or re-plan the directive) or `execution` (do one step).
+  kind text not null -- `planning` (plan or re-plan the directive), `execution` (do one step) or `integration` (merge the sink steps' branches into the directive's result branch, check and push it).
   status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, checking (the agent exited 0 and its check runs), completed, failed, interrupted or cancelled.
   version integer not null default 1 -- Bumped on every change. Reports may carry the version they saw; a stale one is rejected.
-  attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life.
+  attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life. For integration tasks: which attempt of the current integration (1, 2).
   generation integer -- For planning tasks: the generation number the plan's new steps get.
   goal_revision integer -- For planning tasks: the goal revision being planned.
   daemon_id uuid -- @behavior +filterBy The daemon the task is assigned to; null while pending.
   prompt text -- The prompt given to the agent on stdin (at most 1 MB).
   error text -- Why the task failed or was interrupted (the tail of the agent's stderr, or the server's reason).
-  branch text -- The git branch the task worked on, if the directive has a repository.
-  commit_sha text -- The final commit of the task's branch, recorded when it completed.
+  branch text -- The git branch the task worked on, if the directive has a repository; for an integration task, the result branch it pushed.
+  commit_sha text -- The final commit of the task's branch, recorded when it completed (for an integration task: the result commit).
   created_at timestamp with time zone not null default now() -- When the task was created.
   updated_at timestamp with time zone not null default now() -- When this row last changed.
   assigned_at timestamp with time zone -- When the task was assigned to a daemon.
@@ -380,13 +395,17 @@ table baton.tasks (rls, forced)
   finished_at timestamp with time zone -- When the task reached a terminal state.
   ready_at timestamp with time zone -- When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.
   check_command text -- The check this attempt runs after its agent exits 0 (its step's check, else its directive's), fixed when the task was created; null when there is none (and for planning tasks). While it runs the task is `checking`.
+  result_url text -- For integration tasks: the first http(s) URL the directive's on-complete command printed (e.g. a pull request), reported with completed.
+  constraint attempt_when_execution_or_integration CHECK (((kind = ANY (ARRAY['execution'::text, 'integration'::text])) = (attempt IS NOT NULL)))
   constraint daemon_when_assigned CHECK (((status = ANY (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) OR (daemon_id IS NOT NULL)))
   constraint error_is_valid CHECK (((error IS NULL) OR (octet_length(error) <= 65536)))
-  constraint execution_has_step CHECK (((kind = 'execution'::text) = (attempt IS NOT NULL)))
   constraint finished_at_only_when_terminal CHECK (((status = ANY (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) = (finished_at IS NOT NULL)))
-  constraint kind_is_valid CHECK ((kind = ANY (ARRAY['planning'::text, 'execution'::text])))
+  constraint integration_completes_with_result CHECK (((kind <> 'integration'::text) OR (status <> 'completed'::baton.task_status) OR ((branch IS NOT NULL) AND (commit_sha IS NOT NULL))))
+  constraint kind_is_valid CHECK ((kind = ANY (ARRAY['planning'::text, 'execution'::text, 'integration'::text])))
   constraint planning_has_generation CHECK (((kind = 'planning'::text) = ((generation IS NOT NULL) AND (goal_revision IS NOT NULL))))
   constraint prompt_is_valid CHECK (((prompt IS NULL) OR (octet_length(prompt) <= 1048576)))
+  constraint result_url_is_valid CHECK (((result_url IS NULL) OR ((kind = 'integration'::text) AND (result_url ~ '^https?://[^[:space:]]+$'::text) AND (octet_length(result_url) <= 2048))))
+  constraint step_only_for_execution CHECK (((step_id IS NULL) OR (kind = 'execution'::text)))
   constraint tasks_daemon_id_fkey FOREIGN KEY (daemon_id) REFERENCES baton.daemons(id) ON DELETE SET NULL
   constraint tasks_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
   constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
@@ -395,6 +414,7 @@ table baton.tasks (rls, forced)
   CREATE INDEX tasks_daemon_directive_idx ON baton.tasks USING btree (daemon_id, directive_id) WHERE (daemon_id IS NOT NULL)
   CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status <> ALL (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
+  CREATE UNIQUE INDEX tasks_one_live_integration_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'integration'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_per_step_attempt ON baton.tasks USING btree (step_id, attempt) WHERE (kind = 'execution'::text)
@@ -619,7 +639,7 @@ end;
 $function$
 
 -- baton.cancel_task(uuid,boolean)  (execute: baton_user)
--- comment: Stops one live (pending, starting, running or checking) task: it becomes `cancelled` (its attempt is given back) and its daemon is told to stop the agent. Without retry its step is failed by hand (dependents stay blocked until retry-step or skip-step); with retry => true the step is ready again at once. A cancelled planner pauses its directive; with retry the directive is resumed and planned again.
+-- comment: Stops one live (pending, starting, running or checking) task: it becomes `cancelled` (its attempt is given back) and its daemon is told to stop the agent. Without retry its step is failed by hand (dependents stay blocked until retry-step or skip-step); with retry => true the step is ready again at once. A cancelled planner or integration pauses its directive; with retry the directive is resumed and plans or integrates again.
 CREATE OR REPLACE FUNCTION baton.cancel_task(task_id uuid, retry boolean DEFAULT false)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -644,13 +664,15 @@ begin
       baton_private.or_list(array(select x from unnest(baton_private.task_statuses()) x where baton_private.task_is_live(x::baton.task_status)))
       using errcode = 'BTSTS', detail = format('from=%s to=cancelled', v_task.status),
             hint = case when v_task.kind = 'planning' then 'To plan again, resume the directive with `baton directive start`.'
+                        when v_task.kind = 'integration' then 'An integration runs again when new work settles, or when its paused directive is resumed with `baton directive start`.'
                         when exists (select 1 from baton.directive_steps s where s.id = v_task.step_id and baton_private.step_blocks_dependents(s.status))
                           then 'To run its step again, use `baton directive retry-step ' || v_task.step_id || '`.'
                         else 'Only a live attempt can be stopped; `baton directive status --json` shows each step''s current one (currentTask).' end;
   end if;
   update baton.tasks t
      set status = 'cancelled',
-         error = case when retry then 'Cancelled by hand (baton task cancel --retry); the step runs again.'
+         error = case when retry then case when t.kind = 'execution' then 'Cancelled by hand (baton task cancel --retry); the step runs again.'
+                                           else 'Cancelled by hand (baton task cancel --retry); it runs again.' end
                       else 'Cancelled by hand (baton task cancel).' end
    where t.id = v_task.id
   returning * into v_task;
@@ -658,8 +680,9 @@ begin
     -- The mirror made the step ready again; stopped by hand, it waits for retry-step instead.
     update baton.directive_steps s set status = 'failed'
      where s.id = v_task.step_id and s.current_task_id = v_task.id and s.status = 'ready';
-  elsif v_task.kind = 'planning' and retry and v_directive.status = 'active' then
-    -- The mirror paused the directive, as for any planner that did not complete: resume it, which plans again.
+  elsif v_task.kind in ('planning', 'integration') and retry and v_directive.status = 'active' then
+    -- The mirror paused the directive, as for any planner or integration that did not complete:
+    -- resume it, which plans or integrates again.
     perform baton_private.transition_directive(baton_private.lock_directive(v_directive.id), 'active', 'resumed', allowed => array['paused']);
   end if;
   select * into v_task from baton.tasks t where t.id = v_task.id;
@@ -678,9 +701,9 @@ AS $function$
   select * from baton_private.override_step(step_id, 'completed', 'completed');
 $function$
 
--- baton.create_directive(text,text,text,text,boolean,uuid,text,integer,integer)  (execute: baton_user)
--- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main; check_command is the check every step attempt must pass after its agent exits 0 (a step's own check replaces it); timeout_seconds and stall_seconds (1 to 2,592,000) limit each attempt of its tasks: how long it may run, and how long it may go without output. owner_id is only for direct SQL; API callers act as the owner in their token.
-CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer)
+-- baton.create_directive(text,text,text,text,boolean,uuid,text,integer,integer,text,text)  (execute: baton_user)
+-- comment: Creates a directive in `draft` (or `active` with start => true). repo is a git URL or local path; base_branch defaults to main; check_command is the check every step attempt (and the integration) must pass after its agent exits 0 (a step's own check replaces it); timeout_seconds and stall_seconds (1 to 2,592,000) limit each attempt of its tasks. When every step is settled, the sinks' branches are merged into target_branch (default baton/<directive-short>/result), checked and pushed, then on_complete_command runs there. owner_id is only for direct SQL; API callers act as the owner in their token.
+CREATE OR REPLACE FUNCTION baton.create_directive(title text, goal text, repo text DEFAULT NULL::text, base_branch text DEFAULT 'main'::text, start boolean DEFAULT false, owner_id uuid DEFAULT NULL::uuid, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer, target_branch text DEFAULT NULL::text, on_complete_command text DEFAULT NULL::text)
  RETURNS baton.directives
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -697,9 +720,13 @@ begin
   perform baton_private.assert_check(check_command);
   perform baton_private.assert_limit('timeout', create_directive.timeout_seconds);
   perform baton_private.assert_limit('stall limit', create_directive.stall_seconds);
-  insert into baton.directives (owner_id, title, goal, repo, base_branch, check_command, timeout_seconds, stall_seconds)
+  perform baton_private.assert_target_branch(nullif(btrim(create_directive.target_branch), ''));
+  perform baton_private.assert_on_complete(create_directive.on_complete_command);
+  insert into baton.directives (owner_id, title, goal, repo, base_branch, check_command, timeout_seconds, stall_seconds,
+                                target_branch, on_complete_command)
   values (v_owner, btrim(title), goal, nullif(btrim(repo), ''), coalesce(nullif(btrim(base_branch), ''), 'main'), check_command,
-          create_directive.timeout_seconds, create_directive.stall_seconds)
+          create_directive.timeout_seconds, create_directive.stall_seconds,
+          nullif(btrim(create_directive.target_branch), ''), create_directive.on_complete_command)
   returning * into v_directive;
   if start then
     v_directive := baton.start_directive(v_directive.id);
@@ -1092,9 +1119,9 @@ begin
 end;
 $function$
 
--- baton.report_task_status(uuid,text,integer,text,text,text,uuid)  (execute: baton_daemon)
--- comment: Records a task's new status (running, checking, completed/merged/done, failed, interrupted), with its error or its branch and commit. A task with a check goes running -> checking -> completed or failed. expected_version rejects a stale report (BTSTL); a daemon may report only on tasks assigned to it (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
-CREATE OR REPLACE FUNCTION baton.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
+-- baton.report_task_status(uuid,text,integer,text,text,text,uuid,text)  (execute: baton_daemon)
+-- comment: Records a task's new status (running, checking, completed/merged/done, failed, interrupted), with its error or its branch and commit; an integration task completes with its result branch and commit, and result_url (the first URL its on-complete command printed). A task with a check goes running -> checking -> completed or failed. expected_version rejects a stale report (BTSTL); a daemon may report only on tasks assigned to it (BTDNY). Reports on a finished task are ignored with BTSTL unless they repeat its status.
+CREATE OR REPLACE FUNCTION baton.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid, result_url text DEFAULT NULL::text)
  RETURNS baton.tasks
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1116,7 +1143,7 @@ begin
         using errcode = 'BTDNY', hint = 'A daemon reports on the tasks it was given (daemonCommands) only.';
     end if;
   end if;
-  return baton_private.report_task_status(task_id, status, expected_version, error, branch, commit_sha, v_daemon);
+  return baton_private.report_task_status(task_id, status, expected_version, error, branch, commit_sha, v_daemon, result_url);
 end;
 $function$
 
@@ -1259,6 +1286,51 @@ begin
 end;
 $function$
 
+-- baton.set_directive_on_complete(uuid,text)  (execute: baton_user)
+-- comment: Sets the command run in the result's worktree after each integration pushed it (BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set; the first http(s) URL it prints becomes result_url), or removes it with null. Applies from the next integration.
+CREATE OR REPLACE FUNCTION baton.set_directive_on_complete(directive_id uuid, on_complete_command text)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its on-complete command cannot be changed.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Archiving is final; create a new directive instead.';
+  end if;
+  perform baton_private.assert_on_complete(on_complete_command);
+  update baton.directives d set on_complete_command = set_directive_on_complete.on_complete_command where d.id = v_directive.id
+  returning * into v_directive;
+  return v_directive;
+end;
+$function$
+
+-- baton.set_directive_target_branch(uuid,text)  (execute: baton_user)
+-- comment: Sets the branch the directive's result is pushed to (null: back to baton/<directive-short>/result). Applies from the next integration; the last result stays where it was pushed.
+CREATE OR REPLACE FUNCTION baton.set_directive_target_branch(directive_id uuid, target_branch text)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_branch text := nullif(btrim(set_directive_target_branch.target_branch), '');
+begin
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its target branch cannot be changed.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Archiving is final; create a new directive instead.';
+  end if;
+  perform baton_private.assert_target_branch(v_branch);
+  update baton.directives d set target_branch = coalesce(v_branch, baton_private.default_result_branch(d.id)) where d.id = v_directive.id
+  returning * into v_directive;
+  return v_directive;
+end;
+$function$
+
 -- baton.set_step_dependencies(uuid,uuid[])  (execute: baton_agent,baton_user)
 -- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle). An execution agent only re-wires steps its task added.
 CREATE OR REPLACE FUNCTION baton.set_step_dependencies(step_id uuid, depends_on uuid[])
@@ -1324,7 +1396,7 @@ AS $function$
 $function$
 
 -- baton.tasks_workspace(baton.tasks)  (execute: baton_agent,baton_daemon,baton_user)
--- comment: For the task's daemon: {repo, base_branch, directive_title, step_name, dependencies: [{step_id, name, status, branch, commit_sha}]} — where to clone from and which commits the worktree starts from.
+-- comment: For the task's daemon: {repo, base_branch, directive_title, step_name, dependencies: [{step_id, name, status, branch, commit_sha}]} — where to clone from and which commits the worktree starts from. For an integration task, dependencies are the sinks to merge, plus result_branch (where to push), on_complete (the command to run after) and directive_goal.
 CREATE OR REPLACE FUNCTION baton.tasks_workspace(t baton.tasks)
  RETURNS jsonb
  LANGUAGE sql
@@ -1336,14 +1408,17 @@ AS $function$
     'base_branch', d.base_branch,
     'directive_title', d.title,
     'step_name', s.name,
-    'dependencies', coalesce((
+    'dependencies', case when r.kind = 'integration' then baton_private.integration_sinks(r.directive_id) else coalesce((
       select jsonb_agg(jsonb_build_object('step_id', p.id, 'name', p.name, 'status', p.status,
                                           'branch', pt.branch, 'commit_sha', pt.commit_sha)
                        order by p.order_index, p.created_at, p.id)
         from baton.step_dependencies sd
         join baton.directive_steps p on p.id = sd.depends_on_step_id
         left join baton.tasks pt on pt.id = p.current_task_id
-       where sd.step_id = r.step_id), '[]'::jsonb))
+       where sd.step_id = r.step_id), '[]'::jsonb) end)
+    || case when r.kind = 'integration'
+            then jsonb_build_object('result_branch', d.target_branch, 'on_complete', d.on_complete_command, 'directive_goal', d.goal)
+            else '{}'::jsonb end
     -- The stored row, not the argument: a caller cannot pass a made-up row to read others' facts.
     from baton.tasks r
     join baton.directives d on d.id = r.directive_id
@@ -1755,6 +1830,47 @@ begin
             with ordinality p(id, n)
        left join baton.directive_steps s on s.id = p.id)
     using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
+end;
+$function$
+
+-- baton_private.assert_on_complete(text)
+-- comment: Raises BTINV when an on-complete command is blank or longer than 4096 bytes; null passes.
+CREATE OR REPLACE FUNCTION baton_private.assert_on_complete(on_complete_command text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if on_complete_command is null then
+    return;
+  end if;
+  if length(btrim(on_complete_command)) = 0 then
+    raise exception 'The on-complete command is empty; give a shell command such as "gh pr create --fill --head \"$BATON_RESULT_BRANCH\"", or leave it out.'
+      using errcode = 'BTINV';
+  end if;
+  if octet_length(on_complete_command) > 4096 then
+    raise exception 'The on-complete command is % bytes; the limit is 4096 bytes.', octet_length(on_complete_command)
+      using errcode = 'BTINV', hint = 'Put a long command in a script and give the command that runs it, e.g. "sh /path/to/on-complete.sh".';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_target_branch(text)
+-- comment: Raises BTINV naming what is wrong unless the name is a valid git branch name; null passes.
+CREATE OR REPLACE FUNCTION baton_private.assert_target_branch(target_branch text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_problem text := baton_private.branch_name_problem(target_branch);
+begin
+  if target_branch is not null and v_problem is not null then
+    raise exception 'The target branch "%" is not a valid git branch name: %.', left(target_branch, 300), v_problem
+      using errcode = 'BTINV', hint = 'Use letters, digits and / - _ . such as "feature/login", or leave it out for baton/<directive-short>/result.';
+  end if;
 end;
 $function$
 
@@ -2173,6 +2289,29 @@ begin
 end;
 $function$
 
+-- baton_private.branch_name_problem(text)
+-- comment: Why a name is not a valid git branch name ("it holds \"..\"", ...), or null when it is one.
+CREATE OR REPLACE FUNCTION baton_private.branch_name_problem(name text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case
+    when name is null or length(name) = 0 then 'it is empty'
+    when octet_length(name) > 255 then 'it is longer than 255 bytes'
+    when name ~ '[[:space:][:cntrl:]~^:?*\[\\]' then 'it holds a space, a control character or one of ~ ^ : ? * [ \'
+    when name ~ '\.\.' then 'it holds ".."'
+    when name ~ '@\{' then 'it holds "@{"'
+    when name ~ '//' then 'it holds "//"'
+    when name ~ '^[-/]' then 'it starts with "-" or "/"'
+    when name ~ '[/.]$' then 'it ends with "/" or "."'
+    when name ~ '(^|/)\.' then 'a part of it starts with "."'
+    when name ~ '\.lock(/|$)' then 'a part of it ends with ".lock"'
+    when name in ('@', 'HEAD') then 'it is "' || name || '"'
+  end
+$function$
+
 -- baton_private.cancel_live_task(uuid,text)
 -- comment: Cancels the step's pending, starting or running task.
 CREATE OR REPLACE FUNCTION baton_private.cancel_live_task(step_id uuid, reason text)
@@ -2354,6 +2493,15 @@ AS $function$
   select exists (select 1 from baton.tasks t where t.daemon_id = (select baton_private.current_daemon_id())
                    and t.directive_id = daemon_works_on.directive_id);
 $function$
+
+-- baton_private.default_result_branch(uuid)
+-- comment: The default result branch of a directive: baton/<directive-short>/result (the first 8 hex digits of its id).
+CREATE OR REPLACE FUNCTION baton_private.default_result_branch(directive_id uuid)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$ select 'baton/' || left(replace(directive_id::text, '-', ''), 8) || '/result' $function$
 
 -- baton_private.directive_sources(text)
 -- comment: The statuses from which a directive may become to_status, in order.
@@ -2700,6 +2848,34 @@ begin
 end;
 $function$
 
+-- baton_private.integration_max_attempts()
+-- comment: How many attempts one integration gets (2, a step's default max_attempts) before its directive is paused.
+CREATE OR REPLACE FUNCTION baton_private.integration_max_attempts()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select 2 $function$
+
+-- baton_private.integration_sinks(uuid)
+-- comment: The steps an integration merges: completed steps whose accepted attempt recorded a commit and on which no such step depends ([{step_id, name, status, branch, commit_sha}], in dispatch order).
+CREATE OR REPLACE FUNCTION baton_private.integration_sinks(directive_id uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(jsonb_agg(jsonb_build_object('step_id', p.id, 'name', p.name, 'status', p.status,
+                                               'branch', pt.branch, 'commit_sha', pt.commit_sha)
+                            order by p.order_index, p.created_at, p.id), '[]'::jsonb)
+    from baton.directive_steps p
+    join baton.tasks pt on pt.id = p.current_task_id and pt.status = 'completed' and pt.commit_sha is not null
+   where p.directive_id = integration_sinks.directive_id and p.status = 'completed'
+     and not exists (select 1 from baton.step_dependencies sd
+                       join baton.directive_steps c on c.id = sd.step_id and c.status = 'completed'
+                       join baton.tasks ct on ct.id = c.current_task_id and ct.status = 'completed' and ct.commit_sha is not null
+                      where sd.depends_on_step_id = p.id)
+$function$
+
 -- baton_private.interrupt_task(uuid,text)
 -- comment: Marks a live task interrupted (its step is retried under the usual rules).
 CREATE OR REPLACE FUNCTION baton_private.interrupt_task(task_id uuid, reason text)
@@ -2860,19 +3036,27 @@ end;
 $function$
 
 -- baton_private.maybe_idle(uuid)
--- comment: Moves an active directive to idle when nothing is left to run or plan.
+-- comment: When an active directive has nothing left to run or plan: creates its integration task if settled work is to be integrated (needs_integration), waits while one is in flight, and otherwise moves it to idle.
 CREATE OR REPLACE FUNCTION baton_private.maybe_idle(directive_id uuid)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  update baton.directives d
-     set status = 'idle', idle_at = now()
-   where d.id = maybe_idle.directive_id
-     and d.status = 'active'
-     and d.open_steps = 0
-     and d.orchestrator_task_id is null
-     and d.planned_revision is not distinct from d.goal_revision;
+declare
+  v_directive baton.directives;
+begin
+  select * into v_directive from baton.directives d
+   where d.id = maybe_idle.directive_id and d.status = 'active' and d.open_steps = 0
+     and d.orchestrator_task_id is null and d.planned_revision is not distinct from d.goal_revision;
+  if not found or v_directive.integration_task_id is not null then
+    return;
+  end if;
+  if baton_private.needs_integration(v_directive) then
+    perform baton_private.start_integration(v_directive.id, 1);
+    return;
+  end if;
+  update baton.directives d set status = 'idle', idle_at = now() where d.id = v_directive.id and d.status = 'active';
+end;
 $function$
 
 -- baton_private.metric_counts_snapshot()
@@ -2892,6 +3076,59 @@ begin
             select d.metric, d.label, d.n, d.sum from baton_private.metric_deltas d) u
      group by u.metric, u.label;
 end;
+$function$
+
+-- baton_private.mirror_integration(baton.tasks)
+-- comment: Mirrors a finished integration task into its directive: records the result and lets it go idle (completed), starts the next attempt (failed or interrupted, attempts left), or pauses it (out of attempts, or cancelled), due to integrate again on resume.
+CREATE OR REPLACE FUNCTION baton_private.mirror_integration(t baton.tasks)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+begin
+  if baton_private.task_is_live(t.status) then
+    return;
+  end if;
+  select * into v_directive from baton.directives d where d.id = t.directive_id;
+  if not found or v_directive.integration_task_id is distinct from t.id then
+    return;
+  end if;
+  if t.status = 'completed' then
+    update baton.directives d
+       set integration_task_id = null, result_branch = t.branch, result_commit = t.commit_sha, result_url = t.result_url, result_at = now()
+     where d.id = t.directive_id;
+    perform baton_private.record_event(t.owner_id, t.directive_id, 'directive', t.directive_id, 'integrated',
+      v_directive.status::text, v_directive.status::text,
+      jsonb_strip_nulls(jsonb_build_object('task_id', t.id, 'branch', t.branch, 'commit_sha', t.commit_sha, 'url', t.result_url)));
+    perform baton_private.maybe_idle(t.directive_id);
+    return;
+  end if;
+  update baton.directives d set integration_task_id = null where d.id = t.directive_id;
+  if v_directive.status <> 'active' then
+    update baton.directives d set integration_due = d.repo is not null where d.id = t.directive_id;
+    return;
+  end if;
+  if baton_private.task_attempt_failed(t.status) and t.attempt < baton_private.integration_max_attempts() then
+    perform baton_private.start_integration(t.directive_id, t.attempt + 1);
+    return;
+  end if;
+  update baton.directives d set integration_due = true, status = 'paused' where d.id = t.directive_id;
+end;
+$function$
+
+-- baton_private.needs_integration(baton.directives)
+-- comment: True when the directive has a repository, settled work not integrated yet (integration_due), no integration in flight, and no failed or blocked step.
+CREATE OR REPLACE FUNCTION baton_private.needs_integration(d baton.directives)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select d.repo is not null and d.integration_due and d.integration_task_id is null
+     and not exists (select 1 from baton.directive_steps s
+                      where s.directive_id = d.id and baton_private.step_blocks_dependents(s.status))
 $function$
 
 -- baton_private.needs_planning(baton.directives)
@@ -3042,7 +3279,7 @@ AS $function$
 $function$
 
 -- baton_private.reactivate(uuid)
--- comment: Moves an idle directive back to active when it has an open step or a goal to plan.
+-- comment: Moves an idle directive back to active when it has an open step, a goal to plan, or settled work to integrate.
 CREATE OR REPLACE FUNCTION baton_private.reactivate(directive_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -3050,7 +3287,7 @@ CREATE OR REPLACE FUNCTION baton_private.reactivate(directive_id uuid)
 AS $function$
   update baton.directives d set status = 'active'
    where d.id = reactivate.directive_id and d.status = 'idle'
-     and (d.open_steps > 0 or d.planned_revision is distinct from d.goal_revision);
+     and (d.open_steps > 0 or d.planned_revision is distinct from d.goal_revision or baton_private.needs_integration(d));
 $function$
 
 -- baton_private.record_event(uuid,uuid,text,uuid,text,text,text,jsonb)
@@ -3193,9 +3430,9 @@ begin
 end;
 $function$
 
--- baton_private.report_task_status(uuid,text,integer,text,text,text,uuid)
--- comment: The body of baton.report_task_status: records a task's new status with its error, branch and commit. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY), and a daemon's `completed` on a task with a check that is not checking (BTSTS). A repeat of a finished task's status, or its own daemon's repeated `running` or `checking`, changes nothing; other reports on a finished task are late (BTSTL).
-CREATE OR REPLACE FUNCTION baton_private.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid)
+-- baton_private.report_task_status(uuid,text,integer,text,text,text,uuid,text)
+-- comment: The body of baton.report_task_status: records a task's new status with its error, branch, commit and (integration tasks) result URL. expected_version rejects a stale report (BTSTL); daemon_id rejects a report from another daemon (BTDNY), and a daemon's `completed` on a task with a check that is not checking (BTSTS). An integration completes only with its branch and commit (BTINV). A repeat of a finished task's status, or its own daemon's repeated `running` or `checking`, changes nothing; other reports on a finished task are late (BTSTL).
+CREATE OR REPLACE FUNCTION baton_private.report_task_status(task_id uuid, status text, expected_version integer DEFAULT NULL::integer, error text DEFAULT NULL::text, branch text DEFAULT NULL::text, commit_sha text DEFAULT NULL::text, daemon_id uuid DEFAULT NULL::uuid, result_url text DEFAULT NULL::text)
  RETURNS baton.tasks
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3245,12 +3482,30 @@ begin
       using errcode = 'BTSTS', detail = format('from=%s to=completed', v_task.status),
             hint = 'Report checking, run the check in the worktree, then report completed or failed. A daemon older than the server does not run checks: upgrade it.';
   end if;
+  -- GUARD: an integration completes with its result.
+  if v_task.kind = 'integration' and v_status = 'completed'
+     and (coalesce(report_task_status.branch, v_task.branch) is null or coalesce(report_task_status.commit_sha, v_task.commit_sha) is null) then
+    raise exception 'Task % is an integration, so it can be completed only with its result: report the result branch and its commit.', v_task.id
+      using errcode = 'BTINV', hint = 'A daemon older than the server does not integrate: upgrade it.';
+  end if;
+  -- GUARD: the result URL (integration tasks only).
+  if report_task_status.result_url is not null then
+    if v_task.kind <> 'integration' then
+      raise exception 'Task % is a % task, so it has no result URL; only integration tasks report one.', v_task.id, v_task.kind
+        using errcode = 'BTINV';
+    end if;
+    if report_task_status.result_url !~ '^https?://[^[:space:]]+$' or octet_length(report_task_status.result_url) > 2048 then
+      raise exception 'The result URL must be one http:// or https:// URL of at most 2048 bytes; got "%".', left(report_task_status.result_url, 200)
+        using errcode = 'BTINV';
+    end if;
+  end if;
   perform baton_private.assert_text('the error', error, 0, 65536);
   update baton.tasks t
      set status = v_status::baton.task_status,
          error = coalesce(report_task_status.error, t.error),
          branch = coalesce(report_task_status.branch, t.branch),
-         commit_sha = coalesce(report_task_status.commit_sha, t.commit_sha)
+         commit_sha = coalesce(report_task_status.commit_sha, t.commit_sha),
+         result_url = coalesce(report_task_status.result_url, t.result_url)
    where t.id = v_task.id
   returning * into v_task;
   return v_task;
@@ -3438,6 +3693,26 @@ begin
     perform baton_private.enqueue_dispatch_tasks(v_ids);
   end if;
   return query select t.step_id, t.id, t.daemon_id from baton.tasks t where t.id = any (v_ids);
+end;
+$function$
+
+-- baton_private.start_integration(uuid,integer)
+-- comment: Creates the directive's integration task (the given attempt, the directive's check), records it as integration_task_id, clears integration_due and queues its dispatch. Returns the task id.
+CREATE OR REPLACE FUNCTION baton_private.start_integration(directive_id uuid, attempt integer)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task uuid;
+begin
+  insert into baton.tasks (owner_id, directive_id, kind, attempt, check_command)
+  select d.owner_id, d.id, 'integration', start_integration.attempt, d.check_command
+    from baton.directives d where d.id = start_integration.directive_id
+  returning id into v_task;
+  update baton.directives d set integration_task_id = v_task, integration_due = false where d.id = start_integration.directive_id;
+  perform baton_private.enqueue_dispatch_tasks(array[v_task]);
+  return v_task;
 end;
 $function$
 
@@ -3766,7 +4041,7 @@ end;
 $function$
 
 -- baton_private.tg_directive_steps__count_open()
--- comment: Keeps directives.open_steps in step with step statuses, once per statement, and lets the directive go idle.
+-- comment: Keeps directives.open_steps in step with step statuses and marks settled work (integration_due), once per statement, then lets the directive integrate or go idle.
 CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__count_open()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3776,14 +4051,20 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select directive_id, sum(delta)::int as delta from (
-      select n.directive_id, 1 as delta from new_rows n where tg_op in ('INSERT', 'UPDATE') and baton_private.step_is_open(n.status)
+    select x.directive_id, sum(x.delta)::int as delta, bool_or(x.settled) as settled from (
+      select n.directive_id, 1 as delta, false as settled from new_rows n where baton_private.step_is_open(n.status)
       union all
-      select o.directive_id, -1 from old_rows o where tg_op in ('DELETE', 'UPDATE') and baton_private.step_is_open(o.status)
-    ) x group by directive_id having sum(delta) <> 0
+      select o.directive_id, -1, false from old_rows o where baton_private.step_is_open(o.status)
+      union all
+      select n.directive_id, 0, true from new_rows n join old_rows o on o.id = n.id
+       where baton_private.step_satisfies_dependents(n.status) and not baton_private.step_satisfies_dependents(o.status)
+    ) x group by x.directive_id having sum(x.delta) <> 0 or bool_or(x.settled)
   loop
-    update baton.directives d set open_steps = d.open_steps + v_delta.delta where d.id = v_delta.directive_id;
-    if v_delta.delta < 0 then
+    update baton.directives d
+       set open_steps = d.open_steps + v_delta.delta,
+           integration_due = d.integration_due or (v_delta.settled and d.repo is not null)
+     where d.id = v_delta.directive_id;
+    if v_delta.delta < 0 or v_delta.settled then
       perform baton_private.maybe_idle(v_delta.directive_id);
     end if;
   end loop;
@@ -3792,7 +4073,7 @@ end;
 $function$
 
 -- baton_private.tg_directive_steps__count_open_delete()
--- comment: Removes deleted open steps from directives.open_steps and lets the directive go idle.
+-- comment: Removes deleted open steps from directives.open_steps, marks the directive due for integration when a settled step was deleted, and lets it integrate or go idle.
 CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__count_open_delete()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3802,9 +4083,15 @@ declare
   v_delta record;
 begin
   for v_delta in
-    select o.directive_id, count(*)::int as delta from old_rows o where baton_private.step_is_open(o.status) group by 1
+    select o.directive_id, (count(*) filter (where baton_private.step_is_open(o.status)))::int as delta,
+           bool_or(baton_private.step_satisfies_dependents(o.status)) as settled
+      from old_rows o group by 1
+    having count(*) filter (where baton_private.step_is_open(o.status)) > 0 or bool_or(baton_private.step_satisfies_dependents(o.status))
   loop
-    update baton.directives d set open_steps = d.open_steps - v_delta.delta where d.id = v_delta.directive_id;
+    update baton.directives d
+       set open_steps = d.open_steps - v_delta.delta,
+           integration_due = d.integration_due or (v_delta.settled and d.repo is not null)
+     where d.id = v_delta.directive_id;
     perform baton_private.maybe_idle(v_delta.directive_id);
   end loop;
   return null;
@@ -3895,8 +4182,21 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directives__default_target_branch()
+-- comment: Fills directives.target_branch with baton/<directive-short>/result when an insert leaves it null.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__default_target_branch()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.target_branch := coalesce(new.target_branch, baton_private.default_result_branch(new.id));
+  return new;
+end;
+$function$
+
 -- baton_private.tg_directives__guard()
--- comment: Refuses directive transitions that directive_transition_allowed does not list (BTSTS); stamps archived_at, idle_at and started_at.
+-- comment: Refuses directive transitions that directive_transition_allowed does not list, and idle while an integration task is in flight (BTSTS); stamps archived_at, idle_at and started_at.
 CREATE OR REPLACE FUNCTION baton_private.tg_directives__guard()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3914,6 +4214,11 @@ begin
                                    where baton_private.directive_transition_allowed(old.status::text, x)))
       using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
             hint = 'Move directives with start_directive, pause_directive and archive_directive; idle and active follow from their work.';
+  end if;
+  if new.status = 'idle' and new.integration_task_id is not null then
+    raise exception 'Directive % is integrating its result (task %), so it cannot become idle until that task ends.', old.id, new.integration_task_id
+      using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+            hint = 'Wait for the integration task, or stop it with `baton task cancel`.';
   end if;
   -- archived_at must be set in the same row version as the status, for the CHECK constraint.
   if new.status = 'archived' then new.archived_at := coalesce(new.archived_at, now()); end if;
@@ -4014,7 +4319,7 @@ end;
 $function$
 
 -- baton_private.tg_tasks__mirror()
--- comment: Mirrors a task's status into its step (running, completed, ready for another attempt, or failed) or, for planning tasks, into its directive.
+-- comment: Mirrors a task's status into its step (running, completed, ready for another attempt, or failed), for planning tasks into its directive, and for integration tasks into its directive's result (mirror_integration).
 CREATE OR REPLACE FUNCTION baton_private.tg_tasks__mirror()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4023,6 +4328,10 @@ AS $function$
 declare
   v_step baton.directive_steps;
 begin
+  if new.kind = 'integration' then
+    perform baton_private.mirror_integration(new);
+    return null;
+  end if;
   if new.kind = 'planning' then
     if new.status = 'completed' then
       update baton.directives d
@@ -4048,7 +4357,7 @@ begin
   end if;
   case
     when baton_private.task_occupies_slot(new.status) then
-      null;  -- ready -> running: once per statement, below (tg_tasks__mirror_started)
+      null;  -- ready -> running: once per statement (tg_tasks__mirror_started)
     when new.status = 'completed' then
       update baton.directive_steps s set status = 'completed' where s.id = v_step.id and baton_private.step_is_in_flight(s.status);
     when baton_private.task_attempt_failed(new.status) then
@@ -4142,7 +4451,7 @@ end;
 $function$
 
 -- baton_private.tg_tasks__stamp_ready_at()
--- comment: Stamps tasks.ready_at on insert: when the step became ready (execution) or planning was needed, not before the directive's last activation.
+-- comment: Stamps tasks.ready_at on insert: when the step became ready (execution) or planning was needed, not before the directive's last activation; an integration task's work is ready when it is created.
 CREATE OR REPLACE FUNCTION baton_private.tg_tasks__stamp_ready_at()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4152,6 +4461,10 @@ declare
   v_activated_at timestamptz;
   v_since timestamptz;
 begin
+  if new.kind = 'integration' then
+    new.ready_at := now();
+    return new;
+  end if;
   select max(e.created_at) into v_activated_at from baton.events e
    where e.subject_id = new.directive_id and e.subject_type = 'directive' and e.to_status = 'active';
   if new.kind = 'execution' then

@@ -19,6 +19,8 @@ export type ReportExtra = {
   error?: string;
   branch?: string | null;
   commit?: string | null;
+  /** An integration's result URL (the first URL its on-complete command printed). */
+  resultUrl?: string | null;
   /** Called when the server refuses the attempt for good (interrupted meanwhile, or no longer ours). */
   onRefused?: () => Promise<void>;
 };
@@ -46,6 +48,7 @@ export class ReportQueue {
           e: extra.error ?? null,
           b: extra.branch ?? null,
           c: extra.commit ?? null,
+          u: extra.resultUrl ?? null,
         });
         return true;
       } catch (err) {

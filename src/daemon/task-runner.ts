@@ -7,6 +7,12 @@
  * goes `checking` after its agent exits 0 and its work is committed, runs the check in the same
  * worktree, and publishes and completes only if the check passes; otherwise the attempt fails with the
  * check's error.
+ *
+ * An integration task (the directive's completion phase) merges the sinks' commits into a checkout of
+ * the base branch. No agent runs unless a merge conflicts; then the agent gets the integration prompt
+ * (prompts/integration.ts), which opens with the conflict. The result is checked like a step's work,
+ * pushed to the directive's result branch, and the directive's on-complete command (on-complete.ts)
+ * runs in the worktree; the report carries the branch, the commit and the URL it printed.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -15,9 +21,11 @@ import { TaskToRunDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 import { withConflictSection } from "../prompts/conflict";
+import { buildIntegrationPrompt } from "../prompts/integration";
 import { statusIn, type TaskStatus } from "../statuses";
-import { AgentProcess } from "./agent-process";
+import { AgentProcess, type AgentResult } from "./agent-process";
 import { runCheck } from "./check";
+import { runOnComplete } from "./on-complete";
 import type { AgentUser } from "./agent-user";
 import { assertMayPublish, FencedError, type Lease } from "./lease";
 import type { TaskRecords } from "./leftovers";
@@ -31,7 +39,7 @@ import { prepareWorkspace, WorkspaceError } from "./workspace";
  * checked here: `kind` (a String) and `workspace` (JSON).
  */
 const TaskShape = z.object({
-  kind: z.enum(["planning", "execution"]),
+  kind: z.enum(["planning", "execution", "integration"]),
   workspace: z
     .object({
       repo: z.string().nullable(),
@@ -39,6 +47,10 @@ const TaskShape = z.object({
       directive_title: z.string(),
       step_name: z.string().nullable(),
       dependencies: z.array(z.object({ step_id: z.string(), name: z.string(), status: z.string(), branch: z.string().nullable(), commit_sha: z.string().nullable() })),
+      // Integration tasks only.
+      result_branch: z.string().nullish(),
+      on_complete: z.string().nullish(),
+      directive_goal: z.string().nullish(),
     })
     .nullable(),
 });
@@ -102,21 +114,48 @@ export class TaskRunner {
       };
       const conflict = workspace.conflict;
       if (conflict) log.info("merge conflict handed to the agent", { dependency: conflict.dependency.name, files: conflict.files, pending: conflict.pending.map((d) => d.name) });
-      const agent = new AgentProcess({
-        command: this.opts.agentCommand,
-        cwd: workspace.dir,
-        prompt: conflict ? withConflictSection(task.prompt ?? "", conflict) : (task.prompt ?? ""),
-        promptDir: path.join(workDir, "prompts", taskId),
-        graceMs: this.opts.graceMs,
-        passEnv: this.opts.agentEnv,
-        user: this.opts.agentUser,
-        env: agentEnv,
-        onOutput: (stream, text) => sink.write(stream, text),
-        onSpawn: (pid) => records.agent(taskId, pid), // before the command starts: a daemon killed here leaves no agent
-      });
-      entry.agent = agent;
-      if (entry.interrupted) agent.interrupt(entry.interrupted);
-      const result = await agent.result;
+      const info = task.workspace!;
+      const integration = task.kind === "integration";
+      const sinks = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ name: d.name, commit: d.commit_sha! }));
+      if (integration) {
+        const merged = sinks.map((d) => `"${d.name}" (${d.commit.slice(0, 10)})`).join(", ") || "nothing (no step recorded a commit)";
+        sink.write("stdout", `[baton] Integrating into ${info.result_branch} from ${info.base_branch}: merging ${merged}.\n`);
+        if (!conflict) sink.write("stdout", "[baton] Merged without conflict; no agent runs.\n");
+      }
+      let result: AgentResult;
+      if (integration && !conflict) {
+        result = { outcome: "completed", exitCode: 0, signal: null, errorTail: "" };
+      } else {
+        const prompt =
+          integration && conflict
+            ? buildIntegrationPrompt({
+                directiveTitle: info.directive_title,
+                goal: info.directive_goal ?? "",
+                baseBranch: info.base_branch,
+                resultBranch: info.result_branch ?? "",
+                sinks,
+                check: task.checkCommand ?? null,
+                conflict,
+              })
+            : conflict
+              ? withConflictSection(task.prompt ?? "", conflict)
+              : (task.prompt ?? "");
+        const agent = new AgentProcess({
+          command: this.opts.agentCommand,
+          cwd: workspace.dir,
+          prompt,
+          promptDir: path.join(workDir, "prompts", taskId),
+          graceMs: this.opts.graceMs,
+          passEnv: this.opts.agentEnv,
+          user: this.opts.agentUser,
+          env: agentEnv,
+          onOutput: (stream, text) => sink.write(stream, text),
+          onSpawn: (pid) => records.agent(taskId, pid), // before the command starts: a daemon killed here leaves no agent
+        });
+        entry.agent = agent;
+        if (entry.interrupted) agent.interrupt(entry.interrupted);
+        result = await agent.result;
+      }
       // Before the output flush: its append may be stuck in the partition that cost the lease.
       if (entry.fenced) return log.warn("the lease ran out during this attempt: nothing published, nothing reported", { outcome: result.outcome });
       await sink.flush();
@@ -127,9 +166,12 @@ export class TaskRunner {
         log.info("task failed: the merge conflict is unresolved", { error: unresolved, reported });
       } else if (result.outcome === "completed") {
         let finished: { branch: string | null; commit: string | null };
+        let resultUrl: string | null = null;
         try {
           // Committed before the check runs: what the check leaves behind (build output, caches) is not the step's work.
-          await workspace.commit(task.kind === "planning" ? "Baton planning" : `${task.workspace?.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`);
+          await workspace.commit(
+            task.kind === "planning" ? "Baton planning" : integration ? `Integrate "${info.directive_title}"\n\nBaton task ${task.rowId}` : `${info.step_name ?? "Baton step"}\n\nBaton task ${task.rowId}`,
+          );
           if (task.checkCommand) {
             // Refused: the task was interrupted or cancelled since the agent exited; nothing to check.
             if (!(await reports.send(taskId, "checking"))) return log.info("check not run: the server refused the checking report");
@@ -158,15 +200,40 @@ export class TaskRunner {
             log.info("check passed", { check: task.checkCommand });
           }
           finished = await workspace.publish(() => assertMayPublish(api, this.opts.daemonId, this.opts.lease, taskId));
+          if (integration && info.on_complete) {
+            const verdict = await runOnComplete({
+              command: info.on_complete,
+              cwd: workspace.dir,
+              promptDir: path.join(workDir, "prompts", taskId, "on-complete"),
+              graceMs: this.opts.graceMs,
+              passEnv: this.opts.agentEnv,
+              user: this.opts.agentUser,
+              env: { ...agentEnv, BATON_RESULT_BRANCH: finished.branch ?? "", BATON_RESULT_COMMIT: finished.commit ?? "" },
+              onOutput: (stream, text) => sink.write(stream, text),
+              onSpawn: (pid) => records.agent(taskId, pid),
+              onProcess: (proc) => {
+                entry.agent = proc;
+                if (entry.interrupted) proc.interrupt(entry.interrupted);
+              },
+            });
+            if (entry.fenced) return log.warn("the lease ran out during the on-complete command: nothing reported", { outcome: verdict.outcome });
+            await sink.flush();
+            if (verdict.outcome !== "passed") {
+              const reported = await reports.send(taskId, verdict.outcome, { error: verdict.error, branch: finished.branch });
+              return log.info(`integration ${verdict.outcome}: its on-complete command did not succeed`, { reported });
+            }
+            resultUrl = verdict.url;
+          }
         } catch (err) {
           if (err instanceof FencedError) return log.warn("not published: this attempt may no longer publish", { reason: err.message });
           log.warn("the agent's work could not be saved", { error: (err as Error).message });
-          await reports.send(taskId, "failed", { error: `The agent succeeded but its work could not be saved: ${(err as Error).message}` });
+          const why = integration ? "The result could not be saved or pushed" : "The agent succeeded but its work could not be saved";
+          await reports.send(taskId, "failed", { error: `${why}: ${(err as Error).message}` });
           return;
         }
         // Refused (the task was interrupted meanwhile): the attempt's own branch goes again.
-        const reported = await reports.send(taskId, "completed", { branch: finished.branch, commit: finished.commit, onRefused: () => workspace.unpublish() });
-        log.info("task completed", { branch: finished.branch, commit: finished.commit, reported });
+        const reported = await reports.send(taskId, "completed", { branch: finished.branch, commit: finished.commit, resultUrl, onRefused: () => workspace.unpublish() });
+        log.info("task completed", { branch: finished.branch, commit: finished.commit, ...(resultUrl ? { url: resultUrl } : {}), reported });
       } else {
         const reported = await reports.send(taskId, result.outcome, { error: result.errorTail, branch: workspace.branch });
         log.info(`task ${result.outcome}`, { exit_code: result.exitCode, signal: result.signal, reported });

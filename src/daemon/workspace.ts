@@ -10,6 +10,12 @@
  * daemons and dependents can use it and no attempt can overwrite another's. The worktree is then
  * removed (branches are kept). A planning task gets a detached checkout of the base branch. Without a
  * repository, a task gets an empty directory.
+ *
+ * An integration task gets a detached checkout of the base branch into which every sink's commit is
+ * merged (the same merge as a join's, conflicts handed to the agent). Its result is pushed to the
+ * directive's result branch, replacing what the previous integration put there, but only if the branch
+ * still points where this clone last fetched it (--force-with-lease): a push someone else made
+ * meanwhile is never overwritten; the attempt fails instead, and its retry fetches again.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -20,8 +26,17 @@ import { git, GitError, withRepoLock } from "./git";
 import { mergeDependencies, pendingMergeTitle, unresolvedMerge, type MergeHandover } from "./merge";
 
 export type Dependency = { step_id: string; name: string; status: string; branch: string | null; commit_sha: string | null };
-export type WorkspaceInfo = { repo: string | null; base_branch: string; directive_title: string; step_name: string | null; dependencies: Dependency[] };
-export type TaskRef = { id: string; kind: "planning" | "execution"; directiveId: string; stepId: string | null };
+export type WorkspaceInfo = {
+  repo: string | null;
+  base_branch: string;
+  directive_title: string;
+  step_name: string | null;
+  /** For an integration: the sinks to merge. */
+  dependencies: Dependency[];
+  /** For an integration: the branch its result is pushed to. */
+  result_branch?: string | null;
+};
+export type TaskRef = { id: string; kind: "planning" | "execution" | "integration"; directiveId: string; stepId: string | null };
 
 export class WorkspaceError extends Error {}
 
@@ -107,6 +122,7 @@ async function ensureCommit(dir: string, d: { branch: string | null; commit_sha:
 
 export async function prepareWorkspace(workDir: string, task: TaskRef, info: WorkspaceInfo): Promise<Workspace> {
   const taskDir = taskWorkDir(workDir, task.id);
+  if (task.kind === "integration" && !info.repo) throw new WorkspaceError("An integration needs the directive's repository, and this directive has none.");
   if (!info.repo) {
     fs.rmSync(taskDir, { recursive: true, force: true });
     fs.mkdirSync(taskDir, { recursive: true });
@@ -124,7 +140,15 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
   }
   const repo = info.repo;
   const clone = await withRepoLock(repoDir(workDir, repo), () => ensureClone(workDir, repo));
-  const branch = task.kind === "execution" && task.stepId ? taskBranch(task.directiveId, task.stepId, info.step_name ?? "step", task.id) : null;
+  const integration = task.kind === "integration";
+  if (integration && !info.result_branch) throw new WorkspaceError("The integration task names no result branch; upgrade the server.");
+  const branch = integration
+    ? info.result_branch!
+    : task.kind === "execution" && task.stepId
+      ? taskBranch(task.directiveId, task.stepId, info.step_name ?? "step", task.id)
+      : null;
+  // An integration's push lease: where the result branch was when this clone last fetched ("" = absent).
+  let leaseExpect = "";
   await withRepoLock(clone, async () => {
     await git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true });
     fs.rmSync(taskDir, { recursive: true, force: true });
@@ -136,18 +160,25 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
     const commits = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ ...d, commit_sha: d.commit_sha! }));
     for (const d of commits) {
       if (!(await ensureCommit(clone, d))) {
-        throw new WorkspaceError(`The commit ${d.commit_sha} of dependency "${d.name}" is not in ${repo}; it was not pushed there by the daemon that made it.`);
+        throw new WorkspaceError(`The commit ${d.commit_sha} of ${integration ? "step" : "dependency"} "${d.name}" is not in ${repo}; it was not pushed there by the daemon that made it.`);
       }
+    }
+    if (integration) {
+      leaseExpect = (await git(clone, ["rev-parse", "--verify", "--quiet", `refs/remotes/origin/${branch}`], { allowFail: true })).stdout;
+      await git(clone, ["worktree", "add", "--detach", "--quiet", taskDir, base]);
+      return;
     }
     const start = commits[0]?.commit_sha ?? base;
     await git(clone, ["worktree", "add", "--quiet", "-B", branch, taskDir, start]);
   });
-  // Several dependencies: merge the others into the first (outside the repository lock: only this worktree is touched).
+  // Several dependencies: merge the others into the first (outside the repository lock: only this
+  // worktree is touched). An integration merges every sink into the base.
   let handover: MergeHandover | null = null;
   if (branch) {
-    const [first, ...others] = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ name: d.name, commit: d.commit_sha! }));
+    const sources = info.dependencies.filter((d) => d.commit_sha).map((d) => ({ name: d.name, commit: d.commit_sha! }));
+    const [first, others] = integration ? [null, sources] : [sources[0] ?? null, sources.slice(1)];
     try {
-      handover = await mergeDependencies(taskDir, first ?? null, others);
+      handover = await mergeDependencies(taskDir, first, others);
     } catch (err) {
       await withRepoLock(clone, () => git(clone, ["worktree", "remove", "--force", taskDir], { allowFail: true }));
       throw new WorkspaceError((err as Error).message);
@@ -179,6 +210,11 @@ export async function prepareWorkspace(workDir: string, task: TaskRef, info: Wor
       if (!branch || !committed) return { branch: null, commit: null };
       const commit = committed;
       await mayPublish();
+      if (integration) {
+        // The result replaces the previous one, unless someone pushed to the branch since this clone fetched it.
+        await withRepoLock(clone, () => git(clone, ["push", "--quiet", `--force-with-lease=refs/heads/${branch}:${leaseExpect}`, "origin", `${commit}:refs/heads/${branch}`]));
+        return { branch, commit };
+      }
       // No --force: the branch is this attempt's own, and a push never rewrites what is there.
       await withRepoLock(clone, () => git(clone, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]));
       pushed = commit;

@@ -32,7 +32,19 @@ export type UnresolvedMerge = {
 const short = (commit: string) => commit.slice(0, 10);
 const named = (d: DependencyCommit) => `"${d.name}" (commit ${short(d.commit)})`;
 
-export function buildConflictSection(conflict: MergeConflict): string {
+/**
+ * The sentences that differ between a join and an integration (prompts/integration.ts): how the
+ * merge came about, and what to do once it is concluded.
+ */
+export type ConflictWords = { why: string; before: string; then: string };
+
+export const JOIN_CONFLICT_WORDS: ConflictWords = {
+  why: "Your step depends on several steps, so the daemon merged their branches into your worktree.",
+  before: "Before your step's own work:",
+  then: "Then carry out your step, described below.",
+};
+
+export function buildConflictSection(conflict: MergeConflict, words: ConflictWords = JOIN_CONFLICT_WORDS): string {
   const files = conflict.files.length > 0 ? conflict.files.map((f) => `- ${f}`) : ["- (git named none: run `git status`)"];
   const pending =
     conflict.pending.length > 0
@@ -43,16 +55,16 @@ export function buildConflictSection(conflict: MergeConflict): string {
       : [];
   return [
     `# First: resolve a merge conflict`,
-    `Your step depends on several steps, so the daemon merged their branches into your worktree. Merging ${named(conflict.dependency)} conflicted, and the merge is still in progress (\`git status\` shows it). The conflicted files:`,
+    `${words.why} Merging ${named(conflict.dependency)} conflicted, and the merge is still in progress (\`git status\` shows it). The conflicted files:`,
     ...files,
     ``,
-    `Before your step's own work:`,
+    words.before,
     `1. Resolve each file: keep what both sides meant (\`git diff\` and \`git log --merge -p\` show the two sides), and remove every conflict marker line (\`<<<<<<<\`, \`=======\`, \`>>>>>>>\`).`,
     `2. Conclude the merge: \`git add\` the files, then \`git commit --no-edit\`. ${conflict.pending.length > 0 ? "Commit before the next merge." : "If you leave the merge uncommitted, the daemon commits it when you exit 0, provided no markers are left."} A conflicted file without markers (a binary file, or one deleted on one side) must be marked resolved with \`git add\` or \`git rm\`.`,
     ...pending,
     ``,
     `Do not abort the merge (\`git merge --abort\`) or reset it away. Exiting 0 with conflict markers left, with the merge unfinished, or without a dependency's commit in your branch fails this attempt.`,
-    `Then carry out your step, described below.`,
+    words.then,
     ``,
     `---`,
     ``,
@@ -61,8 +73,8 @@ export function buildConflictSection(conflict: MergeConflict): string {
 }
 
 /** The prompt the agent gets: the conflict section, then the server's prompt unchanged. */
-export function withConflictSection(prompt: string, conflict: MergeConflict): string {
-  return `${buildConflictSection(conflict)}${prompt}`;
+export function withConflictSection(prompt: string, conflict: MergeConflict, words: ConflictWords = JOIN_CONFLICT_WORDS): string {
+  return `${buildConflictSection(conflict, words)}${prompt}`;
 }
 
 /** The reason an attempt fails when its agent exited 0 leaving the merge unresolved; null when nothing is left. */

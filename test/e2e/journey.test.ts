@@ -60,7 +60,14 @@ describe("directive create --start with the example agent", () => {
     assert.deepEqual(step("Write the introduction").dependsOn, [outline.rowId]);
     assert.deepEqual(step("Write the body").dependsOn, [outline.rowId]);
     assert.deepEqual(step("Assemble the document").dependsOn.sort(), [step("Write the introduction").rowId, step("Write the body").rowId].sort());
-    assert.deepEqual(status.tasks.map((t) => [t.kind, t.status]).sort(), [["execution", "completed"], ["execution", "completed"], ["execution", "completed"], ["execution", "completed"], ["planning", "completed"]]);
+    assert.deepEqual(status.tasks.map((t) => [t.kind, t.status]).sort(), [
+      ["execution", "completed"],
+      ["execution", "completed"],
+      ["execution", "completed"],
+      ["execution", "completed"],
+      ["integration", "completed"],
+      ["planning", "completed"],
+    ]);
   });
 
   it("pushes one branch per step attempt, baton/<directive>/<step>-<slug>-<task>, to the repository", () => {
@@ -69,7 +76,8 @@ describe("directive create --start with the example agent", () => {
     const expected = status.steps
       .map((s) => `baton/${short(created.rowId)}/${short(s.rowId)}-${s.name.toLowerCase().replace(/ /g, "-")}-${short(s.currentTask!.rowId)}`)
       .sort();
-    assert.deepEqual(branches, expected);
+    // ... and the integrated result (sql/000020_integration.sql, test/e2e/integration.test.ts).
+    assert.deepEqual(branches, [...expected, `baton/${short(created.rowId)}/result`].sort());
     for (const s of status.steps) {
       assert.equal(s.currentTask?.branch, expected.find((b) => b.includes(short(s.rowId))));
       assert.equal(git(repo, "rev-parse", s.currentTask!.branch!), s.currentTask!.commitSha, `${s.name}: the branch is at the reported commit`);
@@ -88,6 +96,8 @@ describe("directive create --start with the example agent", () => {
     const files = git(repo, "ls-tree", "--name-only", join!).split("\n").sort();
     assert.deepEqual(files, ["README.md", "assemble-the-document.txt", "write-the-body.txt", "write-the-introduction.txt", "write-the-outline.txt"]);
     assert.equal(git(repo, "rev-parse", "main"), git(repo, "rev-list", "--max-parents=0", "main"), "main is untouched");
+    // One last step: the integrated result is the join's commit.
+    assert.equal(git(repo, "rev-parse", `baton/${created.rowId.replace(/-/g, "").slice(0, 8)}/result`), join);
   });
 
   it("graph prints Mermaid with every step name and the four edges", async () => {

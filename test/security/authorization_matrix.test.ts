@@ -91,6 +91,8 @@ const MATRIX: Record<
   "Mutation.updateGoal":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.setDirectiveCheck":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.setDirectiveLimits":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.setDirectiveTargetBranch": ["42501", "allow", "BTNFD", "42501", "42501", "42501", U,       "42501",  "42501",  "42501",  U],
+  "Mutation.setDirectiveOnComplete": ["42501", "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.cancelTask":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.addStep":             ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
   "Mutation.batchAddSteps":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],

@@ -297,6 +297,12 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.setDirectiveCheck": mutation("setDirectiveCheck", `directiveId: $d, checkCommand: "npm test"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.equal((await one(db, "select check_command from baton.directives where id = $1", [w.directive])).check_command, "npm test");
   }),
+  "Mutation.setDirectiveTargetBranch": mutation("setDirectiveTargetBranch", `directiveId: $d, targetBranch: "feature/result"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.equal((await one(db, "select target_branch from baton.directives where id = $1", [w.directive])).target_branch, "feature/result");
+  }),
+  "Mutation.setDirectiveOnComplete": mutation("setDirectiveOnComplete", `directiveId: $d, onCompleteCommand: "echo done"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.equal((await one(db, "select on_complete_command from baton.directives where id = $1", [w.directive])).on_complete_command, "echo done");
+  }),
   "Mutation.cancelTask": mutation("cancelTask", "taskId: $t", (w) => ({ t: w.task }), async (_r, w, db) => {
     assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "cancelled");
     assert.equal(await stepStatus(db, w.stepX), "failed");

@@ -6,7 +6,18 @@ import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
 
-type Options = CommonOptions & { title: string; goal: string; repo?: string; baseBranch?: string; start?: boolean; check?: string; timeout?: string; stall?: string };
+type Options = CommonOptions & {
+  title: string;
+  goal: string;
+  repo?: string;
+  baseBranch?: string;
+  start?: boolean;
+  check?: string;
+  timeout?: string;
+  stall?: string;
+  targetBranch?: string;
+  onComplete?: string;
+};
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
 export function normalizeRepo(repo: string | undefined, cwd = process.cwd()): string | undefined {
@@ -29,6 +40,8 @@ export function register(directive: Command): void {
       .option("--check <command>", "a check every step attempt must pass after its agent exits 0, e.g. \"npm test\" (a step's own check replaces it)")
       .option("--timeout <duration>", "the longest one attempt (task) may run, e.g. 30m or 2h; a step's own --timeout overrides it")
       .option("--stall <duration>", "how long one attempt may go without output, e.g. 5m; a step's own --stall overrides it")
+      .option("--target-branch <branch>", "the branch the integrated result is pushed to (default baton/<directive-short>/result)")
+      .option("--on-complete <command>", "a command run in the result's worktree after it is pushed, e.g. 'gh pr create --fill --head \"$BATON_RESULT_BRANCH\"'; the first URL it prints is recorded")
       .option("--start", "start it at once (plan and dispatch)")
       .addHelpText(
         "after",
@@ -42,6 +55,12 @@ check's command and the end of its output. Change it later with \`baton directiv
 seconds: an attempt running longer than its timeout, or writing no output for its stall limit, is
 interrupted (its daemon kills the agent's process group) with the reason as its error, and its step is
 retried under the usual rules. Change them later with \`baton directive update --timeout/--stall\`.
+
+With --repo, when every step is completed or skipped (none failed), Baton integrates: a daemon merges
+the branches of the last steps (those no other step builds on) onto the base branch, runs the check
+on the result, and pushes it to the target branch (a merge conflict goes to the agent); then it runs
+--on-complete there with BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set. Only
+then is the directive idle; \`baton directive status\` shows the result branch, commit and URL.
 
 Example:
   baton directive create --title "Add login" --goal "Users can log in with email" --repo . --check "npm test" --start`,
@@ -59,6 +78,8 @@ Example:
       check: opts.check ?? null,
       timeoutSeconds,
       stallSeconds,
+      targetBranch: opts.targetBranch ?? null,
+      onComplete: opts.onComplete ?? null,
     });
     const d = present(data.createDirective?.result, "the created directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);

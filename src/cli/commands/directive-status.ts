@@ -35,12 +35,30 @@ export function limitsText(l: { timeoutSeconds: number | null; stallSeconds: num
     .join(", ");
 }
 
+/** The directive's latest integration task, if any. */
+export function lastIntegration(d: DirectiveSnapshot): TaskFieldsFragment | undefined {
+  return d.tasks.nodes.filter((t) => t.kind === "integration").at(-1);
+}
+
+/** "result: BRANCH at COMMIT (URL)", or where the result will go before the first integration. */
+export function resultText(d: Pick<DirectiveSnapshot, "resultBranch" | "resultCommit" | "resultUrl" | "targetBranch">): string {
+  if (!d.resultBranch || !d.resultCommit) return `result: not integrated yet (it goes to ${d.targetBranch} when every step is settled)`;
+  return `result: ${d.resultBranch} at ${d.resultCommit.slice(0, 10)}${d.resultUrl ? ` (${d.resultUrl})` : ""}`;
+}
+
 export function renderStatus(d: DirectiveSnapshot): string {
   const byId = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s]));
   const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`];
   if (d.checkCommand) lines.push(`check: ${d.checkCommand}`);
   if (limitsText(d)) lines.push(`limits per attempt: ${limitsText(d)}`);
+  if (d.repo) lines.push(resultText(d));
+  if (d.onCompleteCommand) lines.push(`on complete: ${d.onCompleteCommand}`);
   lines.push("");
+  // An integration that failed for good pauses the directive: say why, and where its output is.
+  const integration = lastIntegration(d);
+  if (d.status === "paused" && integration?.error && statusIn(integration.status, ["failed", "interrupted", "cancelled"])) {
+    lines.push(`integration ${integration.status}: ${errorSummary(integration.error)} (see \`baton task logs ${integration.rowId}\`; \`baton directive start\` integrates again)`, "");
+  }
   // A failed planner pauses the directive before any step exists: say why, and where its output is.
   const planner = d.tasks.nodes.filter((t) => t.kind === "planning").at(-1);
   if (planner?.error && statusIn(planner.status, ["failed", "interrupted"])) {

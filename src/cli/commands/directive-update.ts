@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { SetDirectiveCheckDocument } from "../../client/generated/graphql";
+import { SetDirectiveCheckDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
 
-type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string };
+type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false };
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -15,6 +15,10 @@ export function register(directive: Command): void {
       .option("--no-check", "remove the directive's check")
       .option("--timeout <duration>", "the longest one attempt may run, e.g. 30m (none: no limit)")
       .option("--stall <duration>", "how long one attempt may go without output, e.g. 5m (none: no limit)")
+      .option("--target-branch <branch>", "the branch the integrated result is pushed to")
+      .option("--no-target-branch", "push the result to the default branch, baton/<directive-short>/result")
+      .option("--on-complete <command>", "a command run in the result's worktree after each integration pushed it")
+      .option("--no-on-complete", "remove the on-complete command")
       .addHelpText(
         "after",
         `
@@ -26,12 +30,37 @@ ${LIMITS_HELP}
 Examples:
   baton directive update --check "npm test"
   baton directive update --no-check
-  baton directive update --timeout 30m --stall 5m`,
+  baton directive update --timeout 30m --stall 5m
+  baton directive update --target-branch feature/login --on-complete 'gh pr create --fill --head "$BATON_RESULT_BRANCH"'`,
       ),
     { directive: true },
   ).action(async (opts: Options) => {
     const limits = opts.timeout !== undefined || opts.stall !== undefined;
-    if (opts.check === undefined && !limits) throw new UsageError('Nothing to update: give --check "COMMAND", --no-check, --timeout DURATION or --stall DURATION.');
+    const result = opts.targetBranch !== undefined || opts.onComplete !== undefined;
+    if (opts.check === undefined && !limits && !result) {
+      throw new UsageError(
+        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION or --stall DURATION.',
+      );
+    }
+    if (result) {
+      // The result options first: each is one call, and the others follow as before.
+      const api = apiClient(opts);
+      const id = directiveIdFrom(opts);
+      const said: string[] = [];
+      let d;
+      if (opts.targetBranch !== undefined) {
+        const data = await api.request(SetDirectiveTargetBranchDocument, { id, branch: opts.targetBranch === false ? null : opts.targetBranch });
+        d = present(data.setDirectiveTargetBranch?.result, "the updated directive");
+        said.push(`Result of ${d.rowId} goes to ${d.targetBranch}.`);
+      }
+      if (opts.onComplete !== undefined) {
+        const data = await api.request(SetDirectiveOnCompleteDocument, { id, command: opts.onComplete === false ? null : opts.onComplete });
+        d = present(data.setDirectiveOnComplete?.result, "the updated directive");
+        said.push(d.onCompleteCommand ? `On-complete command of ${d.rowId} set: ${d.onCompleteCommand}` : `On-complete command of ${d.rowId} removed.`);
+      }
+      if (opts.check === undefined && !limits) return output(opts, d, said.join("\n"));
+      if (!opts.json) process.stdout.write(said.join("\n") + "\n");
+    }
     // Both flags are checked before anything is sent, so a bad one changes nothing.
     if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
     if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });

@@ -2,16 +2,18 @@ import type { Command } from "commander";
 import { DirectiveEventsFeedDocument } from "../../client/generated/graphql";
 import { subscribe } from "../../client/graphql";
 import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from "../context";
-import { outcome, renderWatch, settledCount } from "../render/watch";
+import { outcome, pauseReason, renderWatch, settledCount } from "../render/watch";
 import { eventDetail, formatEvent } from "./directive-events";
-import { fetchDirective, snapshotJson, type DirectiveSnapshot } from "./directive-status";
+import { fetchDirective, resultText, snapshotJson, type DirectiveSnapshot } from "./directive-status";
 
-/** Exit code when the watch ends: 0 all completed, 1 failed or blocked steps remain. */
+/** Exit code when the watch ends: 0 all completed (and integrated), 1 failed or blocked steps remain, or Baton paused it. */
 export function register(directive: Command): void {
   addCommonOptions(
     directive
       .command("watch")
-      .description("Live view of a directive until it is idle: exits 0 when every step completed, 1 when some failed or are blocked.")
+      .description(
+        "Live view of a directive until it is idle: exits 0 when every step completed (and, with a repository, its result branch is pushed), 1 when some failed or are blocked, or when its planner or integration failed and paused it.",
+      )
       .addHelpText("after", "\nExample:\n  baton directive watch --directive $BATON_DIRECTIVE_ID"),
     { directive: true },
   ).action(async (opts: CommonOptions) => {
@@ -34,9 +36,14 @@ export function register(directive: Command): void {
       const o = outcome(snapshot);
       if (o !== "running") {
         if (!tty) {
+          const reason = pauseReason(snapshot);
           const line = opts.json
             ? JSON.stringify({ outcome: o, ...snapshotJson(snapshot) })
-            : `${snapshot.status}: ${settledCount(snapshot)}/${snapshot.directiveSteps.nodes.length} steps settled, outcome ${o}`;
+            : [
+                ...(snapshot.repo ? [resultText(snapshot)] : []),
+                ...(reason ? [`paused: ${reason}`] : []),
+                `${snapshot.status}: ${settledCount(snapshot)}/${snapshot.directiveSteps.nodes.length} steps settled, outcome ${o}`,
+              ].join("\n");
           process.stdout.write(line + "\n");
         }
         finished(o === "succeeded" ? 0 : 1);

@@ -2,19 +2,40 @@
  * The live view of `baton directive watch`: a pure function of a snapshot and the time.
  */
 import { BAD_STEP_STATUSES, LIVE_TASK_STATUSES, SETTLED_STEP_STATUSES, STEP_STATUSES, statusIn, type StepStatus } from "../../statuses";
-import type { DirectiveSnapshot } from "../commands/directive-status";
+import { errorSummary } from "../../agent-error";
+import { resultText, type DirectiveSnapshot } from "../commands/directive-status";
 
 const COLOR: Record<StepStatus, string> = {
   pending: "\x1b[90m", ready: "\x1b[34m", running: "\x1b[33m", completed: "\x1b[32m", failed: "\x1b[31m", skipped: "\x1b[35m", blocked: "\x1b[91m",
 };
 const RESET = "\x1b[0m";
 
-export type WatchOutcome = "running" | "succeeded" | "failed";
+export type WatchOutcome = "running" | "succeeded" | "failed" | "paused";
 
-/** Idle with every step completed or skipped: succeeded; idle (or archived) with failed or blocked steps: failed. */
+/**
+ * Why Baton paused the directive itself, or null: its planner or its integration failed for good (the
+ * latest task of that kind ended without completing). A pause by hand has no reason here: watch waits.
+ */
+export function pauseReason(d: DirectiveSnapshot): string | null {
+  if (d.status !== "paused") return null;
+  for (const kind of ["integration", "planning"]) {
+    const t = d.tasks.nodes.filter((x) => x.kind === kind).at(-1);
+    if (t && statusIn(t.status, ["failed", "interrupted", "cancelled"])) {
+      const what = kind === "planning" ? "planning" : "integration";
+      return `${what} ${t.status}${t.error ? `: ${errorSummary(t.error)}` : ""} (see \`baton task logs ${t.rowId}\`)`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Idle with every step completed or skipped: succeeded; idle (or archived) with failed or blocked
+ * steps: failed; paused by Baton because its planner or integration failed: paused (exit 1 too).
+ */
 export function outcome(d: DirectiveSnapshot): WatchOutcome {
   const bad = d.directiveSteps.nodes.some((s) => statusIn(s.status, BAD_STEP_STATUSES));
   if (d.status === "archived") return "failed";
+  if (pauseReason(d)) return "paused";
   if (d.status !== "idle") return "running";
   return bad ? "failed" : "succeeded";
 }
@@ -42,12 +63,15 @@ export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<s
   for (const s of d.directiveSteps.nodes) {
     lines.push(`  ${statusIn(s.status, STEP_STATUSES) ? COLOR[s.status] : ""}${s.status.padEnd(9)}${RESET} g${s.generation}  ${s.name}`);
   }
+  if (d.repo) lines.push("", resultText(d));
+  const reason = pauseReason(d);
+  if (reason) lines.push("", `paused: ${reason}`);
   const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
     lines.push("", "Running:");
     const names = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s.name]));
     for (const t of live) {
-      const what = t.kind === "planning" ? "planning" : names.get(t.stepId ?? "") ?? t.stepId;
+      const what = t.kind === "planning" ? "planning" : t.kind === "integration" ? "integrating the result" : (names.get(t.stepId ?? "") ?? t.stepId);
       const checking = t.status === "checking" ? `  checking: ${t.checkCommand ?? ""}` : "";
       lines.push(`  ${what}  on ${t.daemon?.name ?? "(waiting for a daemon)"}  ${elapsed(t.startedAt ?? t.createdAt, now)}${checking}`);
       for (const l of outputTail.get(t.rowId) ?? []) lines.push(`    \x1b[90m${l.slice(0, width - 6)}${RESET}`);
