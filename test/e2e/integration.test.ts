@@ -146,6 +146,8 @@ describe("integration", () => {
     const logs = await cliOk(["task", "logs", integrations(status)[0]!.rowId], { env: { ...server.env, BATON_DIRECTIVE_ID: id } });
     assert.match(logs, /\[baton\] Integrating into baton\/[0-9a-f]{8}\/result from main: merging "Assemble the document" \([0-9a-f]{10}\), "Add a license" \([0-9a-f]{10}\)\.\n\[baton\] Merged without conflict; no agent runs\.\n/);
     assert.match(logs, /\[baton\] The on-complete command finished; the result's URL: https:\/\/example\.test\/pulls\/7\n/);
+    const all = await cliOk(["directive", "logs", "--directive", id], { env: server.env });
+    assert.match(all, /\nintegration #1 \| \[baton\] Integrating into baton\/[0-9a-f]{8}\/result from main: /);
   });
 
   it("hands a conflict between two sinks to the integration's agent, whose resolution is the result", () => {

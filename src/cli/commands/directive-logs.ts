@@ -8,10 +8,15 @@ import { chunkJson, followFeed, LinePrinter, LogReader, type LogChunk, type LogT
 /** Where following a directive's logs ends: nothing more will run until a person acts. */
 const QUIET: readonly DirectiveStatus[] = ["idle", "paused", "archived"];
 
-/** "Write the outline #2" for a step's second attempt, "planner #1" for the directive's first planning task. */
+/** "Write the outline #2" for a step's second attempt, "planner #1" for the directive's first planning task, "integration #1" for an integration's first attempt. */
 function labeller(): (info: LogTask) => string {
   let planners = 0;
-  return (info) => (info.kind === "planning" ? `planner #${++planners}` : `${info.step?.name ?? `step ${info.stepId?.slice(0, 8) ?? "?"}`} #${info.attempt ?? "?"}`);
+  return (info) =>
+    info.kind === "planning"
+      ? `planner #${++planners}`
+      : info.kind === "integration"
+        ? `integration #${info.attempt ?? "?"}`
+        : `${info.step?.name ?? `step ${info.stepId?.slice(0, 8) ?? "?"}`} #${info.attempt ?? "?"}`;
 }
 
 export function register(directive: Command): void {
