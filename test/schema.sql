@@ -147,6 +147,7 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   CREATE TRIGGER _800_count_open_update AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__count_open()
   CREATE TRIGGER _800_propagate AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directive_steps__propagate()
   CREATE TRIGGER _900_enqueue_ready AFTER UPDATE ON baton.directive_steps REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_directive_steps__enqueue_ready()
+  CREATE TRIGGER _900_webhooks AFTER UPDATE OF status ON baton.directive_steps FOR EACH ROW WHEN (((new.status = 'failed'::baton.step_status) AND (old.status IS DISTINCT FROM 'failed'::baton.step_status))) EXECUTE FUNCTION baton_private.tg_directive_steps__webhooks()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE ( SELECT baton_private.current_api_role() AS current_api_role)
@@ -226,6 +227,7 @@ table baton.directives (rls, forced)
   CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
   CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__on_status()
+  CREATE TRIGGER _900_webhooks AFTER UPDATE OF status ON baton.directives FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['idle'::baton.directive_status, 'paused'::baton.directive_status])))) EXECUTE FUNCTION baton_private.tg_directives__webhooks()
   policy definer_all for * to {migrator} using (true)
   policy select_visible for r to public using (
 CASE ( SELECT baton_private.current_api_role() AS current_api_role)
@@ -451,6 +453,62 @@ END)
   grant SELECT to baton_daemon
   grant SELECT to baton_user
 
+table baton.webhook_deliveries (rls, forced)
+  comment: @behavior -insert -update -delete One attempt to deliver a webhook message, and its outcome: the HTTP status, or the error (timeout, refused connection). The newest 100 per webhook are kept (`baton webhook deliveries`).
+  id bigint not null -- The attempt's id, in order of attempts.
+  owner_id uuid not null -- The webhook's owner.
+  webhook_id uuid not null -- The webhook.
+  message_id text not null -- The message (the webhook-id header): the same for every attempt of one message, so receivers can deduplicate.
+  event text not null -- The event: idle, failed, paused, question or budget.
+  attempt integer not null -- 1 for the first attempt, then 2, 3... for the retries.
+  status_code integer -- The HTTP status the receiver answered (2xx is delivered); null when there was no answer.
+  error text -- Why the attempt failed (no answer within 10 s, connection refused, a non-2xx status); null when delivered.
+  duration_ms integer not null -- How long the attempt took, in milliseconds.
+  created_at timestamp with time zone not null default now() -- When the attempt ended.
+  constraint attempt_is_valid CHECK ((attempt >= 1))
+  constraint error_is_valid CHECK (((error IS NULL) OR (length(error) <= 1000)))
+  constraint outcome_is_known CHECK (((status_code IS NOT NULL) OR (error IS NOT NULL)))
+  constraint webhook_deliveries_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint webhook_deliveries_pkey PRIMARY KEY (id)
+  constraint webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES baton.webhooks(id) ON DELETE CASCADE
+  CREATE INDEX webhook_deliveries_owner_idx ON baton.webhook_deliveries USING btree (owner_id, id)
+  CREATE UNIQUE INDEX webhook_deliveries_pkey ON baton.webhook_deliveries USING btree (id)
+  CREATE INDEX webhook_deliveries_webhook_idx ON baton.webhook_deliveries USING btree (webhook_id, id)
+  policy definer_all for * to {migrator} using (true)
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.webhooks (rls, forced)
+  comment: @behavior -insert -update -delete A URL that Baton POSTs to, signed the Standard Webhooks way, when one of its events happens to its owner's directives. Add with addWebhook (`baton webhook add`), remove with removeWebhook.
+  id uuid not null default gen_random_uuid() -- The webhook's id.
+  owner_id uuid not null -- The owner whose events it receives.
+  url text not null -- Where deliveries are POSTed: an http or https URL, at most 2048 characters.
+  events text[] not null -- The events it receives: idle, failed, paused, question and/or budget.
+  created_at timestamp with time zone not null default now() -- When it was added.
+  constraint events_are_valid CHECK (((cardinality(events) >= 1) AND (events <@ ARRAY['idle'::text, 'failed'::text, 'paused'::text, 'question'::text, 'budget'::text])))
+  constraint url_is_valid CHECK (((url ~* '^https?://[^\s/?#@]+([/?#]\S*)?$'::text) AND (length(url) <= 2048)))
+  constraint webhooks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint webhooks_pkey PRIMARY KEY (id)
+  CREATE INDEX webhooks_owner_id_idx ON baton.webhooks USING btree (owner_id)
+  CREATE UNIQUE INDEX webhooks_pkey ON baton.webhooks USING btree (id)
+  policy definer_all for * to {migrator} using (true)
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
 table baton_private.metric_counts
   comment: Folded /metrics counters: rows by status of directives, steps, tasks and daemons, and the dispatch latency histogram. Maintained by triggers through metric_deltas; read with metric_counts_snapshot().
   metric text not null -- directives, steps, tasks, daemons (rows by status) or dispatch_latency (observations by bucket).
@@ -479,7 +537,18 @@ table baton_private.settings
   constraint token_ttls_are_positive CHECK (((owner_token_ttl > '00:00:00'::interval) AND (daemon_token_ttl > '00:00:00'::interval)))
   CREATE UNIQUE INDEX settings_pkey ON baton_private.settings USING btree (id)
 
+table baton_private.webhook_secrets
+  comment: The signing secret of each webhook (raw bytes; shown once as whsec_<base64> by addWebhook). No API role reads it; the deliver_webhook job does.
+  webhook_id uuid not null -- The webhook.
+  secret bytea not null -- The HMAC-SHA256 key, 32 random bytes.
+  constraint secret_is_valid CHECK (((octet_length(secret) >= 24) AND (octet_length(secret) <= 64)))
+  constraint webhook_secrets_pkey PRIMARY KEY (webhook_id)
+  constraint webhook_secrets_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES baton.webhooks(id) ON DELETE CASCADE
+  CREATE UNIQUE INDEX webhook_secrets_pkey ON baton_private.webhook_secrets USING btree (webhook_id)
+
 type baton.jwt_token (role text, owner_id uuid, daemon_id uuid, directive_id uuid, task_id uuid, exp bigint, aud text, gen integer) -- A JWT's claims; the API returns it signed.
+
+type baton.new_webhook (id uuid, url text, events text[], secret text, created_at timestamp with time zone) -- A webhook just added, with its signing secret (shown this once).
 
 type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_bytes integer, dropped_bytes integer, total_bytes integer, truncated boolean, last_seq integer) -- What appendTaskOutput kept of a batch.
 
@@ -504,6 +573,59 @@ begin
     'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index, 'check', add_step.check_command,
     'timeout', add_step.timeout_seconds, 'stall', add_step.stall_seconds))));
   return v_step;
+end;
+$function$
+
+-- baton.add_webhook(text,text[],uuid)  (execute: baton_user)
+-- comment: Adds a webhook: Baton POSTs to url (http or https) when one of events happens (idle, failed, paused, question, budget), signed with the returned secret the Standard Webhooks way. The secret is shown only here. At most 20 webhooks per owner. owner_id is for admins; with an owner token leave it out.
+CREATE OR REPLACE FUNCTION baton.add_webhook(url text, events text[], owner_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.new_webhook
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner uuid := baton_private.resolve_owner(add_webhook.owner_id);
+  v_events text[];
+  v_unknown text[];
+  v_url text := btrim(coalesce(url, ''));
+  -- Two random UUIDs (pg_strong_random, 244 random bits) as 32 bytes: no pgcrypto needed.
+  v_secret bytea := uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid());
+  v_hook baton.webhooks;
+begin
+  if v_url !~* '^[a-z][a-z0-9+.-]*:' then
+    raise exception 'A webhook URL must be an http or https URL (got "%").', left(v_url, 200)
+      using errcode = 'BTINV', hint = 'For example https://example.com/hooks/baton.';
+  end if;
+  if v_url !~* '^https?:' then
+    raise exception 'A webhook URL must use http or https (got "%:").', split_part(v_url, ':', 1)
+      using errcode = 'BTINV', hint = 'For example https://example.com/hooks/baton.';
+  end if;
+  if v_url !~* '^https?://[^\s/?#@]+([/?#]\S*)?$' or length(v_url) > 2048 then
+    raise exception 'A webhook URL must be http(s)://host[:port][/path], without spaces, credentials or more than 2048 characters (got "%").', left(v_url, 200)
+      using errcode = 'BTINV', hint = 'For example https://example.com/hooks/baton.';
+  end if;
+  select array_agg(distinct lower(btrim(e))) filter (where btrim(e) <> '') into v_events from unnest(events) e;
+  if v_events is null then
+    raise exception 'A webhook needs at least one event; the events are %.', array_to_string(baton_private.webhook_events(), ', ')
+      using errcode = 'BTINV', hint = 'For example --events idle,failed.';
+  end if;
+  select array_agg(e) into v_unknown from unnest(v_events) e where e <> all (baton_private.webhook_events());
+  if v_unknown is not null then
+    raise exception 'Unknown webhook event%: %. The events are %.', case when cardinality(v_unknown) > 1 then 's' else '' end,
+      array_to_string(v_unknown, ', '), array_to_string(baton_private.webhook_events(), ', ')
+      using errcode = 'BTINV';
+  end if;
+  -- In the order of the vocabulary, so listings read the same whatever order they were given in.
+  v_events := array(select e from unnest(baton_private.webhook_events()) e where e = any (v_events));
+  perform 1 from baton.owners o where o.id = v_owner for update;  -- serialises the limit check per owner
+  if (select count(*) from baton.webhooks w where w.owner_id = v_owner) >= baton_private.webhook_limit() then
+    raise exception 'You have % webhooks, the most one owner may have.', baton_private.webhook_limit()
+      using errcode = 'BTINV', hint = 'Remove one with `baton webhook remove ID` (see `baton webhook list`).';
+  end if;
+  insert into baton.webhooks (owner_id, url, events) values (v_owner, v_url, v_events) returning * into v_hook;
+  insert into baton_private.webhook_secrets (webhook_id, secret) values (v_hook.id, v_secret);
+  return row(v_hook.id, v_hook.url, v_hook.events, 'whsec_' || replace(encode(v_secret, 'base64'), E'\n', ''), v_hook.created_at)::baton.new_webhook;
 end;
 $function$
 
@@ -1116,6 +1238,30 @@ AS $function$
 begin
   perform baton_private.assert_agent_may_change_step(remove_step.step_id, 'remove', remove_step.force);
   return baton_private.remove_step(remove_step.step_id, remove_step.force);
+end;
+$function$
+
+-- baton.remove_webhook(uuid)  (execute: baton_user)
+-- comment: Removes one of your webhooks, with its delivery history. Messages already queued for it are dropped.
+CREATE OR REPLACE FUNCTION baton.remove_webhook(webhook_id uuid)
+ RETURNS baton.webhooks
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_hook baton.webhooks;
+begin
+  perform baton_private.assert_token_live();
+  delete from baton.webhooks w
+   where w.id = remove_webhook.webhook_id
+     and (baton_private.current_api_role() = 'admin'
+          or (baton_private.current_api_role() = 'baton_user' and w.owner_id = baton_private.current_owner_id()))
+  returning * into v_hook;
+  if not found then
+    raise exception 'Webhook % does not exist.', webhook_id using errcode = 'BTNFD', hint = 'List your webhooks with `baton webhook list`.';
+  end if;
+  return v_hook;
 end;
 $function$
 
@@ -2697,6 +2843,39 @@ begin
 end;
 $function$
 
+-- baton_private.enqueue_webhooks(uuid,text,jsonb)
+-- comment: Queues one signed delivery (job deliver_webhook) per webhook of owner_id that asked for event, with the body {"type": event, "timestamp": now, "data": payload}; returns how many. Triggers call it for idle, failed and paused; the question and budget features call it with their own payload (ids and short facts, never secrets). Raises BTINV for an unknown event.
+CREATE OR REPLACE FUNCTION baton_private.enqueue_webhooks(owner_id uuid, event text, payload jsonb)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_hook record;
+  v_count integer := 0;
+  v_body text;
+  v_message_id text;
+begin
+  if event is null or event <> all (baton_private.webhook_events()) then
+    raise exception 'Unknown webhook event "%"; the events are %.', event, array_to_string(baton_private.webhook_events(), ', ')
+      using errcode = 'BTINV';
+  end if;
+  for v_hook in select w.id from baton.webhooks w where w.owner_id = enqueue_webhooks.owner_id and enqueue_webhooks.event = any (w.events) loop
+    v_message_id := 'msg_' || replace(gen_random_uuid()::text, '-', '');
+    v_body := jsonb_build_object('type', event, 'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                                 'data', coalesce(payload, '{}'::jsonb))::text;
+    perform graphile_worker.add_job(
+      identifier => 'deliver_webhook',
+      payload => json_build_object('webhook_id', v_hook.id, 'message_id', v_message_id, 'event', event, 'body', v_body),
+      max_attempts => baton_private.webhook_max_attempts()
+    );
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$function$
+
 -- baton_private.find_batch_cycle(integer,integer[],integer[])
 -- comment: Depth-first search for a cycle among nodes 1..n with edges sorted by source; returns the cycle (first node repeated at the end) or null. O(nodes + edges).
 CREATE OR REPLACE FUNCTION baton_private.find_batch_cycle(node_count integer, edge_from integer[], edge_to integer[])
@@ -3309,6 +3488,26 @@ begin
     perform baton_private.notify_directive(record_event.directive_id, v_event_id, record_event.kind);
   end if;
   return v_event_id;
+end;
+$function$
+
+-- baton_private.record_webhook_delivery(uuid,text,text,integer,integer,text,integer)
+-- comment: Records one delivery attempt's outcome and keeps the newest 100 per webhook; nothing when the webhook was removed meanwhile.
+CREATE OR REPLACE FUNCTION baton_private.record_webhook_delivery(webhook_id uuid, message_id text, event text, attempt integer, status_code integer, error text, duration_ms integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into baton.webhook_deliveries (owner_id, webhook_id, message_id, event, attempt, status_code, error, duration_ms)
+  select w.owner_id, w.id, message_id, event, attempt, status_code, left(error, 1000), greatest(duration_ms, 0)
+    from baton.webhooks w where w.id = record_webhook_delivery.webhook_id;
+  -- Keep the newest 100 attempts per webhook.
+  delete from baton.webhook_deliveries d
+   where d.webhook_id = record_webhook_delivery.webhook_id
+     and d.id < (select d2.id from baton.webhook_deliveries d2 where d2.webhook_id = record_webhook_delivery.webhook_id
+                  order by d2.id desc offset 99 limit 1);
 end;
 $function$
 
@@ -4182,6 +4381,24 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directive_steps__webhooks()
+-- comment: Raises the failed webhook event when a step fails for good (its last attempt failed, or it was failed by hand).
+CREATE OR REPLACE FUNCTION baton_private.tg_directive_steps__webhooks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.enqueue_webhooks(new.owner_id, 'failed',
+    jsonb_build_object('directive_id', new.directive_id, 'title', d.title, 'step_id', new.id, 'step_name', new.name,
+                       'attempts', new.attempts, 'task_id', new.current_task_id,
+                       'error', (select left(t.error, 1000) from baton.tasks t where t.id = new.current_task_id)))
+    from baton.directives d where d.id = new.directive_id;
+  return null;
+end;
+$function$
+
 -- baton_private.tg_directives__default_target_branch()
 -- comment: Fills directives.target_branch with baton/<directive-short>/result when an insert leaves it null.
 CREATE OR REPLACE FUNCTION baton_private.tg_directives__default_target_branch()
@@ -4249,6 +4466,21 @@ begin
     update baton.tasks t set status = 'interrupted', error = 'The directive was archived.'
      where t.directive_id = new.id and baton_private.task_occupies_slot(t.status);
   end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_directives__webhooks()
+-- comment: Raises the idle and paused webhook events when a directive becomes idle or paused.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__webhooks()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.enqueue_webhooks(new.owner_id, new.status::text,
+    jsonb_build_object('directive_id', new.id, 'title', new.title, 'from_status', old.status, 'status', new.status));
   return null;
 end;
 $function$
@@ -4617,5 +4849,41 @@ begin
   end loop;
   return convert_from(substring(v_bytes from 1 for v_cut), 'UTF8');
 end;
+$function$
+
+-- baton_private.webhook_events()
+-- comment: The events a webhook may ask for, in the order the docs list them.
+CREATE OR REPLACE FUNCTION baton_private.webhook_events()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['idle', 'failed', 'paused', 'question', 'budget']::text[] $function$
+
+-- baton_private.webhook_limit()
+-- comment: How many webhooks one owner may have (20): each event costs one job per webhook.
+CREATE OR REPLACE FUNCTION baton_private.webhook_limit()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select 20 $function$
+
+-- baton_private.webhook_max_attempts()
+-- comment: How many times a message is attempted (8): graphile-worker's backoff, exp(attempt) seconds, spreads them over about 25 minutes.
+CREATE OR REPLACE FUNCTION baton_private.webhook_max_attempts()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select 8 $function$
+
+-- baton_private.webhook_target(uuid)
+-- comment: The URL and signing secret of a webhook, for the deliver_webhook job; no row once it was removed.
+CREATE OR REPLACE FUNCTION baton_private.webhook_target(webhook_id uuid)
+ RETURNS TABLE(url text, secret bytea, owner_id uuid)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select w.url, s.secret, w.owner_id from baton.webhooks w join baton_private.webhook_secrets s on s.webhook_id = w.id
+   where w.id = webhook_target.webhook_id
 $function$
 

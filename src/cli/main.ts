@@ -14,6 +14,7 @@ import { UsageError } from "./context";
 import { register as daemonList } from "./commands/daemon-list";
 import { register as daemonRevoke } from "./commands/daemon-revoke";
 import { register as daemonRun } from "./commands/daemon-run";
+import { register as webhookCommands } from "./commands/webhook";
 import { register as directiveCreate } from "./commands/directive-create";
 import { register as directiveEvents } from "./commands/directive-events";
 import { register as directiveGraph } from "./commands/directive-graph";
@@ -123,6 +124,7 @@ export function buildProgram(): Command {
   for (const add of [tokenCreate, tokenRotate]) add(token);
   const daemon = program.command("daemon").description("Run, list and revoke the daemons that execute tasks with a coding agent.");
   for (const add of [daemonRun, daemonList, daemonRevoke]) add(daemon);
+  webhookCommands(program.command("webhook").description("Add, list and remove the webhooks that notify you of your directives' events, and see their deliveries."));
 
   // Every (sub)command exits 2 on a usage error instead of exiting the process itself.
   const configure = (cmd: Command) => {

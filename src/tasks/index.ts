@@ -4,6 +4,7 @@
  */
 import type { TaskList } from "graphile-worker";
 import type { TaskDeps } from "./define";
+import { deliverWebhook } from "./deliver_webhook";
 import { dispatchPending } from "./dispatch_pending";
 import { dispatchStep } from "./dispatch_step";
 import { dispatchStepsTask } from "./dispatch_steps";
@@ -20,6 +21,7 @@ export function buildTaskList(deps: TaskDeps): TaskList {
     dispatch_task: dispatchTask(deps),
     dispatch_pending: dispatchPending(deps),
     reconcile: reconcile(deps),
+    deliver_webhook: deliverWebhook(deps),
   };
 }
 

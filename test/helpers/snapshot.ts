@@ -17,6 +17,9 @@ export const SNAPSHOT_TABLES = [
   "baton.tasks",
   "baton.events",
   "baton.task_output",
+  "baton.webhooks",
+  "baton_private.webhook_secrets",
+  "baton.webhook_deliveries",
   "graphile_worker._private_jobs",
 ] as const;
 

@@ -76,6 +76,12 @@ const MATRIX: Record<
   "Query.event":                  ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
   "Query.eventById":              ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
   "Query.events":                 ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.webhook":               ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.webhookById":           ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.webhooks":              ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.webhookDelivery":       ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.webhookDeliveryById":   ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  "Query.webhookDeliveries":     ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
   "Query.transactionEvents":      ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.directiveProgresses":    ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.stepWaits":              ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
@@ -108,6 +114,9 @@ const MATRIX: Record<
   "Mutation.reportTaskStatus":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.appendTaskOutput":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.revokeDaemon":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  // Only the owner adds and removes webhooks (issue 12: "only the owner may ... add webhooks").
+  "Mutation.addWebhook":          ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.removeWebhook":       ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.rotateTokens":        ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Subscription.daemonCommands":  ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "BTNFD",  U,        "BTNFD",  "BTNFD",  "BTNFD",  U],
   "Subscription.directiveEvents": ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "allow",  U,        "BTNFD",  "BTNFD",  "BTNFD",  U],
@@ -116,7 +125,7 @@ const MATRIX: Record<
 /** What a denial's message must say, per code. */
 const DENIAL_MESSAGES: Record<string, RegExp> = {
   "42501": /^Permission denied: your token's role may not do that/,
-  BTNFD: /^(Directive|Step|Daemon|Task) [0-9a-f-]{36} does not exist/,
+  BTNFD: /^(Directive|Step|Daemon|Task|Webhook) [0-9a-f-]{36} does not exist/,
   BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
   UNAUTHENTICATED: /^(The token has expired; ask for a new one\.|The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token \(`baton token create` or `baton token rotate`\)\.)$/,
 };

@@ -55,7 +55,10 @@ export type Operation = ReadOp | MutationOp | SubscriptionOp;
  * directive and its sibling daemon are left out: they are the sibling daemon's and the other agent's
  * own rows, which those subjects do see.
  */
-export type ARows = Record<"owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs", Set<string>>;
+export type ARows = Record<
+  "owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs" | "webhooks" | "deliveries",
+  Set<string>
+>;
 
 export async function aRows(db: TestDb, w: World): Promise<ARows> {
   const q = async (sql: string) => new Set((await db.pool.query<{ k: string }>(sql, [w.ownerA, w.directiveA2, w.siblingDaemonA])).rows.map((r) => r.k));
@@ -69,6 +72,8 @@ export async function aRows(db: TestDb, w: World): Promise<ARows> {
     daemons: await q("select id::text as k from baton.daemons where owner_id = $1 and id <> $3 and $2::uuid is not null"),
     events: await q(`select id::text as k from baton.events where ${notA2}`),
     outputs: await q(`select id::text as k from baton.task_output where ${notA2}`),
+    webhooks: await q("select id::text as k from baton.webhooks where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
+    deliveries: await q("select id::text as k from baton.webhook_deliveries where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
   };
 }
 
@@ -156,7 +161,7 @@ function mutation(
   select = "rowId status",
 ): MutationOp {
   const decls = [...input.matchAll(/\$(\w+)/g)].map((m) => m[1]!);
-  const types: Record<string, string> = { d: "UUID!", s: "UUID!", dm: "UUID!", t: "UUID!", o: "UUID!", deps: "[UUID]!", ids: "[UUID]!", steps: "JSON!", chunks: "JSON!" };
+  const types: Record<string, string> = { wh: "UUID!", d: "UUID!", s: "UUID!", dm: "UUID!", t: "UUID!", o: "UUID!", deps: "[UUID]!", ids: "[UUID]!", steps: "JSON!", chunks: "JSON!" };
   const header = [...new Set(decls)].map((v) => `$${v}: ${types[v] ?? "String!"}`).join(", ");
   return {
     kind: "mutation",
@@ -180,6 +185,8 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.taskOutput": lookup("taskOutput", "$id: BigInt!", (w) => ({ id: w.outputId }), rowId, (w) => w.outputId),
   "Query.daemon": lookup("daemon", "$id: UUID!", (w) => ({ id: w.daemonA }), rowId, (w) => w.daemonA),
   "Query.event": lookup("event", "$id: BigInt!", (w) => ({ id: w.eventId }), rowId, (w) => w.eventId),
+  "Query.webhook": lookup("webhook", "$id: UUID!", (w) => ({ id: w.webhook }), rowId, (w) => w.webhook),
+  "Query.webhookDelivery": lookup("webhookDelivery", "$id: BigInt!", (w) => ({ id: w.deliveryId }), rowId, (w) => w.deliveryId),
 
   // ---- Query: lookups by global id
   "Query.node": {
@@ -197,6 +204,8 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.taskOutputById": byNodeId("taskOutputById", "TaskOutput", (w) => [w.outputId], rowId, (w) => w.outputId),
   "Query.daemonById": byNodeId("daemonById", "Daemon", (w) => [w.daemonA], rowId, (w) => w.daemonA),
   "Query.eventById": byNodeId("eventById", "Event", (w) => [w.eventId], rowId, (w) => w.eventId),
+  "Query.webhookById": byNodeId("webhookById", "Webhook", (w) => [w.webhook], rowId, (w) => w.webhook),
+  "Query.webhookDeliveryById": byNodeId("webhookDeliveryById", "WebhookDelivery", (w) => [w.deliveryId], rowId, (w) => w.deliveryId),
 
   // ---- Query: collections
   "Query.owners": list("owners", "rowId", rowId, (w) => w.ownerA, "owners"),
@@ -207,6 +216,8 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.taskOutputs": list("taskOutputs", "rowId", rowId, (w) => w.outputId, "outputs"),
   "Query.daemons": list("daemons", "rowId", rowId, (w) => w.daemonA, "daemons"),
   "Query.events": list("events", "rowId", rowId, (w) => w.eventId, "events"),
+  "Query.webhooks": list("webhooks", "rowId", rowId, (w) => w.webhook, "webhooks"),
+  "Query.webhookDeliveries": list("webhookDeliveries", "rowId", rowId, (w) => w.deliveryId, "deliveries"),
   "Query.directiveProgresses": list("directiveProgresses", "directiveId", (r) => r.directiveId, (w) => w.directive, "directives"),
   "Query.stepWaits": list("stepWaits", "stepId", (r) => r.stepId, (w) => w.stepY, "steps"),
 
@@ -364,6 +375,22 @@ export const OPERATIONS: Record<string, Operation> = {
     // Its running task is interrupted, so x is retried elsewhere.
     assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "interrupted");
   }),
+  // The secret is A's alone: it is returned here once, and no API role can read it afterwards.
+  "Mutation.addWebhook": mutation(
+    "addWebhook",
+    `url: "https://a.example/other", events: ["idle", "failed"], ownerId: $o`,
+    (w) => ({ o: w.ownerA }),
+    async (r, w, db) => {
+      assert.match(r.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+      assert.deepEqual(await one(db, "select owner_id, events from baton.webhooks where id = $1", [r.rowId]), { owner_id: w.ownerA, events: ["idle", "failed"] });
+    },
+    undefined,
+    "rowId secret",
+  ),
+  "Mutation.removeWebhook": mutation("removeWebhook", "webhookId: $wh", (w) => ({ wh: w.webhook }), async (r, w, db) => {
+    assert.equal(r.rowId, w.webhook);
+    assert.equal(await one(db, "select id from baton.webhooks where id = $1", [w.webhook]), undefined);
+  }, undefined, "rowId url"),
   "Mutation.rotateTokens": {
     kind: "mutation",
     field: "rotateTokens",

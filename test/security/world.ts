@@ -43,6 +43,8 @@ export type World = {
   directiveA2: string; // A's other directive, active
   taskA2: string; // its running task, on the sibling daemon
   revokedDaemonA: string; // A's daemon that ran x's first attempt, then was revoked
+  webhook: string; // A's webhook
+  deliveryId: string; // an attempt to deliver to it (bigint as text)
   tokens: Record<Subject, string | undefined>;
 };
 
@@ -90,6 +92,11 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     await c.query("select baton.report_task_status($1, 'running')", [taskA2.id]);
     const directiveB = (await one(c, "select id from baton.create_directive('B''s directive', 'B''s goal', owner_id => $1)", [ownerB])).id;
     await c.query(`select baton.batch_add_steps($1, '[{"name": "b"}]')`, [directiveB]);
+    // A webhook each (B's lists are not empty), and an attempt to deliver A's.
+    const webhook = (await one(c, "select id from baton.add_webhook('https://a.example/hook', '{idle}', owner_id => $1)", [ownerA])).id;
+    await c.query("select baton.add_webhook('https://b.example/hook', '{idle}', owner_id => $1)", [ownerB]);
+    await c.query("select baton_private.record_webhook_delivery($1, 'msg_a', 'idle', 1, 200, null, 5)", [webhook]);
+    const deliveryId = (await one(c, "select id::text from baton.webhook_deliveries where webhook_id = $1", [webhook])).id;
     await c.query("commit");
     const now = Math.floor(Date.now() / 1000);
     const tokens: Record<Subject, string | undefined> = {
@@ -107,7 +114,7 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     };
     return {
       ownerA, ownerB, daemonA, daemonB, directive, stepX, stepY, task: task.id, outputId, eventId, directiveB,
-      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, tokens,
+      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, webhook, deliveryId, tokens,
     };
   } catch (err) {
     await c.query("rollback").catch(() => undefined);
