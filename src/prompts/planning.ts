@@ -11,11 +11,20 @@ export type PlanInput = {
   repo: string | null;
   baseBranch: string;
   generation: number;
+  /** The directive's check (check_command), run after each step's agent exits 0; null or absent: none. */
+  check?: string | null;
+  /**
+   * Steps an earlier planning attempt of the same goal revision added before it failed or was
+   * interrupted: the resumed planner must not add them again. Absent or empty: none.
+   */
+  earlierSteps?: ExistingStep[];
 };
 
 export type ExistingStep = {
   id: string;
   name: string;
+  description?: string | null;
+  taskPlan?: string | null;
   status: string;
   generation: number;
   dependsOn: string[];
@@ -64,6 +73,42 @@ function commands(): string {
   ].join("\n");
 }
 
+function exploreFirst(input: PlanInput): string {
+  return [
+    `# First, explore`,
+    input.repo
+      ? `Your working directory is a checkout of the repository on the base branch. Before you plan, read it: the README, the layout, the build and test commands, the code the goal touches. Plan from what is there, not from guesses; name real files and commands in the task plans.`
+      : `Your working directory is empty: there is no repository to read. Plan from the goal alone, and say in each task plan what files the step creates.`,
+  ].join("\n");
+}
+
+function checks(input: PlanInput): string {
+  const where = input.repo ? "worktree" : "working directory";
+  return [
+    `# Checks and limits`,
+    input.check
+      ? `This directive has a check: after a step's agent exits 0, Baton runs \`${input.check}\` in the step's ${where}, and the step is completed only if it exits 0 too.`
+      : `This directive has no check of its own: a step is completed when its agent exits 0, unless the step has a check.`,
+    `A step may carry its own check ("check" in a batch entry, \`--check\` on add-step), which replaces the directive's for that step: a shell command, such as a narrower test run, that exits 0 when the step's work is right. A failing check fails the attempt; the step is retried with the check's command and the end of its output in the next attempt's prompt, and its dependents wait until it passes (a step whose last attempt fails is failed and its dependents blocked).`,
+    `A step may also limit each attempt: "timeout" (wall clock) and "stall" (longest time without output), as durations such as "30m" or "2h" (\`--timeout\`, \`--stall\` on add-step). An attempt past either is interrupted and retried. Give a long step a longer timeout than the directive's.`,
+    "",
+    "```sh",
+    `baton directive batch-add-steps --json '[{"name": "Add the users table", "taskPlan": "...", "check": "npm test -- users", "timeout": "1h", "stall": "10m"}]'`,
+    "```",
+  ].join("\n");
+}
+
+function earlier(input: PlanInput): string[] {
+  const steps = input.earlierSteps ?? [];
+  if (steps.length === 0) return [];
+  return [
+    ``,
+    `# Steps you already added`,
+    `An earlier attempt at this plan added these steps before it ended without finishing. They are part of the plan: do not add them again. Add only what is still missing; "dependsOn" may name their ids.`,
+    steps.map((s) => `- ${s.id}: ${s.name} (status ${s.status})`).join("\n"),
+  ];
+}
+
 function rules(input: PlanInput): string {
   return [
     `# Rules`,
@@ -77,7 +122,17 @@ function rules(input: PlanInput): string {
 }
 
 export function buildPlanningPrompt(input: PlanInput): string {
-  return [header(input), ``, `# Goal`, input.goal, ``, commands(), ``, rules(input), ``].join("\n");
+  return [header(input), ``, `# Goal`, input.goal, ...earlier(input), ``, exploreFirst(input), ``, commands(), ``, checks(input), ``, rules(input), ``].join("\n");
+}
+
+const FIELD_CHARS = 4000;
+
+/* A step's multi-line text under its list item, indented so it stays inside the item; long ones are shortened. */
+function field(label: string, text: string | null | undefined): string {
+  const t = text?.trim();
+  if (!t) return "";
+  const body = t.length <= FIELD_CHARS ? t : `${t.slice(0, FIELD_CHARS).trimEnd()}… (shortened; ${t.length} characters in all)`;
+  return `\n  ${label}: ${body.split("\n").join("\n    ")}`;
 }
 
 function describeStep(s: ExistingStep): string {
@@ -86,7 +141,7 @@ function describeStep(s: ExistingStep): string {
   if (s.branch) facts.push(`branch ${s.branch}`);
   if (s.commitSha) facts.push(`commit ${s.commitSha}`);
   const error = s.error ? `\n  Last error: ${s.error.replace(/\s+/g, " ").slice(0, 500)}` : "";
-  return `- ${s.id}: ${s.name} (${facts.join("; ")})${error}`;
+  return `- ${s.id}: ${s.name} (${facts.join("; ")})${field("Description", s.description)}${field("Task plan", s.taskPlan)}${error}`;
 }
 
 export function buildReplanningPrompt(input: ReplanInput): string {
@@ -104,8 +159,13 @@ export function buildReplanningPrompt(input: ReplanInput): string {
     ``,
     `# Existing steps`,
     steps,
+    ...earlier(input),
+    ``,
+    exploreFirst(input),
     ``,
     commands(),
+    ``,
+    checks(input),
     ``,
     `# Changing existing steps`,
     `- Remove a step that is no longer needed (pending, ready, failed, skipped or blocked ones; completed and running steps stay):`,

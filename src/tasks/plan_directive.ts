@@ -16,6 +16,8 @@ type DirectiveRow = {
   previous_goal: string | null;
   repo: string | null;
   base_branch: string;
+  check_command: string | null;
+  goal_revision: number;
   needs_planning: boolean;
   planned_revision: number | null;
   next_generation: number;
@@ -23,7 +25,7 @@ type DirectiveRow = {
 
 async function loadDirective(c: PoolClient, id: string): Promise<DirectiveRow | undefined> {
   const r = await c.query<DirectiveRow>(
-    `select d.id, d.title, d.goal, d.previous_goal, d.repo, d.base_branch, d.planned_revision,
+    `select d.id, d.title, d.goal, d.previous_goal, d.repo, d.base_branch, d.check_command, d.goal_revision, d.planned_revision,
             baton_private.needs_planning(d) as needs_planning,
             greatest(d.current_generation, coalesce((select max(s.generation) from baton.directive_steps s where s.directive_id = d.id), 0)) + 1 as next_generation
        from baton.directives d where d.id = $1`,
@@ -32,15 +34,21 @@ async function loadDirective(c: PoolClient, id: string): Promise<DirectiveRow | 
   return r.rows[0];
 }
 
-async function loadSteps(c: PoolClient, directiveId: string): Promise<ExistingStep[]> {
+/*
+ * The directive's steps; with goalRevision, only those added by an earlier planning task of that goal
+ * revision (one that failed or was interrupted after adding some: its successor must not add them again).
+ */
+async function loadSteps(c: PoolClient, directiveId: string, goalRevision?: number): Promise<ExistingStep[]> {
   const r = await c.query<ExistingStep>(
-    `select s.id, s.name, s.status, s.generation,
+    `select s.id, s.name, s.description, s.task_plan as "taskPlan", s.status, s.generation,
             coalesce((select array_agg(d.depends_on_step_id::text order by d.depends_on_step_id) from baton.step_dependencies d where d.step_id = s.id), '{}') as "dependsOn",
             t.branch, t.commit_sha as "commitSha", t.error
        from baton.directive_steps s left join baton.tasks t on t.id = s.current_task_id
       where s.directive_id = $1
+        and ($2::integer is null or exists (select 1 from baton.tasks p
+              where p.id = s.added_by_task_id and p.kind = 'planning' and p.goal_revision = $2))
       order by s.order_index, s.created_at, s.id`,
-    [directiveId],
+    [directiveId, goalRevision ?? null],
   );
   return r.rows;
 }
@@ -60,7 +68,16 @@ export const planDirective = defineTask(Payload, async ({ directive_id }, { with
         await c.query("commit");
         return;
       }
-      const input = { directiveId: d.id, title: d.title, goal: d.goal, repo: d.repo, baseBranch: d.base_branch, generation: d.next_generation };
+      const input = {
+        directiveId: d.id,
+        title: d.title,
+        goal: d.goal,
+        repo: d.repo,
+        baseBranch: d.base_branch,
+        generation: d.next_generation,
+        check: d.check_command,
+        earlierSteps: await loadSteps(c, d.id, d.goal_revision),
+      };
       const prompt =
         d.planned_revision === null
           ? buildPlanningPrompt(input)

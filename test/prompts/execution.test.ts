@@ -61,6 +61,10 @@ npm test failed:
 \`\`\`
 Avoid repeating what made it fail.
 
+# Ground rules
+- Stay inside this worktree: create, change and delete files only under it. Do not write anywhere else (other checkouts, your home directory, system paths); other agents work next to you.
+- Before you exit, run the acceptance checks your plan names (tests, build, lint), and fix what fails. Exit 0 only when they pass.
+
 # When you are done
 Exit 0 and the step is marked completed; anything you leave uncommitted is committed for you. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.
 `,
@@ -84,6 +88,10 @@ Step id: b2b2b2b2-0000-4000-8000-000000000002
 
 # What your dependencies produced
 None.
+
+# Ground rules
+- Stay inside this working directory: create, change and delete files only under it. Do not write anywhere else (other checkouts, your home directory, system paths); other agents work next to you.
+- Before you exit, run the acceptance checks your plan names (tests, build, lint), and fix what fails. Exit 0 only when they pass.
 
 # When you are done
 Exit 0 and the step is marked completed. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.
@@ -127,6 +135,17 @@ Exit 0 and the step is marked completed. Exit non-zero to report failure; the en
     const prompt = buildExecutionPrompt({ ...retry, previousError: error });
     assert.ok(prompt.includes("THE END\n```"));
     assert.ok(!prompt.includes("x".repeat(4000)));
+  });
+
+  it("asks the agent to stay inside its worktree and to run the acceptance checks before it exits", () => {
+    const prompt = buildExecutionPrompt(first);
+    assert.ok(prompt.includes("- Stay inside this worktree: create, change and delete files only under it. Do not write anywhere else"));
+    assert.ok(prompt.includes("- Before you exit, run the acceptance checks your plan names (tests, build, lint), and fix what fails. Exit 0 only when they pass.\n"));
+    // With a check, the agent is asked to run it too; the rules come before the exit protocol.
+    const checked = buildExecutionPrompt({ ...first, check: "npm test" });
+    assert.ok(checked.includes("- Before you exit, run the acceptance checks your plan names (tests, build, lint) and the check above, and fix what fails. Exit 0 only when they pass.\n"));
+    assert.ok(checked.indexOf("# Acceptance check") < checked.indexOf("# Ground rules"));
+    assert.ok(checked.indexOf("# Ground rules") < checked.indexOf("# When you are done"));
   });
 
   it("states the completion protocol: exit 0 completes the step, non-zero fails it", () => {

@@ -67,6 +67,9 @@ describe("the planning prompt", () => {
 Let people sign up and log in.
 Passwords are hashed with argon2.
 
+# First, explore
+Your working directory is a checkout of the repository on the base branch. Before you plan, read it: the README, the layout, the build and test commands, the code the goal touches. Plan from what is there, not from guesses; name real files and commands in the task plans.
+
 # How to add steps
 Add every step in one atomic batch (preferred). Give each entry a "key"; "dependsOn" lists keys of entries in the same batch or ids of existing steps:
 
@@ -85,6 +88,15 @@ baton directive add-step "Expose users over the API" --task-plan "..." --depends
 \`\`\`
 
 A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error says why; fix the input and run it again.
+
+# Checks and limits
+This directive has no check of its own: a step is completed when its agent exits 0, unless the step has a check.
+A step may carry its own check ("check" in a batch entry, \`--check\` on add-step), which replaces the directive's for that step: a shell command, such as a narrower test run, that exits 0 when the step's work is right. A failing check fails the attempt; the step is retried with the check's command and the end of its output in the next attempt's prompt, and its dependents wait until it passes (a step whose last attempt fails is failed and its dependents blocked).
+A step may also limit each attempt: "timeout" (wall clock) and "stall" (longest time without output), as durations such as "30m" or "2h" (\`--timeout\`, \`--stall\` on add-step). An attempt past either is interrupted and retried. Give a long step a longer timeout than the directive's.
+
+\`\`\`sh
+baton directive batch-add-steps --json '[{"name": "Add the users table", "taskPlan": "...", "check": "npm test -- users", "timeout": "1h", "stall": "10m"}]'
+\`\`\`
 
 # Rules
 - Every taskPlan must be self-contained: the agent that executes a step has no access to this prompt, the goal's discussion, or the other steps' plans. Name files, interfaces, commands and acceptance checks explicitly.
@@ -133,8 +145,12 @@ A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error
     const calls = commandsOf(buildPlanningPrompt(input));
     assert.deepEqual(
       calls.map((c) => c.name),
-      ["directive batch-add-steps", "directive add-step", "directive add-step"],
+      ["directive batch-add-steps", "directive add-step", "directive add-step", "directive batch-add-steps"],
     );
+    // The checks-and-limits example: a step's own check, timeout and stall in a batch entry.
+    assert.deepEqual(parseBatch(calls[3]!.opts.json as string), [
+      { name: "Add the users table", taskPlan: "...", check: "npm test -- users", timeout: "1h", stall: "10m" },
+    ]);
     const batch = parseBatch(calls[0]!.opts.json as string);
     assert.deepEqual(batch, [
       { key: "schema", name: "Add the users table", description: "Why this step exists", taskPlan: "Self-contained instructions..." },
@@ -146,6 +162,71 @@ A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error
     assert.deepEqual(calls[2]!.operands, ["Expose users over the API"]);
     // The id add-step printed reaches --depends-on through the shell variable.
     assert.deepEqual(parseIdList(calls[2]!.opts.dependsOn as string, "--depends-on"), [STUB_ID]);
+  });
+});
+
+describe("the planning prompt: explore first, checks and limits, steps already added", () => {
+  it("asks the planner to read the repository before it plans, or says there is none", () => {
+    assert.ok(
+      buildPlanningPrompt(input).includes(
+        "# First, explore\nYour working directory is a checkout of the repository on the base branch. Before you plan, read it: the README, the layout, the build and test commands, the code the goal touches. Plan from what is there, not from guesses; name real files and commands in the task plans.\n",
+      ),
+    );
+    assert.ok(
+      buildPlanningPrompt({ ...input, repo: null }).includes(
+        "# First, explore\nYour working directory is empty: there is no repository to read. Plan from the goal alone, and say in each task plan what files the step creates.\n",
+      ),
+    );
+    // Exploring comes before adding steps.
+    const prompt = buildPlanningPrompt(input);
+    assert.ok(prompt.indexOf("# First, explore") < prompt.indexOf("# How to add steps"));
+  });
+
+  it("names the directive's check and where it runs", () => {
+    assert.ok(
+      buildPlanningPrompt({ ...input, check: "npm run lint && npm test" }).includes(
+        "# Checks and limits\nThis directive has a check: after a step's agent exits 0, Baton runs `npm run lint && npm test` in the step's worktree, and the step is completed only if it exits 0 too.\n",
+      ),
+    );
+    assert.ok(
+      buildPlanningPrompt({ ...input, repo: null, check: "make test" }).includes(
+        "Baton runs `make test` in the step's working directory, and the step is completed only if it exits 0 too.\n",
+      ),
+    );
+    assert.ok(buildPlanningPrompt({ ...input, check: null }).includes("This directive has no check of its own: a step is completed when its agent exits 0, unless the step has a check.\n"));
+  });
+
+  it("explains a step's check, what a failing check does, and the timeout and stall fields", () => {
+    const prompt = buildPlanningPrompt(input);
+    assert.match(prompt, /A step may carry its own check \("check" in a batch entry, `--check` on add-step\), which replaces the directive's for that step/);
+    assert.match(prompt, /A failing check fails the attempt; the step is retried with the check's command and the end of its output in the next attempt's prompt, and its dependents wait until it passes/);
+    assert.match(prompt, /"timeout" \(wall clock\) and "stall" \(longest time without output\), as durations such as "30m" or "2h" \(`--timeout`, `--stall` on add-step\)\. An attempt past either is interrupted and retried\./);
+  });
+
+  it("lists the steps an earlier attempt already added and says not to add them again", () => {
+    const earlierSteps: ExistingStep[] = [
+      { ...steps[0]!, status: "ready", branch: null, commitSha: null },
+      { ...steps[1]!, status: "pending", error: null },
+    ];
+    const prompt = buildPlanningPrompt({ ...input, earlierSteps });
+    assert.ok(
+      prompt.includes(
+        [
+          "Passwords are hashed with argon2.",
+          "",
+          "# Steps you already added",
+          `An earlier attempt at this plan added these steps before it ended without finishing. They are part of the plan: do not add them again. Add only what is still missing; "dependsOn" may name their ids.`,
+          "- a1a1a1a1-0000-4000-8000-000000000001: Add the users table (status ready)",
+          "- b2b2b2b2-0000-4000-8000-000000000002: Expose users over the API (status pending)",
+          "",
+          "# First, explore",
+        ].join("\n"),
+      ),
+    );
+    assertNoPlaceholders(prompt);
+    // A first attempt, or one that added nothing, has no such section.
+    assert.doesNotMatch(buildPlanningPrompt(input), /Steps you already added/);
+    assert.doesNotMatch(buildPlanningPrompt({ ...input, earlierSteps: [] }), /Steps you already added/);
   });
 });
 
@@ -164,6 +245,37 @@ describe("the re-planning prompt", () => {
         ].join("\n"),
       ),
     );
+  });
+
+  it("gives each existing step's description and task plan, indented under it, long ones shortened", () => {
+    const described: ExistingStep[] = [
+      { ...steps[0]!, description: "Users need a table.", taskPlan: "Create migrations/001_users.sql:\n  id, email, password_hash.\nRun npm test." },
+      { ...steps[1]!, description: null, taskPlan: "x".repeat(5000), error: null },
+    ];
+    const prompt = buildReplanningPrompt({ ...replanInput, steps: described });
+    assert.ok(
+      prompt.includes(
+        [
+          "- a1a1a1a1-0000-4000-8000-000000000001: Add the users table (status completed; generation 1; branch baton/a1a1; commit 0123abcd)",
+          "  Description: Users need a table.",
+          "  Task plan: Create migrations/001_users.sql:",
+          "      id, email, password_hash.",
+          "    Run npm test.",
+          `- b2b2b2b2-0000-4000-8000-000000000002: Expose users over the API (status failed; generation 1; depends on a1a1a1a1-0000-4000-8000-000000000001)`,
+          `  Task plan: ${"x".repeat(4000)}… (shortened; 5000 characters in all)`,
+          "",
+        ].join("\n"),
+      ),
+    );
+    assertNoPlaceholders(prompt);
+  });
+
+  it("lists the steps an earlier attempt of this re-plan added, and explains checks and exploring", () => {
+    const prompt = buildReplanningPrompt({ ...replanInput, check: "npm test", earlierSteps: [steps[2]!] });
+    assert.ok(prompt.includes("# Steps you already added\n"));
+    assert.ok(prompt.includes("- c3c3c3c3-0000-4000-8000-000000000003: Write the docs (status blocked)\n"));
+    assert.ok(prompt.includes("# First, explore\n"));
+    assert.ok(prompt.includes("This directive has a check: after a step's agent exits 0, Baton runs `npm test` in the step's worktree"));
   });
 
   it("shows the previous and the new goal, and the new generation", () => {
@@ -198,10 +310,10 @@ describe("the re-planning prompt", () => {
     const calls = commandsOf(buildReplanningPrompt(replanInput), ids);
     assert.deepEqual(
       calls.map((c) => c.name),
-      ["directive batch-add-steps", "directive add-step", "directive add-step", "directive remove-step", "directive set-deps"],
+      ["directive batch-add-steps", "directive add-step", "directive add-step", "directive batch-add-steps", "directive remove-step", "directive set-deps"],
     );
-    assert.deepEqual(calls[3]!.operands, [steps[2]!.id]);
-    assert.deepEqual(calls[4]!.operands, [steps[2]!.id, `${steps[0]!.id},${steps[1]!.id}`]);
+    assert.deepEqual(calls[4]!.operands, [steps[2]!.id]);
+    assert.deepEqual(calls[5]!.operands, [steps[2]!.id, `${steps[0]!.id},${steps[1]!.id}`]);
     // --force, which the prompt mentions for steps with dependents, is an option of remove-step.
     assert.deepEqual(parseWithCli(["directive", "remove-step", steps[2]!.id, "--force"]).opts.force, true);
   });
