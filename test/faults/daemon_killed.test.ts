@@ -128,9 +128,10 @@ describe("a daemon SIGKILLed with tasks running, restarted on the same work dir"
     for (const dir of worktrees) assert.ok(!fs.existsSync(dir), `${dir} was removed`);
     const [clone] = fs.readdirSync(path.join(victim.workDir, "repos")).map((n) => path.join(victim.workDir, "repos", n));
     assert.deepEqual(git(clone!, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")), [`worktree ${clone}`]);
-    // The repository has the accepted attempts' branches only.
+    // The repository has the accepted attempts' branches only, and the directive's result branch.
     const branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/baton/").split("\n").sort();
-    assert.deepEqual(branches, tasks.filter((t) => t.status === "completed").map((t) => t.branch!).sort());
+    const result = (await e2e.db.pool.query<{ b: string }>("select result_branch as b from baton.directives where id = $1", [directive.id])).rows[0]!.b;
+    assert.deepEqual(branches, [...tasks.filter((t) => t.status === "completed").map((t) => t.branch!), result].sort());
 
     // Late reports on the dead attempts. Through SQL with the daemon's id:
     for (const t of held) {

@@ -164,10 +164,12 @@ describe("a daemon cut from the API by a network partition", () => {
     for (const t of interrupted) assert.deepEqual([t.branch, t.commit_sha], [null, null]);
     assert.doesNotMatch(logOf(), /"msg":"report (rejected|failed; retrying)"/, "the cut-off daemon sent no report that the server refused or that got lost");
 
-    // The repository: one branch per step, each the accepted attempt's; nothing of the cut-off attempts.
+    // The repository: one branch per step, each the accepted attempt's, and the directive's result
+    // branch; nothing of the cut-off attempts.
     const branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/baton/").split("\n").sort();
     const accepted = tasks.filter((t) => t.status === "completed");
-    assert.deepEqual(branches, accepted.map((t) => t.branch!).sort());
+    const result = (await e2e.db.pool.query<{ b: string }>("select result_branch as b from baton.directives where id = $1", [directive.id])).rows[0]!.b;
+    assert.deepEqual(branches, [...accepted.map((t) => t.branch!), result].sort());
     for (const t of accepted) assert.equal(git(repo, "rev-parse", t.branch!), t.commit_sha, `${t.branch} is at the commit the server recorded`);
     for (const t of interrupted) assert.ok(!branches.some((b) => b.endsWith(`-${short(t.id)}`)), `no branch of the cut-off attempt ${t.id}`);
     assert.equal(git(repo, "log", "--all", "--format=%H", "--", "late.txt"), "", "the cut-off agents' late work is in no commit");
