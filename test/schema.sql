@@ -1228,7 +1228,7 @@ end;
 $function$
 
 -- baton.remove_step(uuid,boolean)  (execute: baton_agent,baton_user)
--- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled. Agents cannot remove completed or running steps; an execution agent only removes steps its task added.
+-- comment: Removes a step. Refused (BTSTS) for a completed or running step, for every caller; refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. An execution agent only removes steps its task added.
 CREATE OR REPLACE FUNCTION baton.remove_step(step_id uuid, force boolean DEFAULT false)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
@@ -1800,7 +1800,7 @@ end;
 $function$
 
 -- baton_private.assert_agent_may_change_step(uuid,text,boolean)
--- comment: For agent tokens (others pass): raises BTDNY when the agent may not remove (verb `remove`) or re-wire (`rewire`) the step: no agent removes a completed or running step, and an execution agent touches only steps its task added (with force, their dependents too).
+-- comment: For agent tokens (others pass): raises BTSTS when the step to remove is completed or running (as remove_step does for everyone), and BTDNY when an execution agent may not remove (verb `remove`) or re-wire (`rewire`) the step because its task did not add it (with force, its dependents too).
 CREATE OR REPLACE FUNCTION baton_private.assert_agent_may_change_step(step_id uuid, verb text, force boolean DEFAULT false)
  RETURNS void
  LANGUAGE plpgsql
@@ -1820,12 +1820,11 @@ begin
   v_task_id := baton_private.setting_uuid('baton.task_id');
   select t.kind into v_kind from baton.tasks t where t.id = v_task_id;
 
-  -- GUARD (every agent): work that is done or under way stays. (Re-wiring such a step is refused for
-  -- everyone by set_step_dependencies itself, with BTSTS.)
-  if verb = 'remove' and v_step.status in ('completed', 'running') then
-    raise exception 'Step % ("%") is %, so an agent cannot remove it; only the directive''s owner can. Add a new step instead.',
-      v_step.id, v_step.name, v_step.status
-      using errcode = 'BTDNY', hint = 'The owner can remove it with `baton directive remove-step ' || v_step.id || '`.';
+  -- GUARD: work that is done or under way stays, for everyone (remove_step checks it again); checked
+  -- here first so an agent hears that before who added the step. (Re-wiring such a step is refused
+  -- for everyone by set_step_dependencies itself, with BTSTS.)
+  if verb = 'remove' then
+    perform baton_private.assert_step_removable(v_step);
   end if;
 
   if v_kind is distinct from 'execution' then
@@ -1998,6 +1997,27 @@ begin
   if octet_length(on_complete_command) > 4096 then
     raise exception 'The on-complete command is % bytes; the limit is 4096 bytes.', octet_length(on_complete_command)
       using errcode = 'BTINV', hint = 'Put a long command in a script and give the command that runs it, e.g. "sh /path/to/on-complete.sh".';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_step_removable(baton.directive_steps)
+-- comment: Raises BTSTS when the step is completed or running: remove_step refuses those for every caller, with or without force.
+CREATE OR REPLACE FUNCTION baton_private.assert_step_removable(step baton.directive_steps)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if step.status = 'completed' then
+    raise exception 'Step % ("%") is completed, so it cannot be removed: completed and running steps stay.', step.id, step.name
+      using errcode = 'BTSTS', detail = 'from=completed',
+            hint = 'To change or undo its work, add a new step (it may depend on this one).';
+  elsif step.status = 'running' then
+    raise exception 'Step % ("%") is running, so it cannot be removed: completed and running steps stay.', step.id, step.name
+      using errcode = 'BTSTS', detail = 'from=running',
+            hint = 'Stop it first with `baton directive fail-step ' || step.id || '` (or skip-step), then remove it; or let it finish and add a new step.';
   end if;
 end;
 $function$
@@ -3585,7 +3605,7 @@ end;
 $function$
 
 -- baton_private.remove_step(uuid,boolean)
--- comment: Removes a step. Refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A running task of the step is cancelled.
+-- comment: Removes a step. Refused (BTSTS) for a completed or running step; refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. A pending or starting task of the step is cancelled.
 CREATE OR REPLACE FUNCTION baton_private.remove_step(step_id uuid, force boolean DEFAULT false)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
@@ -3599,6 +3619,8 @@ declare
   v_live uuid[];
   v_dependents_ids uuid[];
 begin
+  -- GUARD (everyone, force or not): work that is done or under way stays.
+  perform baton_private.assert_step_removable(v_step);
   select string_agg(s.id || ' ("' || s.name || '")', ', ' order by s.order_index, s.id) into v_dependents
     from baton.step_dependencies d join baton.directive_steps s on s.id = d.step_id where d.depends_on_step_id = v_step.id;
   if v_dependents is not null and not force then

@@ -170,22 +170,23 @@ describe("an execution agent's token", () => {
     assert.deepEqual([await stepRows(), await edges()], [steps, deps], "nothing changed");
   });
 
-  it("cannot remove the running step it works on, nor a completed step (BTDNY); the owner can", async () => {
+  it("cannot remove the running step it works on, nor a completed step (BTSTS), and neither can the owner", async () => {
     const steps = await stepRows();
     const running = await gqlError(server, REMOVE, { s: step.work }, agentToken);
-    assert.equal(running.extensions?.code, "BTDNY");
+    assert.equal(running.extensions?.code, "BTSTS");
     assert.equal(
       running.message,
-      `Step ${step.work} ("work") is running, so an agent cannot remove it; only the directive's owner can. Add a new step instead. The owner can remove it with \`baton directive remove-step ${step.work}\`.`,
+      `Step ${step.work} ("work") is running, so it cannot be removed: completed and running steps stay. Stop it first with \`baton directive fail-step ${step.work}\` (or skip-step), then remove it; or let it finish and add a new step.`,
     );
     const completed = await gqlError(server, REMOVE, { s: step.done }, agentToken);
-    assert.equal(completed.extensions?.code, "BTDNY");
+    assert.equal(completed.extensions?.code, "BTSTS");
     assert.equal(
       completed.message,
-      `Step ${step.done} ("done") is completed, so an agent cannot remove it; only the directive's owner can. Add a new step instead. The owner can remove it with \`baton directive remove-step ${step.done}\`.`,
+      `Step ${step.done} ("done") is completed, so it cannot be removed: completed and running steps stay. To change or undo its work, add a new step (it may depend on this one).`,
     );
+    const byOwner = await gqlError(server, REMOVE, { s: step.done }, server.credentials.token);
+    assert.equal(byOwner.message, completed.message);
     assert.deepEqual(await stepRows(), steps, "nothing changed");
-    await gql(server, REMOVE, { s: step.done }, server.credentials.token);
   });
 
   it("is named as the actor of the events it causes, and the daemon of its reports", async () => {

@@ -117,6 +117,27 @@ describe("illegal transitions through the API", () => {
     );
   });
 
+  // remove_step (000022): completed and running steps stay, for the owner too, and force (which re-wires dependents) does not override it.
+  const REMOVE_HINT = {
+    completed: () => "To change or undo its work, add a new step (it may depend on this one).",
+    running: (id: string) => `Stop it first with \`baton directive fail-step ${id}\` (or skip-step), then remove it; or let it finish and add a new step.`,
+  };
+  for (const status of ["completed", "running"] as const) {
+    for (const force of [false, true]) {
+      it(`removeStep${force ? " with force" : ""} on a ${status} step is refused (BTSTS)`, async () => {
+        const id = steps[status];
+        await refused(
+          `mutation ($id: UUID!, $force: Boolean) { removeStep(input: { stepId: $id, force: $force }) { result { rowId } } }`,
+          { id, force },
+          owner(),
+          "BTSTS",
+          `Step ${id} ("a") is ${status}, so it cannot be removed: completed and running steps stay. ${REMOVE_HINT[status](id)}`,
+          ["directive_steps", id],
+        );
+      });
+    }
+  }
+
   const stepCases: { op: string; verb: string; from: StepStatus[]; only: string }[] = [
     { op: "completeStep", verb: "completed", from: ["completed", "skipped"], only: "pending, ready, running, failed, blocked" },
     { op: "failStep", verb: "failed", from: ["completed", "skipped", "failed"], only: "pending, ready, running, blocked" },

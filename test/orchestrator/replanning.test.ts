@@ -122,16 +122,19 @@ describe("re-planning", () => {
     const owner = await createOwner(db, "replan-remove");
     const { daemon, id } = await plannedAndIdle(owner, {
       2: async (task, d) => {
-        await d.query("select baton.remove_step(id) from baton.directive_steps where directive_id = $1 and name = 'api'", [task.directive_id]);
+        // Completed steps stay (remove_step refuses them), so it removes the skipped one.
+        await d.query("select baton.remove_step(id) from baton.directive_steps where directive_id = $1 and name = 'docs'", [task.directive_id]);
       },
     });
+    await db.pool.query("select baton.skip_step(s.id) from baton.add_step($1, 'docs') s", [id]);
+    await waitFor(async () => (await directiveStatus(db, id)) === "idle", { what: "idle again after the skipped step" });
     await db.pool.query("select baton.update_goal($1, 'Only store users')", [id]);
-    await waitFor(async () => (await stepsOf(id)).length === 1 && (await directiveStatus(db, id)) === "idle", { what: "the re-plan to run to idle" });
+    await waitFor(async () => (await stepsOf(id)).length === 2 && (await directiveStatus(db, id)) === "idle", { what: "the re-plan to run to idle" });
     await waitForQuietQueue(db);
 
     assert.equal(await directiveStatus(db, id), "idle");
     assert.deepEqual((await tasksOf(db, { directiveId: id })).filter((t) => t.kind === "planning").map((t) => t.generation), [1, 2]);
-    assert.deepEqual((await stepsOf(id)).map((s) => [s.name, s.status]), [["schema", "completed"]]);
+    assert.deepEqual((await stepsOf(id)).map((s) => [s.name, s.status]), [["schema", "completed"], ["api", "completed"]]);
     assert.deepEqual(await directiveRow(id), { status: "idle", goal_revision: 2, planned_revision: 2, current_generation: 2 });
     assert.deepEqual(daemon.spawned.map((t) => t.kind), ["planning", "execution", "execution", "planning"]);
     assert.deepEqual(daemon.errors, []);

@@ -260,14 +260,14 @@ describe("an execution agent", () => {
       );
     }));
 
-  it("cannot remove the running step it works on, nor a completed step (BTDNY)", () =>
+  it("cannot remove the running step it works on, nor a completed step (BTSTS)", () =>
     withRootDb(db, async (c) => {
       const { owner, d, s, task, settings } = await executionAgent(c);
       await actAs(c, "baton_agent", settings);
       await assertDbError(
         refused(c, "select baton.remove_step($1)", [s.work!.id]),
-        "BTDNY",
-        `Step ${s.work!.id} ("work") is running, so an agent cannot remove it; only the directive's owner can. Add a new step instead.`,
+        "BTSTS",
+        `Step ${s.work!.id} ("work") is running, so it cannot be removed: completed and running steps stay.`,
       );
       // A step it added that has since completed.
       const mine = await addAs(c, d.id, [{ name: "done" }]);
@@ -276,8 +276,8 @@ describe("an execution agent", () => {
       await actAs(c, "baton_agent", agent(owner, d.id, task.id));
       await assertDbError(
         refused(c, "select baton.remove_step($1)", [mine.done!.id]),
-        "BTDNY",
-        `Step ${mine.done!.id} ("done") is completed, so an agent cannot remove it; only the directive's owner can. Add a new step instead.`,
+        "BTSTS",
+        `Step ${mine.done!.id} ("done") is completed, so it cannot be removed: completed and running steps stay.`,
       );
     }));
 });
@@ -303,7 +303,7 @@ describe("a planning agent", () => {
       assert.deepEqual(names.rows.map((r) => r.name), ["a", "b"]);
     }));
 
-  it("cannot remove a completed or running step (BTDNY); the owner can", () =>
+  it("cannot remove a completed or running step (BTSTS)", () =>
     withRootDb(db, async (c) => {
       const { owner, d, settings } = await planningAgent(c);
       const s = await addSteps(c, d.id, [{ name: "done" }, { name: "busy" }]);
@@ -313,12 +313,17 @@ describe("a planning agent", () => {
       for (const [name, status] of [["done", "completed"], ["busy", "running"]] as const) {
         await assertDbError(
           refused(c, "select baton.remove_step($1)", [s[name]!.id]),
-          "BTDNY",
-          `Step ${s[name]!.id} ("${name}") is ${status}, so an agent cannot remove it; only the directive's owner can. Add a new step instead.`,
+          "BTSTS",
+          `Step ${s[name]!.id} ("${name}") is ${status}, so it cannot be removed: completed and running steps stay.`,
         );
       }
+      // The owner is refused the same way (remove_step, 000022).
       await actAs(c, "baton_user", { "baton.owner_id": owner, "baton.directive_id": "", "baton.task_id": "" });
-      await c.query("select baton.remove_step($1)", [s.done!.id]);
+      await assertDbError(
+        refused(c, "select baton.remove_step($1)", [s.done!.id]),
+        "BTSTS",
+        `Step ${s.done!.id} ("done") is completed, so it cannot be removed: completed and running steps stay.`,
+      );
     }));
 });
 

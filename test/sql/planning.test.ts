@@ -167,10 +167,14 @@ describe("re-planning", () => {
 
   it("goes idle after a re-plan that only removes steps, and asks for no further plan", () =>
     withRootDb(db, async (c) => {
-      const { d, s } = await plannedAndDone(c);
+      const { d } = await plannedAndDone(c);
+      // Completed steps stay (remove_step refuses them): the re-plan removes a skipped one.
+      const extra = await addSteps(c, d.id, [{ name: "extra" }]);
+      await c.query("select baton.skip_step($1)", [extra.extra!.id]);
+      assert.equal((await directive(c, d.id)).status, "idle");
       await c.query("select baton.update_goal($1, 'Less is more')", [d.id]);
       const t = await plan(c, d.id);
-      await c.query("select baton.remove_step($1)", [s.b!.id]);
+      await c.query("select baton.remove_step($1)", [extra.extra!.id]);
       await report(c, t.id, "completed");
       const after = await directive(c, d.id);
       assert.deepEqual({ status: after.status, planned: after.planned_revision, goal: after.goal_revision }, { status: "idle", planned: 2, goal: 2 });

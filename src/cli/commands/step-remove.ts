@@ -8,7 +8,7 @@ export function register(directive: Command): void {
     directive
       .command("remove-step")
       .argument("<step-id>")
-      .description("Remove a step. Refused while others depend on it, unless --force re-wires them onto its own dependencies.")
+      .description("Remove a step. Completed and running steps cannot be removed (fail-step or skip-step a running one first). Refused while others depend on it, unless --force re-wires them onto its own dependencies.")
       .option("--force", "re-wire dependents onto the removed step's dependencies")
       .addHelpText("after", "\nExample:\n  baton directive remove-step 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f --force"),
   ).action(async (stepId: string, opts: CommonOptions & { force?: boolean }) => {
