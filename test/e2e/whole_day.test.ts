@@ -187,6 +187,20 @@ describe("the whole day", () => {
     ]);
   });
 
+  it("watch, piped, prints each agent's output lines labelled by step and attempt", () => {
+    const lines = watched.stdout.split("\n");
+    for (const line of ["planner #1 | planned a diamond of 4 steps", "Paint it blue #1 | blue: painted pale", "Paint it blue #2 | blue: painted blue", "Paint it red #1 | red: thinking very hard", "Mix the colors #1 | mix: resolved shared.txt"]) {
+      assert.ok(lines.includes(line), `watch printed ${JSON.stringify(line)}:\n${watched.stdout}`);
+    }
+  });
+
+  it("watch exits 1 on a paused directive and says why", async () => {
+    await cliOk(["directive", "pause", "--directive", id], { env: server.env });
+    const paused = await cli(["directive", "watch", "--directive", id], { env: server.env });
+    assert.equal(paused.code, 1, paused.stdout + paused.stderr);
+    assert.deepEqual(paused.stdout.trim().split("\n").slice(-2), ["paused: paused by hand (baton directive pause); `baton directive start` resumes it", "paused: 4/4 steps settled, outcome paused"]);
+  });
+
   it("baton task logs shows what an agent printed", async () => {
     const [mix] = tasksOf("Mix the colors");
     const logs = await cliOk(["task", "logs", mix!.rowId], { env: server.env });

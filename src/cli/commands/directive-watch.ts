@@ -2,19 +2,35 @@ import type { Command } from "commander";
 import { DirectiveEventsFeedDocument } from "../../client/generated/graphql";
 import { subscribe } from "../../client/graphql";
 import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from "../context";
-import { outcome, pauseReason, renderWatch, settledCount } from "../render/watch";
-import { eventDetail, formatEvent } from "./directive-events";
+import { LinePrinter, LogReader, type LogTask } from "../logs-feed";
+import { outcome, OutputTail, pauseReason, renderWatch, settledCount } from "../render/watch";
+import { formatEvent } from "./directive-events";
 import { fetchDirective, resultText, snapshotJson, type DirectiveSnapshot } from "./directive-status";
 
-/** Exit code when the watch ends: 0 all completed (and integrated), 1 failed or blocked steps remain, or Baton paused it. */
+/** "Write the outline #2", "planner #1", "integration #1": how watch labels a task's output lines when piped. */
+function label(t: LogTask): string {
+  const n = `#${t.attempt ?? 1}`;
+  return t.kind === "planning" ? `planner ${n}` : t.kind === "integration" ? `integration ${n}` : `${t.step?.name ?? `step ${t.stepId?.slice(0, 8) ?? "?"}`} ${n}`;
+}
+
+/** Exit code when the watch ends: 0 all completed (and integrated), 1 failed or blocked steps remain, or it is paused. */
 export function register(directive: Command): void {
   addCommonOptions(
     directive
       .command("watch")
       .description(
-        "Live view of a directive until it is idle: exits 0 when every step completed (and, with a repository, its result branch is pushed), 1 when some failed or are blocked, or when its planner or integration failed and paused it.",
+        "Live view of a directive and the last output lines of each running task, until nothing more will run: exits 0 when it is idle with every step completed (and, with a repository, prints its pushed result), 1 when some failed or are blocked, or when it is paused (by hand, or because its planner or integration failed; the reason is printed).",
       )
-      .addHelpText("after", "\nExample:\n  baton directive watch --directive $BATON_DIRECTIVE_ID"),
+      .addHelpText(
+        "after",
+        `
+On a terminal the view is redrawn in place, with the last 3 output lines under each running task.
+Piped, it prints each event and each line of the agents' output ("Write the outline #1 | ..."), then
+the result and a last line such as "idle: 4/4 steps settled, outcome succeeded".
+
+Example:
+  baton directive watch --directive $BATON_DIRECTIVE_ID`,
+      ),
     { directive: true },
   ).action(async (opts: CommonOptions) => {
     const id = directiveIdFrom(opts);
@@ -22,6 +38,19 @@ export function register(directive: Command): void {
     const tty = Boolean(process.stdout.isTTY) && !opts.json;
     const ws = client.websocket();
     const tails = new Map<string, string[]>();
+    // Agents' output: the stored chunks of a task are read when its output event arrives (one task at a time, in order).
+    const outputTails = new Map<string, OutputTail>();
+    const printer = new LinePrinter((line) => process.stdout.write(line + "\n"));
+    const reader = new LogReader(client, label, (t, c) => {
+      if (opts.json) return;
+      if (!tty) return printer.chunk(t, c);
+      let tail = outputTails.get(t.info.rowId);
+      if (!tail) outputTails.set(t.info.rowId, (tail = new OutputTail(3)));
+      tail.add(c.text);
+      tails.set(t.info.rowId, tail.lines());
+    });
+    let reading: Promise<unknown> = Promise.resolve();
+    const readOutput = (taskId: string) => (reading = reading.then(() => reader.catchUp(taskId)).catch(() => undefined).then(draw));
     let snapshot: DirectiveSnapshot | undefined;
     let finished: (code: number) => void = () => undefined;
     const result = new Promise<number>((resolve) => (finished = resolve));
@@ -35,6 +64,8 @@ export function register(directive: Command): void {
       draw();
       const o = outcome(snapshot);
       if (o !== "running") {
+        await reading;
+        printer.flush();
         if (!tty) {
           const reason = pauseReason(snapshot);
           const line = opts.json
@@ -58,9 +89,10 @@ export function register(directive: Command): void {
       while (!stopped) {
         const sub = subscribe(ws, DirectiveEventsFeedDocument, { d: id }, (data) => {
             for (const e of data.directiveEvents?.events ?? []) {
-              const detail = eventDetail(e);
-              if (e.kind === "output" && typeof detail.task_id === "string" && typeof detail.tail === "string") {
-                tails.set(detail.task_id, detail.tail.split("\n").filter(Boolean).slice(-3));
+              if (e.kind === "output" && e.subjectType === "task") {
+                // Output events carry no text: read what the task stored since the last read.
+                if (!opts.json) readOutput(e.subjectId);
+                if (!opts.json) continue;
               }
               if (!tty) process.stdout.write((opts.json ? JSON.stringify(e) : formatEvent(e)) + "\n");
             }

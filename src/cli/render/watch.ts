@@ -13,8 +13,9 @@ const RESET = "\x1b[0m";
 export type WatchOutcome = "running" | "succeeded" | "failed" | "paused";
 
 /**
- * Why Baton paused the directive itself, or null: its planner or its integration failed for good (the
- * latest task of that kind ended without completing). A pause by hand has no reason here: watch waits.
+ * Why the directive is paused, or null when it is not: its planner or its integration failed for good
+ * (the latest task of that kind ended without completing), else a pause by hand (or by a rule that
+ * left no failed task). Either way nothing runs until someone acts, so watch ends (exit 1) and says why.
  */
 export function pauseReason(d: DirectiveSnapshot): string | null {
   if (d.status !== "paused") return null;
@@ -22,22 +23,39 @@ export function pauseReason(d: DirectiveSnapshot): string | null {
     const t = d.tasks.nodes.filter((x) => x.kind === kind).at(-1);
     if (t && statusIn(t.status, ["failed", "interrupted", "cancelled"])) {
       const what = kind === "planning" ? "planning" : "integration";
-      return `${what} ${t.status}${t.error ? `: ${errorSummary(t.error)}` : ""} (see \`baton task logs ${t.rowId}\`)`;
+      return `${what} ${t.status}${t.error ? `: ${errorSummary(t.error)}` : ""} (see \`baton task logs ${t.rowId}\`); \`baton directive start\` resumes it`;
     }
   }
-  return null;
+  return "paused by hand (baton directive pause); `baton directive start` resumes it";
 }
 
 /**
  * Idle with every step completed or skipped: succeeded; idle (or archived) with failed or blocked
- * steps: failed; paused by Baton because its planner or integration failed: paused (exit 1 too).
+ * steps: failed; paused (by Baton because its planner or integration failed, or by hand): paused (exit 1 too).
  */
 export function outcome(d: DirectiveSnapshot): WatchOutcome {
   const bad = d.directiveSteps.nodes.some((s) => statusIn(s.status, BAD_STEP_STATUSES));
   if (d.status === "archived") return "failed";
-  if (pauseReason(d)) return "paused";
+  if (d.status === "paused") return "paused";
   if (d.status !== "idle") return "running";
   return bad ? "failed" : "succeeded";
+}
+
+/** The last `keep` complete or partial lines of a task's output, fed chunk by chunk (what watch shows under a running task). */
+export class OutputTail {
+  private text = "";
+  constructor(private readonly keep = 3) {}
+  add(chunk: string): void {
+    // Only the end matters: keep a bounded window, cut at a line start.
+    this.text = (this.text + chunk).slice(-4000);
+  }
+  lines(): string[] {
+    return this.text
+      .split("\n")
+      .map((l) => l.replace(/\r$/, ""))
+      .filter((l) => l.trim() !== "")
+      .slice(-this.keep);
+  }
 }
 
 export function settledCount(d: DirectiveSnapshot): number {
