@@ -161,6 +161,22 @@ END)
   grant SELECT to baton_daemon
   grant SELECT to baton_user
 
+view baton.directive_usage
+  comment: Usage per directive, planners and integrations included, beside its budgets.
+  directive_id uuid -- The directive.
+  owner_id uuid -- Its owner.
+  title text -- Its title.
+  reported_tasks integer -- How many of its tasks reported usage.
+  input_tokens bigint -- Input tokens of all its tasks.
+  output_tokens bigint -- Output tokens of all its tasks.
+  cost_usd numeric(16,6) -- Cost in USD of all its tasks.
+  budget_usd numeric(16,6) -- Its cost budget in USD, or null.
+  budget_tokens bigint -- Its token budget (input plus output), or null.
+  budget_reached_at timestamp with time zone -- When it was paused for reaching a budget, or null.
+  as SELECT d.id AS directive_id, d.owner_id, d.title, COALESCE(u.reported_tasks, 0::bigint)::integer AS reported_tasks, COALESCE(u.input_tokens, 0::numeric)::bigint AS input_tokens, COALESCE(u.output_tokens, 0::numeric)::bigint AS output_tokens, COALESCE(u.cost_usd, 0::numeric)::numeric(16,6) AS cost_usd, d.budget_usd, d.budget_tokens, d.budget_reached_at FROM baton.directives d LEFT JOIN LATERAL ( SELECT count(*) FILTER (WHERE t.input_tokens IS NOT NULL OR t.output_tokens IS NOT NULL OR t.cost_usd IS NOT NULL) AS reported_tasks, sum(t.input_tokens) AS input_tokens, sum(t.output_tokens) AS output_tokens, sum(t.cost_usd) AS cost_usd FROM baton.tasks t WHERE t.directive_id = d.id) u ON true;
+  grant SELECT to baton_agent
+  grant SELECT to baton_user
+
 table baton.directives (rls, forced)
   comment: @behavior -insert -update -delete A goal given to Baton. An agent plans it into a DAG of steps; each ready step is dispatched as a task to a daemon; when every step is settled, the steps' branches are integrated into one result branch (directives with a repository), and the directive goes idle; it is re-planned when its goal changes. Status: draft -> active (startDirective) or archived; active -> paused (pauseDirective, its planner failed, or its integration failed for good), idle (nothing left to run, plan or integrate) or archived; paused -> active (startDirective) or archived; idle -> active (new steps, a retry, a re-wiring, a goal update, or settled work to integrate), paused or archived; archived is final.
   id uuid not null default gen_random_uuid() -- The directive's id; also the suffix of its NOTIFY channel `baton:directive:<id>`.
@@ -193,9 +209,15 @@ table baton.directives (rls, forced)
   result_commit text -- The commit result_branch pointed at when the last integration completed.
   result_url text -- The first http(s) URL the on-complete command printed in the last completed integration (e.g. a pull request); null when it printed none or there is no on-complete command.
   result_at timestamp with time zone -- When the last integration completed (when result_branch and result_commit were recorded).
+  budget_usd numeric(16,6) -- Pause the directive when its tasks' cost reaches this many USD; null: no cost budget.
+  budget_tokens bigint -- Pause the directive when its tasks' input plus output tokens reach this; null: no token budget.
+  budget_reached_at timestamp with time zone -- When its usage reached a budget and it was paused for it (once per budget: setting a budget clears it); null while under budget.
+  paused_reason text -- Why Baton paused it (a budget), while it stays paused; null otherwise.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
+  constraint directives_budget_tokens_positive CHECK ((budget_tokens > 0))
+  constraint directives_budget_usd_positive CHECK ((budget_usd > (0)::numeric))
   constraint directives_integration_task_id_fkey FOREIGN KEY (integration_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_orchestrator_task_fkey FOREIGN KEY (orchestrator_task_id) REFERENCES baton.tasks(id) ON DELETE SET NULL
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
@@ -219,6 +241,7 @@ table baton.directives (rls, forced)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
   CREATE TRIGGER _100_default_target_branch BEFORE INSERT ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg_directives__default_target_branch()
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
+  CREATE TRIGGER _150_clear_paused_reason BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN (((old.status = 'paused'::baton.directive_status) AND (new.status IS DISTINCT FROM old.status))) EXECUTE FUNCTION baton_private.tg_directives__clear_paused_reason()
   CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__guard()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directives REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('directives')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('directives')
@@ -280,6 +303,17 @@ END -- The daemon that made the change (daemon tokens, e.g. a status report); nu
   grant SELECT to baton_daemon
   grant SELECT to baton_user
 
+view baton.owner_usage
+  comment: Usage per owner, over every task of every directive it can see.
+  owner_id uuid -- The owner.
+  reported_tasks integer -- How many of its tasks reported usage.
+  input_tokens bigint -- Input tokens of all its tasks.
+  output_tokens bigint -- Output tokens of all its tasks.
+  cost_usd numeric(16,6) -- Cost in USD of all its tasks.
+  as SELECT t.owner_id, count(*) FILTER (WHERE t.input_tokens IS NOT NULL OR t.output_tokens IS NOT NULL OR t.cost_usd IS NOT NULL)::integer AS reported_tasks, COALESCE(sum(t.input_tokens), 0::numeric)::bigint AS input_tokens, COALESCE(sum(t.output_tokens), 0::numeric)::bigint AS output_tokens, COALESCE(sum(t.cost_usd), 0::numeric)::numeric(16,6) AS cost_usd FROM baton.tasks t JOIN baton.directives d ON d.id = t.directive_id GROUP BY t.owner_id;
+  grant SELECT to baton_agent
+  grant SELECT to baton_user
+
 table baton.owners (rls, forced)
   comment: @behavior -insert -update -delete A tenant of Baton: a person or team. Every directive, step, task, daemon and event belongs to exactly one owner.
   id uuid not null default gen_random_uuid() -- The owner's id.
@@ -323,6 +357,20 @@ CASE ( SELECT baton_private.current_api_role() AS current_api_role)
 END)
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+view baton.step_usage
+  comment: Usage per step: every attempt's tokens and cost added up (0 when nothing was reported).
+  step_id uuid -- The step.
+  directive_id uuid -- Its directive.
+  owner_id uuid -- Its owner.
+  step_name text -- The step's name.
+  reported_tasks integer -- How many of its tasks (attempts) reported usage.
+  input_tokens bigint -- Input tokens of all its attempts.
+  output_tokens bigint -- Output tokens of all its attempts.
+  cost_usd numeric(16,6) -- Cost in USD of all its attempts.
+  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, count(t.id) FILTER (WHERE t.input_tokens IS NOT NULL OR t.output_tokens IS NOT NULL OR t.cost_usd IS NOT NULL)::integer AS reported_tasks, COALESCE(sum(t.input_tokens), 0::numeric)::bigint AS input_tokens, COALESCE(sum(t.output_tokens), 0::numeric)::bigint AS output_tokens, COALESCE(sum(t.cost_usd), 0::numeric)::numeric(16,6) AS cost_usd FROM baton.directive_steps s LEFT JOIN baton.tasks t ON t.step_id = s.id GROUP BY s.id;
+  grant SELECT to baton_agent
   grant SELECT to baton_user
 
 view baton.step_waits
@@ -398,6 +446,9 @@ table baton.tasks (rls, forced)
   ready_at timestamp with time zone -- When the task's work became ready to dispatch (its step became ready, or the directive was activated or its goal updated); dispatch latency is assigned_at - ready_at. Null for tasks created before Baton recorded it.
   check_command text -- The check this attempt runs after its agent exits 0 (its step's check, else its directive's), fixed when the task was created; null when there is none (and for planning tasks). While it runs the task is `checking`.
   result_url text -- For integration tasks: the first http(s) URL the directive's on-complete command printed (e.g. a pull request), reported with completed.
+  input_tokens bigint -- Input tokens its agent used, as reported with report_task_usage (summed over reports); null when none was reported.
+  output_tokens bigint -- Output tokens its agent used (summed over reports); null when none was reported.
+  cost_usd numeric(16,6) -- What its agent cost in USD (summed over reports); null when none was reported.
   constraint attempt_when_execution_or_integration CHECK (((kind = ANY (ARRAY['execution'::text, 'integration'::text])) = (attempt IS NOT NULL)))
   constraint daemon_when_assigned CHECK (((status = ANY (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])) OR (daemon_id IS NOT NULL)))
   constraint error_is_valid CHECK (((error IS NULL) OR (octet_length(error) <= 65536)))
@@ -413,6 +464,7 @@ table baton.tasks (rls, forced)
   constraint tasks_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint tasks_pkey PRIMARY KEY (id)
   constraint tasks_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
+  constraint tasks_usage_not_negative CHECK (((COALESCE(input_tokens, (0)::bigint) >= 0) AND (COALESCE(output_tokens, (0)::bigint) >= 0) AND (COALESCE(cost_usd, (0)::numeric) >= (0)::numeric)))
   CREATE INDEX tasks_daemon_directive_idx ON baton.tasks USING btree (daemon_id, directive_id) WHERE (daemon_id IS NOT NULL)
   CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status <> ALL (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
@@ -437,6 +489,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _800_mirror_started AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__mirror_started()
+  CREATE TRIGGER _850_check_budget AFTER UPDATE OF input_tokens, output_tokens, cost_usd ON baton.tasks FOR EACH ROW WHEN (((new.input_tokens IS DISTINCT FROM old.input_tokens) OR (new.output_tokens IS DISTINCT FROM old.output_tokens) OR (new.cost_usd IS DISTINCT FROM old.cost_usd))) EXECUTE FUNCTION baton_private.tg_tasks__check_budget()
   CREATE TRIGGER _900_count_live_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_update AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
@@ -1293,6 +1346,66 @@ begin
 end;
 $function$
 
+-- baton.report_task_usage(uuid,bigint,bigint,numeric)  (execute: baton_agent,baton_daemon)
+-- comment: Adds what a task's agent used (input and output tokens, cost in USD) to the task's usage: several reports add up, a null figure adds nothing. The task's agent may report for its own live task, its daemon for any of its tasks. Raises BTINV for a negative or huge figure or none at all. Reaching the directive's budget pauses it.
+CREATE OR REPLACE FUNCTION baton.report_task_usage(task_id uuid, input_tokens bigint DEFAULT NULL::bigint, output_tokens bigint DEFAULT NULL::bigint, cost_usd numeric DEFAULT NULL::numeric)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_role text := baton_private.current_api_role();
+  v_directive_id uuid;
+  v_daemon_id uuid;
+  v_task baton.tasks;
+begin
+  perform baton_private.assert_token_live();
+  perform baton_private.assert_usage('input_tokens', input_tokens, 1000000000000);
+  perform baton_private.assert_usage('output_tokens', output_tokens, 1000000000000);
+  perform baton_private.assert_usage('cost_usd', cost_usd, 1000000);
+  if round(cost_usd, 6) is distinct from cost_usd then
+    raise exception 'cost_usd has at most 6 decimal places (got %).', cost_usd using errcode = 'BTINV';
+  end if;
+  if input_tokens is null and output_tokens is null and cost_usd is null then
+    raise exception 'Report at least one of input_tokens, output_tokens and cost_usd.' using errcode = 'BTINV';
+  end if;
+
+  -- GUARD: an agent reports only for its own task, while it is live; a daemon only for its tasks.
+  if v_role = 'baton_agent' then
+    if task_id is distinct from baton_private.setting_uuid('baton.task_id') then
+      raise exception 'This agent token is for task %, so it cannot report usage of task %.', baton_private.setting_uuid('baton.task_id'), task_id
+        using errcode = 'BTDNY';
+    end if;
+    if baton_private.current_agent_directive_id() is null then
+      raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.', task_id
+        using errcode = 'BTDNY', hint = 'Its daemon can still report the usage.';
+    end if;
+  end if;
+  select t.directive_id, t.daemon_id into v_directive_id, v_daemon_id from baton.tasks t where t.id = report_task_usage.task_id;
+  if v_role = 'baton_daemon' and (v_directive_id is null or v_daemon_id is distinct from baton_private.current_daemon_id()) then
+    raise exception 'Task % is not assigned to this daemon (%), so it cannot report on it.', task_id, baton_private.setting_uuid('baton.daemon_id')
+      using errcode = 'BTDNY';
+  end if;
+  if v_directive_id is null then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+
+  -- LOCK ORDER: the directive, then the task.
+  perform 1 from baton.directives d where d.id = v_directive_id for no key update;
+  update baton.tasks t
+     set input_tokens = case when report_task_usage.input_tokens is null then t.input_tokens
+                             else coalesce(t.input_tokens, 0) + report_task_usage.input_tokens end,
+         output_tokens = case when report_task_usage.output_tokens is null then t.output_tokens
+                              else coalesce(t.output_tokens, 0) + report_task_usage.output_tokens end,
+         cost_usd = case when report_task_usage.cost_usd is null then t.cost_usd
+                         else coalesce(t.cost_usd, 0) + report_task_usage.cost_usd end
+   where t.id = report_task_usage.task_id
+  returning * into v_task;
+  return v_task;
+end;
+$function$
+
 -- baton.retry_step(uuid)  (execute: baton_user)
 -- comment: Runs a failed step again with a fresh round of attempts, together with the failed steps it waits on (for a blocked step, only those); blocked dependents are unblocked and an idle directive becomes active.
 CREATE OR REPLACE FUNCTION baton.retry_step(step_id uuid)
@@ -1378,6 +1491,37 @@ begin
     perform set_config('baton.token_gen', v_generation::text, true);
   end if;
   return baton_private.owner_token(v_owner);
+end;
+$function$
+
+-- baton.set_directive_budget(uuid,numeric,bigint)  (execute: baton_user)
+-- comment: Sets a directive's budgets (both at once; null: none): budget_usd in USD and budget_tokens (input plus output). When its usage reaches one, it is paused (running tasks finish) with the reason, once per budget; setting a budget again re-arms it, and pauses the directive at once if its usage is already there. Owner only.
+CREATE OR REPLACE FUNCTION baton.set_directive_budget(directive_id uuid, budget_usd numeric DEFAULT NULL::numeric, budget_tokens bigint DEFAULT NULL::bigint)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+begin
+  if baton_private.current_api_role() = 'baton_agent' then
+    raise exception 'Only the directive''s owner can set its budget.' using errcode = 'BTDNY';
+  end if;
+  if budget_usd is not null and (budget_usd <= 0 or budget_usd > 1000000 or round(budget_usd, 6) <> budget_usd) then
+    raise exception 'The USD budget must be more than 0 and at most 1000000, with at most 6 decimal places (got %).', budget_usd
+      using errcode = 'BTINV', hint = 'For example 25 or 2.50; leave it out for no cost budget.';
+  end if;
+  if budget_tokens is not null and (budget_tokens <= 0 or budget_tokens > 1000000000000) then
+    raise exception 'The token budget must be a whole number from 1 to 1000000000000 (got %).', budget_tokens
+      using errcode = 'BTINV', hint = 'For example 2000000; leave it out for no token budget.';
+  end if;
+  update baton.directives d
+     set budget_usd = set_directive_budget.budget_usd, budget_tokens = set_directive_budget.budget_tokens, budget_reached_at = null
+   where d.id = v_directive.id;
+  perform baton_private.check_directive_budget(v_directive.id);
+  select * into v_directive from baton.directives d where d.id = v_directive.id;
+  return v_directive;
 end;
 $function$
 
@@ -2094,6 +2238,22 @@ begin
 end;
 $function$
 
+-- baton_private.assert_usage(text,numeric,numeric)
+-- comment: Raises BTINV unless a reported usage figure is null or from 0 to its limit.
+CREATE OR REPLACE FUNCTION baton_private.assert_usage(name text, value numeric, max_value numeric)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if value < 0 or value > max_value then
+    raise exception '% must be from 0 to % (got %).', name, max_value, value
+      using errcode = 'BTINV', hint = 'Report what one or more model calls used; reports add up.';
+  end if;
+end;
+$function$
+
 -- baton_private.assign_one_task(uuid,boolean)
 -- comment: Assigns one pending task to the best daemon of its owner with room (preferring one its step has not failed on, then the least loaded). Returns whether it did.
 CREATE OR REPLACE FUNCTION baton_private.assign_one_task(task_id uuid, skip_locked boolean DEFAULT true)
@@ -2487,6 +2647,49 @@ CREATE OR REPLACE FUNCTION baton_private.cancel_live_task(step_id uuid, reason t
 AS $function$
   update baton.tasks t set status = 'cancelled', error = reason
    where t.step_id = cancel_live_task.step_id and t.kind = 'execution' and baton_private.task_is_live(t.status);
+$function$
+
+-- baton_private.check_directive_budget(uuid)
+-- comment: When a directive's usage reached its budget_usd or budget_tokens and it was not yet paused for it: pauses it (if active or idle) with paused_reason "Budget reached: ...", stamps budget_reached_at and raises the budget webhook event. Returns whether it did.
+CREATE OR REPLACE FUNCTION baton_private.check_directive_budget(directive_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_tokens numeric;
+  v_cost numeric;
+  v_reason text;
+begin
+  select * into v_directive from baton.directives d where d.id = check_directive_budget.directive_id;
+  if not found or v_directive.budget_reached_at is not null or v_directive.status = 'archived'
+     or (v_directive.budget_usd is null and v_directive.budget_tokens is null) then
+    return false;
+  end if;
+  select coalesce(sum(coalesce(t.input_tokens, 0) + coalesce(t.output_tokens, 0)), 0), coalesce(sum(t.cost_usd), 0)
+    into v_tokens, v_cost
+    from baton.tasks t where t.directive_id = v_directive.id;
+  if v_cost >= v_directive.budget_usd then
+    v_reason := format('Budget reached: it cost $%s of its $%s budget.', trim_scale(v_cost), trim_scale(v_directive.budget_usd));
+  elsif v_tokens >= v_directive.budget_tokens then
+    v_reason := format('Budget reached: it used %s tokens of its %s-token budget.', v_tokens, v_directive.budget_tokens);
+  else
+    return false;
+  end if;
+  if v_directive.status in ('active', 'idle') then
+    perform baton_private.transition_directive(v_directive, 'paused', 'paused');
+    update baton.directives d set paused_reason = v_reason where d.id = v_directive.id;
+  end if;
+  update baton.directives d set budget_reached_at = now() where d.id = v_directive.id;
+  perform baton_private.enqueue_webhooks(v_directive.owner_id, 'budget',
+    jsonb_build_object('directive_id', v_directive.id, 'title', v_directive.title, 'reason', v_reason,
+                       'cost_usd', v_cost, 'tokens', v_tokens,
+                       'budget_usd', v_directive.budget_usd, 'budget_tokens', v_directive.budget_tokens,
+                       'status', (select d.status from baton.directives d where d.id = v_directive.id)));
+  return true;
+end;
 $function$
 
 -- baton_private.current_actor()
@@ -4421,6 +4624,19 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directives__clear_paused_reason()
+-- comment: Clears paused_reason when a directive leaves paused.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__clear_paused_reason()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  new.paused_reason := null;
+  return new;
+end;
+$function$
+
 -- baton_private.tg_directives__default_target_branch()
 -- comment: Fills directives.target_branch with baton/<directive-short>/result when an insert leaves it null.
 CREATE OR REPLACE FUNCTION baton_private.tg_directives__default_target_branch()
@@ -4503,6 +4719,20 @@ AS $function$
 begin
   perform baton_private.enqueue_webhooks(new.owner_id, new.status::text,
     jsonb_build_object('directive_id', new.id, 'title', new.title, 'from_status', old.status, 'status', new.status));
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__check_budget()
+-- comment: Checks the directive's budget when a task's usage grows.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__check_budget()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.check_directive_budget(new.directive_id);
   return null;
 end;
 $function$

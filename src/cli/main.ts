@@ -33,6 +33,7 @@ import { register as stepRemove } from "./commands/step-remove";
 import { register as stepSetDeps } from "./commands/step-set-deps";
 import { register as taskCancel } from "./commands/task-cancel";
 import { register as taskLogs } from "./commands/task-logs";
+import { register as taskUsage } from "./commands/task-usage";
 import { register as tokenCreate } from "./commands/token-create";
 import { register as tokenRotate } from "./commands/token-rotate";
 import { createLogger } from "../logger";
@@ -118,7 +119,7 @@ export function buildProgram(): Command {
     add(directive);
   }
   const task = program.command("task").description("Read what a task's agent wrote, or stop it.");
-  for (const add of [taskLogs, taskCancel]) add(task);
+  for (const add of [taskLogs, taskCancel, taskUsage]) add(task);
   ownerCreate(program.command("owner").description("Manage owners (admin: uses the database directly)."));
   const token = program.command("token").description("Mint tokens (admin: uses the database directly) and rotate them.");
   for (const add of [tokenCreate, tokenRotate]) add(token);

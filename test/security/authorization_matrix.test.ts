@@ -85,6 +85,11 @@ const MATRIX: Record<
   "Query.transactionEvents":      ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.directiveProgresses":    ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.stepWaits":              ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  // Usage roll-ups (sql/000023): views over tasks and steps, so the same row-level security; an agent of A's
+  // other directive sees its own directive's usage under owner A, so ownerUsages lists A's row for it too.
+  "Query.stepUsages":             ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  "Query.directiveUsages":        ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
+  "Query.ownerUsages":            ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "allow",  "42501",  U],
   "Query.daemonToken":            ["42501",  "allow",  "BTNFD",  "allow",  "BTNFD",  "42501",  U,        "BTNFD",  "42501",  "BTDNY",  U],
   // Computed columns that hand out a secret or other daemons' facts (not root fields; kept by hand).
   "Task.agentToken":              ["42501",  "hidden", "hidden", "allow",  "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
@@ -112,6 +117,9 @@ const MATRIX: Record<
   "Mutation.heartbeat":           ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.disconnectDaemon":    ["42501",  "allow",  "BTNFD",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.reportTaskStatus":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
+  // An agent reports usage for its own live task only; its daemon for its tasks; the owner sets budgets (issue 12).
+  "Mutation.reportTaskUsage":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "allow",  U,        "BTDNY",  "BTDNY",  "BTDNY",  U],
+  "Mutation.setDirectiveBudget":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.appendTaskOutput":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.revokeDaemon":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   // Only the owner adds and removes webhooks (issue 12: "only the owner may ... add webhooks").
@@ -126,7 +134,7 @@ const MATRIX: Record<
 const DENIAL_MESSAGES: Record<string, RegExp> = {
   "42501": /^Permission denied: your token's role may not do that/,
   BTNFD: /^(Directive|Step|Daemon|Task|Webhook) [0-9a-f-]{36} does not exist/,
-  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
+  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|This agent token is for task [0-9a-f-]{36}, so it cannot report usage of task [0-9a-f-]{36}\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
   UNAUTHENTICATED: /^(The token has expired; ask for a new one\.|The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token \(`baton token create` or `baton token rotate`\)\.)$/,
 };
 

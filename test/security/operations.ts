@@ -219,6 +219,9 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.webhooks": list("webhooks", "rowId", rowId, (w) => w.webhook, "webhooks"),
   "Query.webhookDeliveries": list("webhookDeliveries", "rowId", rowId, (w) => w.deliveryId, "deliveries"),
   "Query.directiveProgresses": list("directiveProgresses", "directiveId", (r) => r.directiveId, (w) => w.directive, "directives"),
+  "Query.stepUsages": list("stepUsages", "stepId", (r) => r.stepId, (w) => w.stepX, "steps"),
+  "Query.directiveUsages": list("directiveUsages", "directiveId", (r) => r.directiveId, (w) => w.directive, "directives"),
+  "Query.ownerUsages": list("ownerUsages", "ownerId", (r) => r.ownerId, (w) => w.ownerA, "owners"),
   "Query.stepWaits": list("stepWaits", "stepId", (r) => r.stepId, (w) => w.stepY, "steps"),
 
   // ---- Query: functions and Relay fields
@@ -355,6 +358,14 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.reportTaskStatus": mutation("reportTaskStatus", `taskId: $t, status: "completed"`, (w) => ({ t: w.task }), async (_r, w, db) => {
     assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "completed");
     assert.equal(await stepStatus(db, w.stepX), "completed");
+  }),
+  "Mutation.reportTaskUsage": mutation("reportTaskUsage", "taskId: $t, inputTokens: \"1200\", outputTokens: \"300\", costUsd: \"0.25\"", (w) => ({ t: w.task }), async (_r, w, db) => {
+    assert.deepEqual(await one(db, "select input_tokens::text, output_tokens::text, cost_usd::text from baton.tasks where id = $1", [w.task]), {
+      input_tokens: "1200", output_tokens: "300", cost_usd: "0.250000",
+    });
+  }),
+  "Mutation.setDirectiveBudget": mutation("setDirectiveBudget", "directiveId: $d, budgetUsd: \"25\", budgetTokens: \"2000000\"", (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.deepEqual(await one(db, "select budget_usd::text, budget_tokens::text from baton.directives where id = $1", [w.directive]), { budget_usd: "25.000000", budget_tokens: "2000000" });
   }),
   "Mutation.appendTaskOutput": mutation(
     "appendTaskOutput",

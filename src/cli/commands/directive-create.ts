@@ -1,10 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { CreateDirectiveDocument } from "../../client/generated/graphql";
+import { CreateDirectiveDocument, StartDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
+import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
 
 type Options = CommonOptions & {
   title: string;
@@ -17,6 +18,8 @@ type Options = CommonOptions & {
   stall?: string;
   targetBranch?: string;
   onComplete?: string;
+  budgetUsd?: string;
+  budgetTokens?: string;
 };
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
@@ -42,6 +45,8 @@ export function register(directive: Command): void {
       .option("--stall <duration>", "how long one attempt may go without output, e.g. 5m; a step's own --stall overrides it")
       .option("--target-branch <branch>", "the branch the integrated result is pushed to (default baton/<directive-short>/result)")
       .option("--on-complete <command>", "a command run in the result's worktree after it is pushed, e.g. 'gh pr create --fill --head \"$BATON_RESULT_BRANCH\"'; the first URL it prints is recorded")
+      .option("--budget-usd <amount>", "pause it when its tasks' cost reaches this many USD, e.g. 25")
+      .option("--budget-tokens <n>", "pause it when its tasks' input plus output tokens reach this, e.g. 5000000")
       .option("--start", "start it at once (plan and dispatch)")
       .addHelpText(
         "after",
@@ -61,6 +66,7 @@ the branches of the last steps (those no other step builds on) onto the base bra
 on the result, and pushes it to the target branch (a merge conflict goes to the agent); then it runs
 --on-complete there with BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set. Only
 then is the directive idle; \`baton directive status\` shows the result branch, commit and URL.
+${BUDGET_HELP}
 
 Example:
   baton directive create --title "Add login" --goal "Users can log in with email" --repo . --check "npm test" --start`,
@@ -69,19 +75,27 @@ Example:
     const repo = normalizeRepo(opts.repo);
     const timeoutSeconds = opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout");
     const stallSeconds = opts.stall === undefined ? null : cliLimit(opts.stall, "--stall");
-    const data = await apiClient(opts).request(CreateDirectiveDocument, {
+    const budget = budgetFlags(opts);
+    if (budget.usd === null || budget.tokens === null) throw new UsageError("A new directive has no budget to remove: leave out --budget-usd none / --budget-tokens none.");
+    const budgets = budget.usd !== undefined || budget.tokens !== undefined;
+    const api = apiClient(opts);
+    const data = await api.request(CreateDirectiveDocument, {
       title: opts.title,
       goal: opts.goal,
       repo: repo ?? null,
       baseBranch: opts.baseBranch ?? "main",
-      start: Boolean(opts.start),
+      start: Boolean(opts.start) && !budgets, // with a budget: started once the budget is set
       check: opts.check ?? null,
       timeoutSeconds,
       stallSeconds,
       targetBranch: opts.targetBranch ?? null,
       onComplete: opts.onComplete ?? null,
     });
-    const d = present(data.createDirective?.result, "the created directive");
+    let d = present(data.createDirective?.result, "the created directive");
+    if (budgets) {
+      await updateBudget(api, d.rowId, budget, { budgetUsd: null, budgetTokens: null });
+      if (opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
+    }
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
   });
 }

@@ -1,11 +1,34 @@
 import type { Command } from "commander";
 import { errorSummary } from "../../agent-error";
-import { DirectiveSnapshotDocument, type DirectiveFieldsFragment, type StepFieldsFragment, type TaskFieldsFragment } from "../../client/generated/graphql";
+import { DirectiveSnapshotDocument, DirectiveUsageDocument, type DirectiveUsageQuery, type DirectiveFieldsFragment, type StepFieldsFragment, type TaskFieldsFragment } from "../../client/generated/graphql";
 import { rows } from "../../client/results";
 import { formatDuration } from "../../duration";
 import { LIVE_TASK_STATUSES, RETRYABLE_STEP_STATUSES, statusIn } from "../../statuses";
 import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOptions } from "../context";
 import { UsageError } from "../context";
+import { formatUsage, trimUsd } from "./task-usage";
+
+export type DirectiveUsage = NonNullable<DirectiveUsageQuery["directiveUsages"]>["nodes"][number] & { pausedReason: string | null };
+
+/** The directive's usage and budgets (sql/000023), or null when it is not visible. */
+export async function fetchUsage(opts: CommonOptions, id: string): Promise<DirectiveUsage | null> {
+  const data = await apiClient(opts).request(DirectiveUsageDocument, { id });
+  const u = data.directiveUsages?.nodes[0];
+  return u ? { ...u, pausedReason: data.directive?.pausedReason ?? null } : null;
+}
+
+/** The usage lines of `directive status`: none while nothing was reported and no budget is set. */
+export function usageLines(u: DirectiveUsage | null, status: string): string[] {
+  if (!u) return [];
+  const lines: string[] = [];
+  const reported = u.reportedTasks ?? 0;
+  const budgets = [u.budgetUsd === null ? "" : `$${trimUsd(u.budgetUsd)}`, u.budgetTokens === null ? "" : `${Number(u.budgetTokens).toLocaleString("en-US")} tokens`].filter(Boolean);
+  if (reported > 0 || budgets.length) {
+    lines.push(`usage: ${formatUsage(u)} (${reported} task${reported === 1 ? "" : "s"} reported)${budgets.length ? `, budget ${budgets.join(" and ")}` : ""}`);
+  }
+  if (status === "paused" && u.pausedReason) lines.push(`paused: ${u.pausedReason} (raise it with \`baton directive update --budget-usd/--budget-tokens\`, or resume with \`baton directive start\`)`);
+  return lines;
+}
 
 export type StepRow = Omit<StepFieldsFragment, "stepDependenciesByStepId"> & { stepDependenciesByStepId: { nodes: { dependsOnStepId: string }[] } };
 export type DirectiveSnapshot = DirectiveFieldsFragment & { directiveSteps: { nodes: StepRow[] }; tasks: { nodes: TaskFieldsFragment[] } };
@@ -46,9 +69,10 @@ export function resultText(d: Pick<DirectiveSnapshot, "resultBranch" | "resultCo
   return `result: ${d.resultBranch} at ${d.resultCommit.slice(0, 10)}${d.resultUrl ? ` (${d.resultUrl})` : ""}`;
 }
 
-export function renderStatus(d: DirectiveSnapshot): string {
+export function renderStatus(d: DirectiveSnapshot, usage: DirectiveUsage | null = null): string {
   const byId = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s]));
   const lines = [`${d.title} (${d.rowId})`, `status ${d.status}, goal revision ${d.goalRevision}, generation ${d.currentGeneration}`];
+  lines.push(...usageLines(usage, d.status));
   if (d.checkCommand) lines.push(`check: ${d.checkCommand}`);
   if (limitsText(d)) lines.push(`limits per attempt: ${limitsText(d)}`);
   if (d.repo) lines.push(resultText(d));
@@ -92,7 +116,8 @@ export function register(directive: Command): void {
     { directive: true },
   ).action(async (opts: CommonOptions) => {
     const d = await fetchDirective(opts, directiveIdFrom(opts));
-    output(opts, snapshotJson(d), () => renderStatus(d));
+    const usage = await fetchUsage(opts, d.rowId);
+    output(opts, { ...snapshotJson(d), usage }, () => renderStatus(d, usage));
   });
 }
 export { UsageError };

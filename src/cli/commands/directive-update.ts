@@ -1,10 +1,14 @@
 import type { Command } from "commander";
-import { SetDirectiveCheckDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
+import { DirectiveUsageDocument, SetDirectiveCheckDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
+import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
 
-type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false };
+type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false;
+  budgetUsd?: string;
+  budgetTokens?: string;
+};
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -19,6 +23,8 @@ export function register(directive: Command): void {
       .option("--no-target-branch", "push the result to the default branch, baton/<directive-short>/result")
       .option("--on-complete <command>", "a command run in the result's worktree after each integration pushed it")
       .option("--no-on-complete", "remove the on-complete command")
+      .option("--budget-usd <amount>", "pause the directive when its tasks' cost reaches this many USD, e.g. 25 (none: no cost budget)")
+      .option("--budget-tokens <n>", "pause the directive when its tasks' input plus output tokens reach this (none: no token budget)")
       .addHelpText(
         "after",
         `
@@ -26,21 +32,36 @@ The check runs through \`sh -c\` in the attempt's worktree, with the agent's env
 agent exits 0 and its work is committed; the step completes only if the check exits 0 too. A new check
 applies to attempts dispatched from now on; running attempts keep the one they started with.
 ${LIMITS_HELP}
+${BUDGET_HELP}
 
 Examples:
   baton directive update --check "npm test"
   baton directive update --no-check
   baton directive update --timeout 30m --stall 5m
+  baton directive update --budget-usd 25 --budget-tokens 5000000
   baton directive update --target-branch feature/login --on-complete 'gh pr create --fill --head "$BATON_RESULT_BRANCH"'`,
       ),
     { directive: true },
   ).action(async (opts: Options) => {
     const limits = opts.timeout !== undefined || opts.stall !== undefined;
     const result = opts.targetBranch !== undefined || opts.onComplete !== undefined;
-    if (opts.check === undefined && !limits && !result) {
+    const budget = budgetFlags(opts); // checked before anything is sent
+    const budgets = budget.usd !== undefined || budget.tokens !== undefined;
+    if (opts.check === undefined && !limits && !result && !budgets) {
       throw new UsageError(
-        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION or --stall DURATION.',
+        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT or --budget-tokens N.',
       );
+    }
+    if (budgets) {
+      if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
+      if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
+      const api = apiClient(opts);
+      const id = directiveIdFrom(opts);
+      const now = (await api.request(DirectiveUsageDocument, { id })).directiveUsages?.nodes[0];
+      if (!now) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
+      const { directive: d, line } = await updateBudget(api, id, budget, now);
+      if (opts.check === undefined && !limits && !result) return output(opts, d, line);
+      if (!opts.json) process.stdout.write(line + "\n");
     }
     if (result) {
       // The result options first: each is one call, and the others follow as before.
