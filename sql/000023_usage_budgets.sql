@@ -205,6 +205,30 @@ create trigger _850_check_budget after update of input_tokens, output_tokens, co
                      or new.cost_usd is distinct from old.cost_usd)
   execute function baton_private.tg_tasks__check_budget();
 
+/*
+ * /metrics: usage ever reported, over all owners, as counters kept through metric_deltas
+ * (sql/000015), so a scrape does not sum every task ever run.
+ */
+create function baton_private.tg_tasks__count_usage() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  insert into baton_private.metric_deltas (metric, label, n, sum)
+  values ('usage', 'input_tokens', coalesce(new.input_tokens, 0) - coalesce(old.input_tokens, 0), 0),
+         ('usage', 'output_tokens', coalesce(new.output_tokens, 0) - coalesce(old.output_tokens, 0), 0),
+         ('usage', 'cost_usd', 0, (coalesce(new.cost_usd, 0) - coalesce(old.cost_usd, 0))::double precision);
+  perform baton_private.maybe_fold_metric_deltas();
+  return null;
+end;
+$$;
+comment on function baton_private.tg_tasks__count_usage() is
+  $$Adds a task's usage growth to the /metrics counters: metric `usage`, labels input_tokens and output_tokens (in n) and cost_usd (in sum).$$;
+create trigger _500_count_usage after update of input_tokens, output_tokens, cost_usd on baton.tasks
+  for each row when (new.input_tokens is distinct from old.input_tokens or new.output_tokens is distinct from old.output_tokens
+                     or new.cost_usd is distinct from old.cost_usd)
+  execute function baton_private.tg_tasks__count_usage();
+
 create function baton.set_directive_budget(directive_id uuid, budget_usd numeric default null, budget_tokens bigint default null)
 returns baton.directives
 language plpgsql volatile security definer

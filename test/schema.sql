@@ -483,6 +483,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('tasks')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.tasks FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('tasks')
   CREATE TRIGGER _500_count_status_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__count_status_update('tasks')
+  CREATE TRIGGER _500_count_usage AFTER UPDATE OF input_tokens, output_tokens, cost_usd ON baton.tasks FOR EACH ROW WHEN (((new.input_tokens IS DISTINCT FROM old.input_tokens) OR (new.output_tokens IS DISTINCT FROM old.output_tokens) OR (new.cost_usd IS DISTINCT FROM old.cost_usd))) EXECUTE FUNCTION baton_private.tg_tasks__count_usage()
   CREATE TRIGGER _500_observe_dispatch_latency_insert AFTER INSERT ON baton.tasks FOR EACH ROW WHEN ((new.assigned_at IS NOT NULL)) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_observe_dispatch_latency_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.assigned_at IS NOT NULL) AND (old.assigned_at IS DISTINCT FROM new.assigned_at))) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
@@ -4768,6 +4769,24 @@ begin
   if v_deltas is not null then
     perform baton_private.apply_live_task_deltas(v_deltas);
   end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_tasks__count_usage()
+-- comment: Adds a task's usage growth to the /metrics counters: metric `usage`, labels input_tokens and output_tokens (in n) and cost_usd (in sum).
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__count_usage()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  insert into baton_private.metric_deltas (metric, label, n, sum)
+  values ('usage', 'input_tokens', coalesce(new.input_tokens, 0) - coalesce(old.input_tokens, 0), 0),
+         ('usage', 'output_tokens', coalesce(new.output_tokens, 0) - coalesce(old.output_tokens, 0), 0),
+         ('usage', 'cost_usd', 0, (coalesce(new.cost_usd, 0) - coalesce(old.cost_usd, 0))::double precision);
+  perform baton_private.maybe_fold_metric_deltas();
   return null;
 end;
 $function$

@@ -24,6 +24,13 @@ export function createDatabaseMetrics(): DatabaseMetrics {
     labelNames: ["state"],
     registers,
   });
+  const tokens = new Gauge({
+    name: "baton_usage_tokens",
+    help: "Tokens that tasks reported (baton task usage, or the daemon's --agent-output), ever, over all owners; direction input or output.",
+    labelNames: ["direction"],
+    registers,
+  });
+  const cost = new Gauge({ name: "baton_usage_cost_usd", help: "Cost in USD that tasks reported, ever, over all owners.", registers });
   const latency = new SnapshotHistogram({
     name: "baton_dispatch_latency_seconds",
     help: "Time from a task's work becoming ready (its step ready, or planning needed) to the task being assigned to a daemon, over every assigned task.",
@@ -44,6 +51,9 @@ export function createDatabaseMetrics(): DatabaseMetrics {
       live.set(s.daemons_live);
       for (const state of ["ready", "scheduled", "running", "failed"] as const) jobs.set({ state }, s.jobs[state]);
       latency.set(s.latency);
+      tokens.set({ direction: "input" }, s.usage.inputTokens);
+      tokens.set({ direction: "output" }, s.usage.outputTokens);
+      cost.set(s.usage.costUsd);
     },
   };
 }

@@ -45,6 +45,8 @@ export type Snapshot = {
   daemons_live: number;
   jobs: z.infer<typeof RawSchema>["jobs"];
   latency: { buckets: [number, number][]; sum: number; count: number };
+  /** Usage tasks reported, ever, over all owners (sql/000023). */
+  usage: { inputTokens: number; outputTokens: number; costUsd: number };
 };
 
 export async function readSnapshot(pool: Pool): Promise<Snapshot> {
@@ -60,6 +62,11 @@ export async function readSnapshot(pool: Pool): Promise<Snapshot> {
     daemons: byMetric("daemons"),
     daemons_live: raw.daemons_live,
     jobs: raw.jobs,
+    usage: {
+      inputTokens: raw.counts.find(([m, l]) => m === "usage" && l === "input_tokens")?.[2] ?? 0,
+      outputTokens: raw.counts.find(([m, l]) => m === "usage" && l === "output_tokens")?.[2] ?? 0,
+      costUsd: raw.counts.find(([m, l]) => m === "usage" && l === "cost_usd")?.[3] ?? 0,
+    },
     latency: {
       buckets: LATENCY_BUCKETS.map((b) => [b, latency.filter((l) => l.le <= b).reduce((a, l) => a + l.n, 0)]),
       sum: latency.reduce((a, l) => a + l.sum, 0),

@@ -107,6 +107,12 @@ describe("baton task usage and budgets", () => {
     });
   });
 
+  it("/metrics shows the usage reported, ever, over all owners", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const lines = text.split("\n").filter((l) => l.startsWith("baton_usage_"));
+    assert.deepEqual(lines, ['baton_usage_tokens{direction="input"} 1200', 'baton_usage_tokens{direction="output"} 300', "baton_usage_cost_usd 1"]);
+  });
+
   it("directive create --budget-usd --start sets the budget before it starts", async () => {
     const r = await cli(["directive", "create", "--title", "Capped", "--goal", "G", "--budget-usd", "2.5", "--start", "--json"], { env: f.env });
     assert.equal(r.code, 0, r.stderr);
