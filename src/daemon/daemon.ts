@@ -20,6 +20,7 @@ import { DisconnectDaemonDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 import type { AgentUser } from "./agent-user";
+import type { AgentOutput } from "./usage-reader";
 import { CommandChannel } from "./command-channel";
 import { Heartbeat } from "./heartbeat";
 import { Lease } from "./lease";
@@ -47,6 +48,8 @@ export type DaemonOptions = {
   agentEnv?: readonly string[];
   /** Run agents as this user (--agent-user). */
   agentUser?: AgentUser;
+  /** The format of the agent's stdout to read its usage from (--agent-output); text: none. */
+  agentOutput?: AgentOutput;
 };
 
 /** After a run fails before its agent started, how long until the re-sync looks for the task again. */
@@ -76,6 +79,7 @@ export class Daemon {
       graceMs: opts.graceMs ?? 10_000,
       agentEnv: opts.agentEnv,
       agentUser: opts.agentUser,
+      agentOutput: opts.agentOutput,
       logger: this.logger,
     });
     this.pool = new TaskPool({

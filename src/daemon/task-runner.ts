@@ -17,7 +17,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { TaskToRunDocument } from "../client/generated/graphql";
+import { ReportTaskUsageDocument, TaskToRunDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 import { withConflictSection } from "../prompts/conflict";
@@ -32,6 +32,7 @@ import type { TaskRecords } from "./leftovers";
 import { OutputSink } from "./output-sink";
 import type { ReportQueue } from "./report-queue";
 import type { HeldTask } from "./task-pool";
+import { usageReader, type AgentOutput, type Usage } from "./usage-reader";
 import { prepareWorkspace, WorkspaceError } from "./workspace";
 
 /*
@@ -67,6 +68,8 @@ export type TaskRunnerOptions = {
   graceMs: number;
   agentEnv?: readonly string[];
   agentUser?: AgentUser;
+  /** Read the agent's usage from its stdout in this format, and report it (--agent-output). */
+  agentOutput?: AgentOutput;
   logger: Logger;
 };
 
@@ -123,6 +126,7 @@ export class TaskRunner {
         if (!conflict) sink.write("stdout", "[baton] Merged without conflict; no agent runs.\n");
       }
       let result: AgentResult;
+      const usage = usageReader(this.opts.agentOutput);
       if (integration && !conflict) {
         result = { outcome: "completed", exitCode: 0, signal: null, errorTail: "" };
       } else {
@@ -149,7 +153,10 @@ export class TaskRunner {
           passEnv: this.opts.agentEnv,
           user: this.opts.agentUser,
           env: agentEnv,
-          onOutput: (stream, text) => sink.write(stream, text),
+          onOutput: (stream, text) => {
+            if (stream === "stdout") usage?.write(text);
+            sink.write(stream, text);
+          },
           onSpawn: (pid) => records.agent(taskId, pid), // before the command starts: a daemon killed here leaves no agent
         });
         entry.agent = agent;
@@ -159,6 +166,8 @@ export class TaskRunner {
       // Before the output flush: its append may be stuck in the partition that cost the lease.
       if (entry.fenced) return log.warn("the lease ran out during this attempt: nothing published, nothing reported", { outcome: result.outcome });
       await sink.flush();
+      // Before the status report: a budget it reaches pauses the directive while the task still runs.
+      if (usage) await this.reportUsage(taskId, usage.end(), log);
       const unresolved =
         result.outcome === "completed" ? await workspace.unresolvedConflict().catch((err: Error) => `The agent exited 0 but its merge could not be checked: ${err.message}`) : null;
       if (unresolved) {
@@ -242,6 +251,24 @@ export class TaskRunner {
       await workspace.dispose().catch(() => undefined);
       fs.rmSync(path.join(workDir, "prompts", taskId), { recursive: true, force: true });
       records.end(taskId);
+    }
+  }
+
+  /** Reports what the agent's output said it used; a refusal or an outage is logged, never fails the task. */
+  private async reportUsage(taskId: string, found: Usage | null, log: Logger): Promise<void> {
+    if (!found || (found.inputTokens === null && found.outputTokens === null && found.costUsd === null)) {
+      return log.warn(`the agent printed no usage in the --agent-output ${this.opts.agentOutput} format`);
+    }
+    try {
+      await this.opts.api.request(ReportTaskUsageDocument, {
+        t: taskId,
+        input: found.inputTokens === null ? null : String(found.inputTokens),
+        output: found.outputTokens === null ? null : String(found.outputTokens),
+        cost: found.costUsd === null ? null : found.costUsd.toFixed(6),
+      });
+      log.info("usage reported", { input_tokens: found.inputTokens, output_tokens: found.outputTokens, cost_usd: found.costUsd });
+    } catch (err) {
+      log.warn("the usage could not be reported", { error: (err as Error).message });
     }
   }
 }

@@ -4,6 +4,7 @@ import { Option, type Command } from "commander";
 import { z } from "zod";
 import { CredentialsError, readCredentialsFile, normalizeApiUrl } from "../../client/credentials";
 import { resolveAgentCommand } from "../../daemon/agent-command";
+import { AGENT_OUTPUTS } from "../../daemon/usage-reader";
 import { checkAgentEnvNames } from "../../daemon/agent-env";
 import { openWorkDirTo, resolveAgentUser } from "../../daemon/agent-user";
 import { Daemon } from "../../daemon/daemon";
@@ -25,6 +26,7 @@ const Options = z.object({
   tokenFile: z.string().min(1).optional(),
   agentEnv: z.array(z.string()).default([]),
   agentUser: z.string().min(1).optional(),
+  agentOutput: z.enum(AGENT_OUTPUTS, { error: (i) => `use ${AGENT_OUTPUTS.join(" or ")} (got ${JSON.stringify(i.input)})` }).default("text"),
 });
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -60,6 +62,7 @@ export function register(daemon: Command): void {
     .option("--name <name>", "a name shown in status and watch", os.hostname())
     .option("--grace <seconds>", "after SIGTERM, how long an interrupted agent gets before SIGKILL", "10")
     .option("--agent-env <name>", "pass this variable of the daemon's environment to agents (repeatable); agents get only PATH, HOME, LANG, TERM, LC_* and BATON_* otherwise", collect)
+    .option("--agent-output <format>", "read each agent's usage (tokens, cost) from its stdout and report it: claude-json (Claude Code's -p --output-format json or stream-json), or text (default: read nothing)")
     .option("--agent-user <user>", "run agents as this user (the daemon must run as root); they cannot read the daemon's files or environment")
     .option("--api <url>", "Baton API URL (default: BATON_API_URL, then the local server's credentials.json, then the state dir)")
     .option("--token-file <path>", "a file (mode 600) holding an owner token (the daemon registers itself) or a daemon token (default: BATON_TOKEN, then credentials.json); needed only until the daemon has stored its own token")
@@ -79,9 +82,16 @@ and stores its own daemon token in the state dir; later starts use that, renewin
 A token given in BATON_TOKEN stays readable in /proc/<pid>/environ to the daemon's user: prefer
 --token-file, and --agent-user where the daemon runs as root.
 
+With --agent-output claude-json the daemon reads the final result object Claude Code prints with
+--output-format json or stream-json (usage.input_tokens, usage.output_tokens, total_cost_usd) and
+reports it as the task's usage when the agent exits, before the task's status; the directive's budget
+(--budget-usd/--budget-tokens) counts it. An agent may also report with \`baton task usage\`; reports add up.
+
 Examples:
   baton daemon run --agent-command "node examples/agent.js" --max-tasks 2
   baton daemon run --agent-command 'claude -p --dangerously-skip-permissions' --work-dir ~/baton-work --agent-env ANTHROPIC_API_KEY
+  baton daemon run --agent-output claude-json --agent-env ANTHROPIC_API_KEY \\
+    --agent-command 'claude -p --output-format json --dangerously-skip-permissions'
   sudo baton daemon run --agent-command 'claude -p' --token-file ~/.baton-owner-token --agent-user baton-agent`,
     )
     .action(async (raw: Record<string, unknown>) => {
@@ -162,6 +172,7 @@ Examples:
         heartbeatMs: Number(process.env.BATON_HEARTBEAT_MS) || 10_000,
         agentEnv,
         agentUser,
+        agentOutput: opts.agentOutput,
       });
       keeper = new TokenKeeper({
         apiUrl,
