@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
+import { cli, cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
 
 const e2e = useE2E();
 
@@ -46,6 +46,13 @@ describe("a budget reached from usage the daemon reads in Claude Code's format",
     ]);
     assert.equal((await e2e.db.pool.query("select count(*)::int as n from baton.tasks where step_id = $1", [c])).rows[0].n, 0);
     const status = await cliOk(["directive", "status", "--directive", d.rowId], { env: server.env });
+    const watch = await cli(["directive", "watch", "--directive", d.rowId], { env: server.env });
+    assert.equal(watch.code, 1, watch.stderr);
+    assert.deepEqual(watch.stdout.trim().split("\n").slice(-3), [
+      "usage: 2,000 input + 400 output tokens, $1.20 (2 tasks reported), budget $1.00",
+      "paused: Budget reached: it cost $1.2 of its $1 budget. `baton directive update --budget-usd/--budget-tokens` raises it; `baton directive start` resumes it",
+      "paused: 2/3 steps settled, outcome paused",
+    ]);
     assert.match(status, /\nusage: 2,000 input \+ 400 output tokens, \$1\.20 \(2 tasks reported\), budget \$1\.00\npaused: Budget reached: it cost \$1\.2 of its \$1 budget\./);
   });
 });

@@ -5,7 +5,7 @@ import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from
 import { LinePrinter, LogReader, type LogTask } from "../logs-feed";
 import { outcome, OutputTail, pauseReason, renderWatch, settledCount } from "../render/watch";
 import { formatEvent } from "./directive-events";
-import { fetchDirective, resultText, snapshotJson, type DirectiveSnapshot } from "./directive-status";
+import { fetchDirective, fetchUsage, resultText, snapshotJson, usageLines, type DirectiveSnapshot, type DirectiveUsage } from "./directive-status";
 
 /** "Write the outline #2", "planner #1", "integration #1": how watch labels a task's output lines when piped. */
 function label(t: LogTask): string {
@@ -52,25 +52,28 @@ Example:
     let reading: Promise<unknown> = Promise.resolve();
     const readOutput = (taskId: string) => (reading = reading.then(() => reader.catchUp(taskId)).catch(() => undefined).then(draw));
     let snapshot: DirectiveSnapshot | undefined;
+    let usage: DirectiveUsage | null = null;
     let finished: (code: number) => void = () => undefined;
     const result = new Promise<number>((resolve) => (finished = resolve));
 
     const draw = () => {
       if (!snapshot) return;
-      if (tty) process.stdout.write("\x1b[H\x1b[2J" + renderWatch(snapshot, Date.now(), tails, process.stdout.columns || 80) + "\n");
+      if (tty) process.stdout.write("\x1b[H\x1b[2J" + renderWatch(snapshot, Date.now(), tails, process.stdout.columns || 80, usage) + "\n");
     };
     const refresh = async () => {
       snapshot = await fetchDirective(opts, id);
+      usage = await fetchUsage(opts, id);
       draw();
       const o = outcome(snapshot);
       if (o !== "running") {
         await reading;
         printer.flush();
         if (!tty) {
-          const reason = pauseReason(snapshot);
+          const reason = pauseReason(snapshot, usage?.pausedReason ?? null);
           const line = opts.json
-            ? JSON.stringify({ outcome: o, ...snapshotJson(snapshot) })
+            ? JSON.stringify({ outcome: o, ...snapshotJson(snapshot), usage })
             : [
+                ...usageLines(usage, "").slice(0, 1), // the usage line (the pause reason follows below)
                 ...(snapshot.repo ? [resultText(snapshot)] : []),
                 ...(reason ? [`paused: ${reason}`] : []),
                 `${snapshot.status}: ${settledCount(snapshot)}/${snapshot.directiveSteps.nodes.length} steps settled, outcome ${o}`,

@@ -3,7 +3,7 @@
  */
 import { BAD_STEP_STATUSES, LIVE_TASK_STATUSES, SETTLED_STEP_STATUSES, STEP_STATUSES, statusIn, type StepStatus } from "../../statuses";
 import { errorSummary } from "../../agent-error";
-import { resultText, type DirectiveSnapshot } from "../commands/directive-status";
+import { resultText, usageLines, type DirectiveSnapshot, type DirectiveUsage } from "../commands/directive-status";
 
 const COLOR: Record<StepStatus, string> = {
   pending: "\x1b[90m", ready: "\x1b[34m", running: "\x1b[33m", completed: "\x1b[32m", failed: "\x1b[31m", skipped: "\x1b[35m", blocked: "\x1b[91m",
@@ -17,8 +17,10 @@ export type WatchOutcome = "running" | "succeeded" | "failed" | "paused";
  * (the latest task of that kind ended without completing), else a pause by hand (or by a rule that
  * left no failed task). Either way nothing runs until someone acts, so watch ends (exit 1) and says why.
  */
-export function pauseReason(d: DirectiveSnapshot): string | null {
+export function pauseReason(d: DirectiveSnapshot, budgetReason: string | null = null): string | null {
   if (d.status !== "paused") return null;
+  // Baton paused it for its budget (sql/000023: directives.paused_reason).
+  if (budgetReason) return `${budgetReason} \`baton directive update --budget-usd/--budget-tokens\` raises it; \`baton directive start\` resumes it`;
   for (const kind of ["integration", "planning"]) {
     const t = d.tasks.nodes.filter((x) => x.kind === kind).at(-1);
     if (t && statusIn(t.status, ["failed", "interrupted", "cancelled"])) {
@@ -68,7 +70,7 @@ function elapsed(since: string | null, now: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
 
-export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<string, string[]>, width = 80): string {
+export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<string, string[]>, width = 80, usage: DirectiveUsage | null = null): string {
   const total = d.directiveSteps.nodes.length;
   const settled = settledCount(d);
   const barWidth = Math.max(10, Math.min(40, width - 30));
@@ -76,13 +78,14 @@ export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<s
   const lines = [
     `\x1b[1m${d.title}\x1b[0m  ${d.status}`,
     `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${settled}/${total} settled`,
+    ...usageLines(usage, "").slice(0, 1), // the usage line (the pause reason follows below)
     "",
   ];
   for (const s of d.directiveSteps.nodes) {
     lines.push(`  ${statusIn(s.status, STEP_STATUSES) ? COLOR[s.status] : ""}${s.status.padEnd(9)}${RESET} g${s.generation}  ${s.name}`);
   }
   if (d.repo) lines.push("", resultText(d));
-  const reason = pauseReason(d);
+  const reason = pauseReason(d, usage?.pausedReason ?? null);
   if (reason) lines.push("", `paused: ${reason}`);
   const live = d.tasks.nodes.filter((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   if (live.length) {
