@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import type { PoolClient } from "pg";
 import { assertDbError, inSavepoint, useTestDatabase, withRootDb } from "../helpers/db";
 import { createOwner, directive, jobs } from "../helpers/fixtures";
+import { waitFor } from "../helpers/wait";
 import { chain, createDaemon, q, setup, startStep } from "./support";
 
 const db = useTestDatabase();
@@ -156,6 +157,45 @@ describe("budgets", () => {
       assert.deepEqual(await q(c, "select status, paused_reason from baton.directives where id = $1", [w.d]), { status: "active", paused_reason: null });
       assert.equal((await budgetJobs(c)).length, 1);
     }));
+
+  it("pauses once when two tasks' reports cross the budget at the same time (the directive's lock orders them)", async () => {
+    const setupClient = await db.pool.connect();
+    let w: Awaited<ReturnType<typeof running>>;
+    let second: string;
+    try {
+      await setupClient.query("begin");
+      w = await running(setupClient);
+      second = (await startStep(setupClient, (await q<{ id: string }>(setupClient, "select id from baton.add_step($1, 'parallel')", [w.d])).id)).id;
+      await webhook(setupClient, w.owner);
+      await setupClient.query("select baton.set_directive_budget($1, 1)", [w.d]);
+      await setupClient.query("commit");
+    } finally {
+      setupClient.release();
+    }
+    const [c1, c2] = [await db.pool.connect(), await db.pool.connect()];
+    try {
+      await c1.query("begin");
+      await c2.query("begin");
+      await report(c1, w.task, null, null, "0.6");
+      const pid2 = (await q<{ pid: number }>(c2, "select pg_backend_pid() as pid")).pid;
+      let done = false;
+      const blocked = report(c2, second, null, null, "0.6").finally(() => (done = true)); // waits for c1's lock on the directive
+      await waitFor(async () => (await db.pool.query("select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'", [pid2])).rowCount, { what: "the second report to wait for the directive's lock" });
+      assert.equal(done, false);
+      await c1.query("commit");
+      await blocked;
+      await c2.query("commit");
+    } finally {
+      c1.release();
+      c2.release();
+    }
+    await withRootDb(db, async (c) => {
+      assert.deepEqual(await q(c, "select status, paused_reason from baton.directives where id = $1", [w.d]), {
+        status: "paused", paused_reason: "Budget reached: it cost $1.2 of its $1 budget.",
+      });
+      assert.equal((await budgetJobs(c)).filter((e) => e.directive_id === w.d).length, 1);
+    });
+  });
 
   it("pauses on tokens (input plus output), and a new budget below usage pauses at once", () =>
     withRootDb(db, async (c) => {
