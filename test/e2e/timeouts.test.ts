@@ -205,6 +205,6 @@ describe("limits on the command line", () => {
     );
     const nothing = await cli(["directive", "update", "--directive", d.rowId], { env: server.env });
     assert.equal(nothing.code, 2);
-    assert.match(nothing.stderr, /--timeout DURATION or --stall DURATION/);
+    assert.match(nothing.stderr, /--timeout DURATION, --stall DURATION/);
   });
 });
