@@ -6,10 +6,14 @@
  * usage.input_tokens, usage.output_tokens and total_cost_usd. The last such object wins. Lines are
  * read as they arrive and only the current partial line is kept (at most MAX_LINE characters; a longer
  * line cannot be a result object worth reading and is skipped), so a chatty agent costs no memory.
+ *
+ * codex-json: Codex CLI's `codex exec --json` JSONL events; each `turn.completed` event carries that
+ * turn's usage (input_tokens, cached_input_tokens, output_tokens), summed here. Codex prints no cost,
+ * so cost stays null (a --budget-tokens budget counts it; --budget-usd does not).
  */
 import { z } from "zod";
 
-export const AGENT_OUTPUTS = ["text", "claude-json"] as const;
+export const AGENT_OUTPUTS = ["text", "claude-json", "codex-json"] as const;
 export type AgentOutput = (typeof AGENT_OUTPUTS)[number];
 
 export type Usage = { inputTokens: number | null; outputTokens: number | null; costUsd: number | null };
@@ -23,10 +27,11 @@ const ClaudeResult = z.object({
   usage: z.object({ input_tokens: Count.optional(), output_tokens: Count.optional() }).passthrough().optional(),
 });
 
-export class ClaudeJsonUsage {
+/** Reads JSON lines from an agent's stdout; a subclass takes each parsed object. */
+export abstract class JsonLinesUsage {
   private partial = "";
   private skipping = false;
-  private found: Usage | null = null;
+  protected found: Usage | null = null;
 
   /** Feeds a chunk of the agent's stdout. */
   write(text: string): void {
@@ -61,6 +66,14 @@ export class ClaudeJsonUsage {
     } catch {
       return;
     }
+    this.take(value);
+  }
+
+  protected abstract take(value: unknown): void;
+}
+
+export class ClaudeJsonUsage extends JsonLinesUsage {
+  protected take(value: unknown): void {
     const parsed = ClaudeResult.safeParse(value);
     if (!parsed.success) return;
     const r = parsed.data;
@@ -75,7 +88,25 @@ export class ClaudeJsonUsage {
   }
 }
 
+const CodexTurn = z.object({
+  type: z.literal("turn.completed"),
+  usage: z.object({ input_tokens: Count.optional(), output_tokens: Count.optional() }).passthrough(),
+});
+
+export class CodexJsonUsage extends JsonLinesUsage {
+  protected take(value: unknown): void {
+    const parsed = CodexTurn.safeParse(value);
+    if (!parsed.success) return;
+    const u = parsed.data.usage;
+    // Each turn reports its own usage: a run of several turns costs their sum.
+    const add = (a: number | null | undefined, b: number | undefined) => (b === undefined ? (a ?? null) : (a ?? 0) + b);
+    this.found = { inputTokens: add(this.found?.inputTokens, u.input_tokens), outputTokens: add(this.found?.outputTokens, u.output_tokens), costUsd: null };
+  }
+}
+
 /** A reader for the format, or null for plain text (nothing to read). */
-export function usageReader(format: AgentOutput | undefined): ClaudeJsonUsage | null {
-  return format === "claude-json" ? new ClaudeJsonUsage() : null;
+export function usageReader(format: AgentOutput | undefined): JsonLinesUsage | null {
+  if (format === "claude-json") return new ClaudeJsonUsage();
+  if (format === "codex-json") return new CodexJsonUsage();
+  return null;
 }

@@ -59,7 +59,7 @@ describe("baton task usage and budgets", () => {
       exit: 2,
       stderr: () => "A new directive has no budget to remove: leave out --budget-usd none / --budget-tokens none.",
     },
-    { name: "an unknown --agent-output", args: () => ["daemon", "run", "--agent-command", "true", "--agent-output", "claude-xml"], exit: 2, stderr: () => '--agent-output: use text or claude-json (got "claude-xml").' },
+    { name: "an unknown --agent-output", args: () => ["daemon", "run", "--agent-command", "true", "--agent-output", "claude-xml"], exit: 2, stderr: () => '--agent-output: use text, claude-json or codex-json (got "claude-xml").' },
   ];
   for (const c of refusals) {
     it(`refuses ${c.name} (exit ${c.exit}), changing nothing`, async () => {

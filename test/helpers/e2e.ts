@@ -248,11 +248,12 @@ let daemonCount = 0;
 export async function startDaemon(
   e2e: E2E,
   server: ServerProcess,
-  opts: { agentCommand: string; maxTasks?: number; env?: NodeJS.ProcessEnv; name?: string; workDir?: string; args?: string[] },
+  opts: { agentCommand?: string; maxTasks?: number; env?: NodeJS.ProcessEnv; name?: string; workDir?: string; args?: string[] },
 ): Promise<DaemonProcess> {
   const name = opts.name ?? `e2e-daemon-${process.pid}-${++daemonCount}`;
   const workDir = opts.workDir ?? e2e.tempDir("work"); // the same work dir again: a restart
-  const args = [BATON_BIN, "daemon", "run", "--agent-command", opts.agentCommand, "--max-tasks", String(opts.maxTasks ?? 2), "--work-dir", workDir, "--name", name, "--grace", "2", ...(opts.args ?? [])];
+  // Without agentCommand, opts.args names the agent (--agent claude).
+  const args = [BATON_BIN, "daemon", "run", ...(opts.agentCommand === undefined ? [] : ["--agent-command", opts.agentCommand]), "--max-tasks", String(opts.maxTasks ?? 2), "--work-dir", workDir, "--name", name, "--grace", "2", ...(opts.args ?? [])];
   // Agents get an allow-listed environment: the test's own variables (E2E_MARKS, ...) are passed by name.
   for (const key of Object.keys(opts.env ?? {})) if (!key.startsWith("BATON_")) args.push("--agent-env", key);
   const proc = e2e.spawn(`daemon:${name}`, args, { ...server.env, BATON_HEARTBEAT_MS: "500", BATON_LOG_LEVEL: "info", ...opts.env });

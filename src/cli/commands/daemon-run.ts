@@ -4,6 +4,7 @@ import { Option, type Command } from "commander";
 import { z } from "zod";
 import { CredentialsError, readCredentialsFile, normalizeApiUrl } from "../../client/credentials";
 import { resolveAgentCommand } from "../../daemon/agent-command";
+import { AGENT_NAMES, AGENT_PRESETS, AgentPresetError, resolveAgent } from "../../daemon/agent-presets";
 import { AGENT_OUTPUTS } from "../../daemon/usage-reader";
 import { checkAgentEnvNames } from "../../daemon/agent-env";
 import { openWorkDirTo, resolveAgentUser } from "../../daemon/agent-user";
@@ -16,7 +17,8 @@ import { createLogger } from "../../logger";
 import { UsageError } from "../context";
 
 const Options = z.object({
-  agentCommand: z.string().min(1, "--agent-command must not be empty"),
+  agentCommand: z.string().min(1, "must not be empty").optional(),
+  agent: z.string().optional(),
   maxTasks: z.coerce.number().int().min(1).max(1000),
   workDir: z.string().min(1),
   stateDir: z.string().min(1).optional(),
@@ -26,7 +28,7 @@ const Options = z.object({
   tokenFile: z.string().min(1).optional(),
   agentEnv: z.array(z.string()).default([]),
   agentUser: z.string().min(1).optional(),
-  agentOutput: z.enum(AGENT_OUTPUTS, { error: (i) => `use ${AGENT_OUTPUTS.join(" or ")} (got ${JSON.stringify(i.input)})` }).default("text"),
+  agentOutput: z.enum(AGENT_OUTPUTS, { error: (i) => `use ${AGENT_OUTPUTS.slice(0, -1).join(", ")} or ${AGENT_OUTPUTS.at(-1)} (got ${JSON.stringify(i.input)})` }).optional(),
 });
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -55,14 +57,15 @@ export function register(daemon: Command): void {
     .description(
       "Run a daemon: take tasks from the server and run CMD for each in a git worktree (or an empty directory). Agents get an allow-listed environment; the daemon keeps a daemon token only.",
     )
-    .requiredOption("--agent-command <cmd>", "the agent to run through `sh -c` in each task's worktree; it gets the prompt on stdin and in BATON_PROMPT_FILE (a relative script path resolves against the directory the daemon starts in: see below)")
+    .option("--agent <name>", `run a known agent with its documented non-interactive command line and usage reader: ${AGENT_NAMES.join(", ")} (see below)`)
+    .option("--agent-command <cmd>", "any other agent, run through `sh -c` in each task's worktree; it gets the prompt on stdin and in BATON_PROMPT_FILE (a relative script path resolves against the directory the daemon starts in: see below); not with --agent")
     .option("--max-tasks <n>", "how many tasks to run at once", "1")
     .option("--work-dir <dir>", "where clones, worktrees and prompts live; never inside BATON_DATA_DIR", DEFAULT_WORK_DIR)
     .option("--state-dir <dir>", "where the daemon keeps its id and daemon token (mode 0600) (default: <work-dir>/state)")
     .option("--name <name>", "a name shown in status and watch", os.hostname())
     .option("--grace <seconds>", "after SIGTERM, how long an interrupted agent gets before SIGKILL", "10")
     .option("--agent-env <name>", "pass this variable of the daemon's environment to agents (repeatable); agents get only PATH, HOME, LANG, TERM, LC_* and BATON_* otherwise", collect)
-    .option("--agent-output <format>", "read each agent's usage (tokens, cost) from its stdout and report it: claude-json (Claude Code's -p --output-format json or stream-json), or text (default: read nothing)")
+    .option("--agent-output <format>", "read each agent's usage (tokens, cost) from its stdout and report it: claude-json (Claude Code's -p --output-format json or stream-json), codex-json (Codex's exec --json: tokens, no cost), or text (default: read nothing; with --agent, the preset's reader)")
     .option("--agent-user <user>", "run agents as this user (the daemon must run as root); they cannot read the daemon's files or environment")
     .option("--api <url>", "Baton API URL (default: BATON_API_URL, then the local server's credentials.json, then the state dir)")
     .option("--token-file <path>", "a file (mode 600) holding an owner token (the daemon registers itself) or a daemon token (default: BATON_TOKEN, then credentials.json); needed only until the daemon has stored its own token")
@@ -87,7 +90,13 @@ With --agent-output claude-json the daemon reads the final result object Claude 
 reports it as the task's usage when the agent exits, before the task's status; the directive's budget
 (--budget-usd/--budget-tokens) counts it. An agent may also report with \`baton task usage\`; reports add up.
 
+--agent runs, in each task's worktree (the agent must be on PATH; pass its API key with --agent-env):
+${Object.entries(AGENT_PRESETS).map(([name, p]) => `  ${name.padEnd(6)} ${p.command}   (--agent-output ${p.output})`).join("\n")}
+aider reads the prompt from BATON_PROMPT_FILE (it documents no way to read it from stdin) and prints
+no machine-readable usage. For other flags (a model, wider permissions), use --agent-command.
+
 Examples:
+  baton daemon run --agent claude --agent-env ANTHROPIC_API_KEY
   baton daemon run --agent-command "node examples/agent.js" --max-tasks 2
   baton daemon run --agent-command 'claude -p --dangerously-skip-permissions' --work-dir ~/baton-work --agent-env ANTHROPIC_API_KEY
   baton daemon run --agent-output claude-json --agent-env ANTHROPIC_API_KEY \\
@@ -104,14 +113,22 @@ Examples:
         throw new UsageError(`--${String(i.path[0]).replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}: ${i.message}.`);
       }
       const opts = parsed.data;
+      let agent;
+      try {
+        agent = resolveAgent(opts);
+      } catch (err) {
+        if (err instanceof AgentPresetError) throw new UsageError(err.message);
+        throw err;
+      }
       const workDir = checkWorkDir(opts.workDir);
       const stateDir = stateDirFor(workDir, opts.stateDir);
       const agentEnv = checkAgentEnvNames(opts.agentEnv, process.env);
       const agentUser = opts.agentUser ? resolveAgentUser(opts.agentUser) : undefined;
       const apiUrl = resolveApi(opts.api, process.env, stateDir);
       const logger = createLogger((process.env.BATON_LOG_LEVEL as "info") || "info");
-      // Once, here: every task runs the same command, in its own worktree.
-      const agentCommand = resolveAgentCommand(opts.agentCommand, process.cwd());
+      // Once, here: every task runs the same command, in its own worktree. A preset's words are options, not scripts.
+      const agentCommand = agent.preset ? { command: agent.command, changed: false, missing: undefined } : resolveAgentCommand(agent.command, process.cwd());
+      if (agent.preset) logger.info(`the agent preset ${agent.preset} runs`, { agent_command: agent.command, agent_output: agent.output });
       if (agentCommand.changed) logger.info("the agent command's script resolves against the daemon's directory", { agent_command: agentCommand.command });
       if (agentCommand.missing) {
         logger.warn("the agent command names a script that is not here, so it runs as written in each task's worktree; start the daemon in the directory the path is relative to, or give an absolute path", { agent_command: agentCommand.command, not_found: agentCommand.missing });
@@ -172,7 +189,7 @@ Examples:
         heartbeatMs: Number(process.env.BATON_HEARTBEAT_MS) || 10_000,
         agentEnv,
         agentUser,
-        agentOutput: opts.agentOutput,
+        agentOutput: agent.output,
       });
       keeper = new TokenKeeper({
         apiUrl,
