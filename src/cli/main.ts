@@ -136,7 +136,19 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `baton directive logs | head`: the reader went away, so there is no one left to print to. Stop
+ * quietly, as other command-line tools do, instead of dying on an unhandled EPIPE with a stack trace.
+ */
+export function exitQuietlyOnClosedStdout(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -4,7 +4,9 @@
  * the same before and after. Also: `--help` on every command exits 0 and shows an example.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import { before, describe, it } from "node:test";
 import { cli, cliJson, freePort, startServer, stepRowCounts, useE2E, type CliResult, type ServerProcess } from "../helpers/e2e";
 
@@ -126,5 +128,18 @@ describe("bad input to the CLI", () => {
       }),
     );
     assert.deepEqual(missing, [], "commands whose --help shows no example");
+  });
+});
+
+describe("a reader that goes away", () => {
+  // `baton directive logs | head -4`: the pipe closes while the CLI still writes. It stops quietly
+  // (exit 0, nothing on stderr) instead of dying on an unhandled EPIPE with a stack trace.
+  it("stops quietly with exit 0 when its stdout is closed early", async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, "..", "..", "bin", "baton.js"), "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.deepEqual({ code, stderr }, { code: 0, stderr: "" });
   });
 });
