@@ -287,8 +287,16 @@ begin
   end if;
   for v_owner in select distinct t.owner_id from baton.tasks t
                   where t.id = any (task_ids) and t.status = 'pending' and t.directive_id = any (v_directives) order by 1 loop
-    if skip_locked then
-      -- Never waits: daemon rows and task rows that other transactions hold are skipped.
+    if not skip_locked then
+      -- Waiting: the owner's daemons with room are locked first, in id order (two waiting assigners
+      -- never lock them in opposite orders); the statement below then finds them held by this
+      -- transaction, which SKIP LOCKED does not skip.
+      perform 1 from baton.daemons d
+        where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
+          and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+        order by d.id for update;
+    end if;
+    -- Daemon rows and task rows that other transactions hold are skipped, never waited for.
       with free as (
              select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
               where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
@@ -313,25 +321,6 @@ begin
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
        where t.id = todo.id and t.status = 'pending';
-    else
-      with free as (
-             select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
-              where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
-                and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-              order by d.id for update),
-           slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
-                       from free f cross join lateral generate_series(1, f.room) g(n)),
-           todo as (select t.id, row_number() over (order by t.created_at, t.id) as k
-                      from baton.tasks t
-                     where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                       and t.directive_id = any (v_directives)
-                       and (coalesce(t.attempt, 1) = 1
-                            or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
-                                             and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)))
-      update baton.tasks t set status = 'starting', daemon_id = s.id
-        from todo join slots s on s.k = todo.k
-       where t.id = todo.id and t.status = 'pending';
-    end if;
     get diagnostics v_n = row_count;
     v_assigned := v_assigned + v_n;
     -- Retries, one at a time (rare: only after a failed attempt). Never waiting here: a daemon that
@@ -393,22 +382,20 @@ begin
   if not found or (select dr.status from baton.directives dr where dr.id = v_task.directive_id) <> 'active' then
     return false;
   end if;
-  if skip_locked then
-    select d.id into v_daemon from baton.daemons d
+  select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
      order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update skip locked;
-  else
-    -- Waiting: re-checked after the lock (READ COMMITTED re-reads a row it waited for).
+  if v_daemon is null and not skip_locked then
+    -- Every daemon with room is held by another transaction: wait for the least loaded one (one row,
+    -- so two waiters never hold one each of the other's); READ COMMITTED re-reads it after the wait.
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-     order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
-                       and baton_private.task_attempt_failed(f.status)),
-              d.live_tasks, d.last_heartbeat_at desc, d.id
+     order by d.live_tasks, d.id
      limit 1 for update;
   end if;
   if v_daemon is null then
