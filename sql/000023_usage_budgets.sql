@@ -199,7 +199,7 @@ begin
 end;
 $$;
 comment on function baton_private.tg_tasks__check_budget() is $$Checks the directive's budget when a task's usage grows.$$;
--- WHEN: only usage changes, and only for directives with a budget not yet reached, call anything.
+-- WHEN: only usage changes call the function; it returns at once for a directive without a budget still to reach.
 create trigger _850_check_budget after update of input_tokens, output_tokens, cost_usd on baton.tasks
   for each row when (new.input_tokens is distinct from old.input_tokens or new.output_tokens is distinct from old.output_tokens
                      or new.cost_usd is distinct from old.cost_usd)
