@@ -18,8 +18,10 @@ FROM node:22-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-# `prepare` runs scripts/build.js, which finds no src/ yet and builds nothing.
+# `prepare` runs scripts/build.js, which finds no src/ yet and builds nothing; `postinstall` applies
+# patches/ to the installed packages (patch-package).
 COPY scripts/build.js ./scripts/
+COPY patches ./patches/
 RUN npm ci --omit=dev
 COPY . .
 COPY --from=build /app/dist ./dist

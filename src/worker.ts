@@ -49,6 +49,8 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     // cost: runner.stop() does not await a completion in flight, so a job finishing during shutdown may
     // stay locked (graphile-worker re-runs it after 4 hours; every job is idempotent). Its key does not
     // hold anything back: queueing under a key whose job is locked moves the key to a new job.
+    // Unbatched, graphile-worker 0.18 does not await a completion at all: patches/ makes a failed one
+    // a logged error instead of an unhandled rejection that ended the process.
     pollInterval: 1000,
     taskList: buildTaskList({ logger }),
     ...(opts.cron === false ? { parsedCronItems: [] } : { crontab: CRONTAB }),
