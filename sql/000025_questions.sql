@@ -1,0 +1,2 @@
+-- 000025_questions: reserved for issue 12; filled in by the change that builds it.
+select 1;
