@@ -2,7 +2,7 @@
  * graphql-codegen: TypeScript types for every operation the CLI and the daemon send, from the committed
  * schema snapshot (test/schema.graphql, which `npm run schema:dump` regenerates). `npm run codegen`
  * rewrites src/client/generated/graphql.ts; test/codegen.test.ts fails when the committed file is stale.
- * BATON_CODEGEN_SCHEMA and BATON_CODEGEN_OUT let test/codegen_rename.test.ts generate from a scratch copy.
+ * BATON_CODEGEN_SCHEMA and BATON_CODEGEN_OUT let test/tooling/codegen_rename.test.ts generate from a scratch copy.
  */
 import type { CodegenConfig } from "@graphql-codegen/cli";
 

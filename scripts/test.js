@@ -12,6 +12,8 @@
  *                                    one file at a time, each test bounded by --test-timeout
  *   npm run test:fuzz                only test/fuzz: thousands of generated hostile requests against a
  *                                    real server (bounded by BATON_FUZZ_RUNS and BATON_FUZZ_SECONDS)
+ *   npm run test:tooling             only test/tooling: the build and codegen in scratch copies of the
+ *                                    project (tsc and graphql-codegen: CPU-bound, about a minute)
  */
 "use strict";
 const { spawn } = require("node:child_process");
@@ -46,19 +48,20 @@ function withDatabase(url, database) {
 }
 
 async function main() {
-  const suite = process.argv[2] === "--faults" ? "faults" : process.argv[2] === "--fuzz" ? "fuzz" : undefined;
+  // The suites of their own (each an npm script, each run by .ci/run); `npm test` runs the rest.
+  const SUITES = ["faults", "fuzz", "tooling"];
+  const suite = SUITES.find((name) => process.argv[2] === `--${name}`);
   const args = process.argv.slice(suite ? 3 : 2);
-  const faultsDir = path.join(root, "test", "faults");
-  const fuzzDir = path.join(root, "test", "fuzz");
+  const suiteDir = (name) => path.join(root, "test", name);
+  const faultsDir = suiteDir("faults");
+  const fuzzDir = suiteDir("fuzz");
   const inside = (dir) => (f) => f.startsWith(dir + path.sep);
   const files =
     args.length > 0
       ? args.map((f) => path.resolve(f))
-      : suite === "faults"
-        ? findTests(faultsDir)
-        : suite === "fuzz"
-          ? findTests(fuzzDir)
-          : findTests(path.join(root, "test")).filter((f) => !inside(faultsDir)(f) && !inside(fuzzDir)(f));
+      : suite
+        ? findTests(suiteDir(suite))
+        : findTests(path.join(root, "test")).filter((f) => !SUITES.some((name) => inside(suiteDir(name))(f)));
   // Fault and fuzz files, however named: one at a time (they load the machine).
   const slow = files.length > 0 && files.every((f) => inside(faultsDir)(f) || inside(fuzzDir)(f));
   // The e2e and fault tests spawn bin/baton.js, which runs dist/: compile it first if src/ changed.

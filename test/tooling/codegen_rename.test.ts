@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { codegen, GENERATED, scratchProject, typecheck } from "./helpers/codegen";
+import { codegen, GENERATED, scratchProject, typecheck } from "../helpers/codegen";
 
 const FIELD = "agentToken";
 const RENAMED = "agentCredential";

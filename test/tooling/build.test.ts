@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-const ROOT = path.join(__dirname, "..");
+const ROOT = path.join(__dirname, "..", "..");
 
 function run(cwd: string, command: string, args: string[]): SpawnSyncReturns<string> {
   const env = { ...process.env, npm_config_loglevel: "error", BATON_DATA_DIR: path.join(cwd, ".baton") };
