@@ -30,7 +30,7 @@ import { before, describe, it } from "node:test";
 import { post, subscribe, useTestServer, wsClient, type GraphQLResult } from "../helpers/api";
 import { useTestDatabase } from "../helpers/db";
 import { assertOnlyRefused, awaitSentinel, operationIds, recordingWsClient } from "../helpers/sentinel";
-import { changedTables, snapshot } from "../helpers/snapshot";
+import { changedTables, scopedSnapshot } from "../helpers/snapshot";
 import { aRows, OPERATIONS, type ARows, type MutationOp, type ReadOp, type SubscriptionOp } from "./operations";
 import { makeWorld, SUBJECTS, type Subject, type World } from "./world";
 
@@ -245,10 +245,12 @@ describe("the authorization matrix", () => {
     assert.notEqual(outcome, "hidden", "a mutation is allowed or denied, never hidden");
     const w = await makeWorld(db, server, tag);
     await spec.prepare?.(db, w);
-    const before = await snapshot(db);
+    // The world's rows, and every table's row count (not a hash of all the worlds before it).
+    const owners = [w.ownerA, w.ownerB];
+    const before = await scopedSnapshot(db, owners);
     const { query, variables } = spec.request(w);
     const r = await post(server, query, variables, w.tokens[subject]);
-    const changed = changedTables(before, await snapshot(db));
+    const changed = changedTables(before, await scopedSnapshot(db, owners));
     if (outcome === "allow") {
       assert.equal(r.errors, undefined, JSON.stringify(r.errors));
       assert.equal(r.status, 200);
