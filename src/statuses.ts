@@ -27,7 +27,7 @@ function allOf<E extends Record<string, string>>(_generated: E) {
 
 export const DIRECTIVE_STATUSES = allOf(DirectiveStatusEnum)("draft", "active", "paused", "idle", "archived");
 export const STEP_STATUSES = allOf(StepStatusEnum)("pending", "ready", "running", "completed", "failed", "skipped", "blocked");
-export const TASK_STATUSES = allOf(TaskStatusEnum)("pending", "starting", "running", "checking", "completed", "failed", "interrupted", "cancelled");
+export const TASK_STATUSES = allOf(TaskStatusEnum)("pending", "starting", "running", "waiting", "checking", "completed", "failed", "interrupted", "cancelled");
 export const DAEMON_STATUSES = allOf(DaemonStatusEnum)("connected", "disconnected");
 
 /** Per table, as the metrics label them. */
@@ -39,8 +39,8 @@ export const SETTLED_STEP_STATUSES: readonly StepStatus[] = ["completed", "skipp
 export const BAD_STEP_STATUSES: readonly StepStatus[] = ["failed", "blocked"];
 /** Steps whose current task's error is still worth showing. */
 export const RETRYABLE_STEP_STATUSES: readonly StepStatus[] = ["failed", "blocked", "ready"];
-/** Tasks not finished yet: waiting for a daemon, assigned, running, or running their check. */
-export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ["pending", "starting", "running", "checking"];
+/** Tasks not finished yet: waiting for a daemon, assigned, running, waiting for an answer (`baton ask`), or running their check. */
+export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ["pending", "starting", "running", "waiting", "checking"];
 /** What a daemon reports when an agent process ends. */
 export type TaskOutcome = Extract<TaskStatus, "completed" | "failed" | "interrupted">;
 

@@ -10,11 +10,11 @@ import { buildTaskList, CRONTAB } from "./tasks";
 /**
  * `cron: false` runs without the crontab (the minute's reconcile): tests of the event path use it.
  * `sweepMs` (BATON_SWEEP_MS): how often expired daemons are disconnected and their tasks interrupted,
- * and tasks past their timeout or stall limit are interrupted. The crontab's granularity is a minute,
- * far longer than a 30 s lease or a short stall limit, so both have their own short sweep
- * (baton.expire_daemons and baton.expire_tasks are idempotent and cheap; every worker process may run
- * them). Two statements, not one: each takes directive locks in id order, and one transaction taking
- * two ordered sequences could deadlock with another.
+ * tasks past their timeout or stall limit are interrupted, and questions past their timeout expire.
+ * The crontab's granularity is a minute, far longer than a 30 s lease or a short stall limit, so these
+ * have their own short sweep (baton.expire_daemons, expire_tasks and expire_questions are idempotent
+ * and cheap; every worker process may run them). Separate statements, not one: each takes directive
+ * locks in id order, and one transaction taking two ordered sequences could deadlock with another.
  *
  * The runner is supervised: graphile-worker 0.18 shuts its worker pool down for good when it cannot
  * record a job's completion ("Could not completeJobs; queue is in an inconsistent state; aborting":
@@ -105,6 +105,10 @@ export async function startWorker(pool: Pool, opts: { concurrency: number; logge
     pool.query<{ expired: number }>("select baton.expire_daemons() as expired").then(
       (r) => r.rows[0]!.expired > 0 && logger.info("expired daemons disconnected", { count: r.rows[0]!.expired }),
       (err: Error) => logger.warn("daemon sweep failed", { error: err.message }),
+    );
+    pool.query<{ expired: number }>("select baton.expire_questions() as expired").then(
+      (r) => r.rows[0]!.expired > 0 && logger.info("questions past their timeout expired", { count: r.rows[0]!.expired }),
+      (err: Error) => logger.warn("question sweep failed", { error: err.message }),
     );
     pool.query<{ interrupted: number }>("select baton.expire_tasks() as interrupted").then(
       (r) => r.rows[0]!.interrupted > 0 && logger.info("tasks past their timeout or stall limit interrupted", { count: r.rows[0]!.interrupted }),

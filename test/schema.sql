@@ -330,6 +330,55 @@ table baton.owners (rls, forced)
   grant SELECT to baton_daemon
   grant SELECT to baton_user
 
+table baton.questions (rls, forced)
+  comment: @behavior -insert -update -delete A question an agent asked while working on a task (`baton ask`), and its answer. While it is open its task is `waiting`. Status: open -> answered (by the owner: answerQuestion, `baton directive answer`, or a DBA's UPDATE) | expired (its timeout passed) | cancelled (the agent gave up, or its task ended or moved on). answered, expired and cancelled are final.
+  id uuid not null default gen_random_uuid() -- The question's id (what `baton directive answer` takes).
+  owner_id uuid not null -- The owner (copied from the task for row-level security).
+  directive_id uuid not null -- The directive whose task asks.
+  task_id uuid not null -- The task whose agent asks; it is `waiting` while the question is open.
+  step_id uuid -- The step the task attempts (null for a planning task).
+  question text not null -- The question, as the agent wrote it (at most 16 KiB).
+  choices text[] -- The answers the agent accepts (2 to 20); null for a free-text answer. An answer must be one of them.
+  status baton.question_status not null default 'open'::baton.question_status -- @behavior +filterBy open, answered, expired or cancelled.
+  answer text -- The answer (at most 16 KiB); set when answered, null otherwise.
+  answered_at timestamp with time zone -- When it was answered.
+  closed_at timestamp with time zone -- When it stopped being open (answered, expired or cancelled); the task's stall clock restarts from here.
+  expires_at timestamp with time zone -- When it expires unanswered (the agent's --timeout); null: it waits until answered or its task ends.
+  created_at timestamp with time zone not null default now() -- When it was asked.
+  constraint answer_is_a_choice CHECK (((answer IS NULL) OR (choices IS NULL) OR (answer = ANY (choices))))
+  constraint answer_is_valid CHECK (((answer IS NULL) OR ((length(btrim(answer)) >= 1) AND (octet_length(answer) <= 16384))))
+  constraint answer_only_when_answered CHECK (((status = 'answered'::baton.question_status) = (answer IS NOT NULL)))
+  constraint answered_at_only_when_answered CHECK (((status = 'answered'::baton.question_status) = (answered_at IS NOT NULL)))
+  constraint choices_are_valid CHECK (((choices IS NULL) OR (((cardinality(choices) >= 2) AND (cardinality(choices) <= 20)) AND (array_position(choices, NULL::text) IS NULL) AND (array_ndims(choices) = 1))))
+  constraint closed_at_only_when_closed CHECK (((status <> 'open'::baton.question_status) = (closed_at IS NOT NULL)))
+  constraint question_is_valid CHECK (((length(btrim(question)) >= 1) AND (octet_length(question) <= 16384)))
+  constraint questions_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint questions_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint questions_pkey PRIMARY KEY (id)
+  constraint questions_step_id_fkey FOREIGN KEY (step_id) REFERENCES baton.directive_steps(id) ON DELETE SET NULL
+  constraint questions_task_id_fkey FOREIGN KEY (task_id) REFERENCES baton.tasks(id) ON DELETE CASCADE
+  CREATE INDEX questions_directive_idx ON baton.questions USING btree (directive_id, created_at)
+  CREATE INDEX questions_expiring_idx ON baton.questions USING btree (expires_at) WHERE ((status = 'open'::baton.question_status) AND (expires_at IS NOT NULL))
+  CREATE INDEX questions_owner_open_idx ON baton.questions USING btree (owner_id, created_at) WHERE (status = 'open'::baton.question_status)
+  CREATE UNIQUE INDEX questions_pkey ON baton.questions USING btree (id)
+  CREATE INDEX questions_status_idx ON baton.questions USING btree (directive_id, status)
+  CREATE INDEX questions_step_idx ON baton.questions USING btree (step_id)
+  CREATE INDEX questions_task_idx ON baton.questions USING btree (task_id, closed_at)
+  CREATE TRIGGER _200_check_insert BEFORE INSERT ON baton.questions FOR EACH ROW EXECUTE FUNCTION baton_private.tg_questions__check_insert()
+  CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.questions FOR EACH ROW EXECUTE FUNCTION baton_private.tg_questions__guard()
+  CREATE TRIGGER _800_asked AFTER INSERT ON baton.questions FOR EACH ROW EXECUTE FUNCTION baton_private.tg_questions__asked()
+  CREATE TRIGGER _800_closed AFTER UPDATE OF status ON baton.questions FOR EACH ROW WHEN (((old.status = 'open'::baton.question_status) AND (new.status <> 'open'::baton.question_status))) EXECUTE FUNCTION baton_private.tg_questions__closed()
+  policy definer_all for * to {migrator} using (true)
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    WHEN 'baton_agent'::text THEN (directive_id = ( SELECT baton_private.current_agent_directive_id() AS current_agent_directive_id))
+    ELSE false
+END)
+  grant SELECT to baton_agent
+  grant SELECT to baton_user
+
 table baton.step_dependencies (rls, forced)
   comment: @behavior -insert -update -delete An edge of the DAG: step_id waits for depends_on_step_id. Changed only through add_step, batch_add_steps, set_step_dependencies and remove_step, which reject cycles.
   step_id uuid not null -- The waiting step.
@@ -422,13 +471,13 @@ END)
   grant SELECT to baton_user
 
 table baton.tasks (rls, forced)
-  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`), a planning run of a directive (kind `planning`), or the integration of a directive's settled steps into its result branch (kind `integration`: no agent runs unless the merge conflicts). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; running -> checking (the agent exited 0, or the integration merged, and the check runs) -> completed | failed | interrupted; pending, starting, running or checking -> cancelled. Terminal states are final.
+  comment: @behavior -insert -update -delete One run of a coding agent on a daemon: an attempt at a step (kind `execution`) or a planning run of a directive (kind `planning`). Status: pending (waiting for a daemon) -> starting (assigned) -> running -> completed | failed | interrupted; running -> waiting (its agent asked a question) -> running (answered, expired or cancelled); waiting -> checking | completed | failed | interrupted (it ended while waiting; its open questions are cancelled); running or waiting -> checking (the agent exited 0 and the step's check runs) -> completed | failed | interrupted; pending, starting, running, waiting or checking -> cancelled. Terminal states are final.
   id uuid not null default gen_random_uuid() -- The task's id.
   owner_id uuid not null -- The owner (copied from the directive for row-level security).
   directive_id uuid not null -- The directive the task works for.
   step_id uuid -- The step this task attempts (execution tasks only).
   kind text not null -- `planning` (plan or re-plan the directive), `execution` (do one step) or `integration` (merge the sink steps' branches into the directive's result branch, check and push it).
-  status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, checking (the agent exited 0 and its check runs), completed, failed, interrupted or cancelled.
+  status baton.task_status not null default 'pending'::baton.task_status -- @behavior +filterBy pending, starting, running, waiting (its agent asked a question and waits for the answer), checking (the agent exited 0 and its check runs), completed, failed, interrupted or cancelled.
   version integer not null default 1 -- Bumped on every change. Reports may carry the version they saw; a stale one is rejected.
   attempt integer -- For execution tasks: which attempt of the step this is (1, 2, ...), counted over the step's whole life. For integration tasks: which attempt of the current integration (1, 2).
   generation integer -- For planning tasks: the generation number the plan's new steps get.
@@ -479,6 +528,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _110_stamp_check_command BEFORE INSERT ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__stamp_check_command()
   CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.tasks FOR EACH ROW EXECUTE FUNCTION baton_private.tg_tasks__guard()
+  CREATE TRIGGER _210_waiting BEFORE UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((((old.status)::text = 'waiting'::text) OR ((new.status)::text = 'waiting'::text))) EXECUTE FUNCTION baton_private.tg_tasks__waiting()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('tasks')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('tasks')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.tasks FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('tasks')
@@ -490,6 +540,7 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _800_mirror_started AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__mirror_started()
+  CREATE TRIGGER _820_cancel_questions AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((((old.status)::text = 'waiting'::text) AND ((new.status)::text <> 'waiting'::text))) EXECUTE FUNCTION baton_private.tg_tasks__cancel_questions()
   CREATE TRIGGER _850_check_budget AFTER UPDATE OF input_tokens, output_tokens, cost_usd ON baton.tasks FOR EACH ROW WHEN (((new.input_tokens IS DISTINCT FROM old.input_tokens) OR (new.output_tokens IS DISTINCT FROM old.output_tokens) OR (new.cost_usd IS DISTINCT FROM old.cost_usd))) EXECUTE FUNCTION baton_private.tg_tasks__check_budget()
   CREATE TRIGGER _900_count_live_delete AFTER DELETE ON baton.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
   CREATE TRIGGER _900_count_live_insert AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__count_live()
@@ -683,6 +734,41 @@ begin
 end;
 $function$
 
+-- baton.answer_question(uuid,text)  (execute: baton_user)
+-- comment: Answers an open question (its owner only): the agent's `baton ask` prints the answer and its task runs again. For a question with choices the answer must be one of them (case and surrounding spaces ignored; BTINV names the choices otherwise). A question that is not open is refused (BTSTS).
+CREATE OR REPLACE FUNCTION baton.answer_question(question_id uuid, answer text)
+ RETURNS baton.questions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_question baton.questions;
+begin
+  perform baton_private.assert_token_live();
+  -- GUARD: another owner's question is answered like a missing one, before any lock could name its directive.
+  select * into v_question from baton.questions q where q.id = answer_question.question_id;
+  if not found or (baton_private.current_api_role() <> 'admin' and v_question.owner_id is distinct from baton_private.current_owner_id()) then
+    raise exception 'Question % does not exist.', question_id
+      using errcode = 'BTNFD', hint = 'List the open questions with `baton directive questions`.';
+  end if;
+  -- LOCK ORDER: the directive, the task, then the question.
+  perform baton_private.lock_directive(v_question.directive_id);
+  perform 1 from baton.tasks t where t.id = v_question.task_id for update;
+  select * into v_question from baton.questions q where q.id = answer_question.question_id for update;
+  if v_question.status <> 'open' then
+    raise exception 'Question % is %, so it cannot be answered; only open questions can.', v_question.id, v_question.status
+      using errcode = 'BTSTS', detail = format('from=%s to=answered', v_question.status),
+            hint = case v_question.status when 'answered' then format('It was answered at %s: %s', v_question.answered_at, left(v_question.answer, 200))
+                   else 'Its agent no longer waits for it; `baton directive questions` lists the open ones.' end;
+  end if;
+  update baton.questions q set status = 'answered', answer = answer_question.answer
+   where q.id = v_question.id
+  returning * into v_question;
+  return v_question;
+end;
+$function$
+
 -- baton.append_task_output(uuid,jsonb)  (execute: baton_daemon)
 -- comment: Appends a batch of a task's output: chunks is a JSON array of {"stream": "stdout" | "stderr", "text": "..."} (at most 1,000 chunks and 256 KiB per call; empty texts are skipped). Only the daemon the task is assigned to may call it. A task keeps at most 1 MiB of output: past that, one truncation marker is stored and later output is dropped (the receipt says so). Each batch that stores something records an `output` event on the task.
 CREATE OR REPLACE FUNCTION baton.append_task_output(task_id uuid, chunks jsonb)
@@ -707,6 +793,27 @@ CREATE OR REPLACE FUNCTION baton.archive_directive(directive_id uuid)
 AS $function$
 begin
   return baton_private.transition_directive(baton_private.lock_directive(directive_id), 'archived', 'archived');
+end;
+$function$
+
+-- baton.ask_question(uuid,text,text[],integer)  (execute: baton_agent)
+-- comment: Asks the owner a question on behalf of a running task (its agent's token, for its own task): the task becomes `waiting` until the question is answered, expires after timeout_seconds (1 to 2,592,000; null: no timeout) or is cancelled. choices (2 to 20) limit the answers to those. Raises the `question` webhook event. Returns the question; its agent then waits for its status to leave open (`baton ask` does).
+CREATE OR REPLACE FUNCTION baton.ask_question(task_id uuid, question text, choices text[] DEFAULT NULL::text[], timeout_seconds integer DEFAULT NULL::integer)
+ RETURNS baton.questions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks := baton_private.lock_asking_task(ask_question.task_id);
+  v_question baton.questions;
+begin
+  perform baton_private.assert_limit('question timeout', ask_question.timeout_seconds);
+  insert into baton.questions (task_id, owner_id, directive_id, question, choices, expires_at)
+  values (v_task.id, v_task.owner_id, v_task.directive_id, ask_question.question, ask_question.choices,
+          case when ask_question.timeout_seconds is not null then now() + make_interval(secs => ask_question.timeout_seconds) end)
+  returning * into v_question;
+  return v_question;
 end;
 $function$
 
@@ -811,6 +918,44 @@ begin
           or jsonb_typeof(e.v -> 'stall') in ('string', 'number'));
 
   return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
+end;
+$function$
+
+-- baton.cancel_question(uuid)  (execute: baton_agent,baton_user)
+-- comment: Withdraws an open question (its task's agent, e.g. when `baton ask` is interrupted, or its owner): it becomes cancelled and its task runs again when no other question is open. Cancelling a cancelled question changes nothing.
+CREATE OR REPLACE FUNCTION baton.cancel_question(question_id uuid)
+ RETURNS baton.questions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_question baton.questions;
+begin
+  perform baton_private.assert_token_live();
+  select * into v_question from baton.questions q where q.id = cancel_question.question_id;
+  if not found
+     or (baton_private.current_api_role() = 'baton_user' and v_question.owner_id is distinct from baton_private.current_owner_id())
+     or (baton_private.current_api_role() = 'baton_agent' and v_question.task_id is distinct from baton_private.setting_uuid('baton.task_id')) then
+    raise exception 'Question % does not exist.', question_id using errcode = 'BTNFD';
+  end if;
+  if baton_private.current_api_role() = 'baton_agent' then
+    perform baton_private.lock_asking_task(v_question.task_id);
+  else
+    perform baton_private.lock_directive(v_question.directive_id);
+    perform 1 from baton.tasks t where t.id = v_question.task_id for update;
+  end if;
+  select * into v_question from baton.questions q where q.id = cancel_question.question_id for update;
+  if v_question.status = 'cancelled' then
+    return v_question;
+  end if;
+  if v_question.status <> 'open' then
+    raise exception 'Question % is %, so it cannot be cancelled; only open questions can.', v_question.id, v_question.status
+      using errcode = 'BTSTS', detail = format('from=%s to=cancelled', v_question.status);
+  end if;
+  update baton.questions q set status = 'cancelled' where q.id = v_question.id
+  returning * into v_question;
+  return v_question;
 end;
 $function$
 
@@ -1136,8 +1281,39 @@ begin
 end;
 $function$
 
+-- baton.expire_questions(timestamp with time zone)
+-- comment: The question timeout sweep: marks every open question past its expires_at `expired` (its task runs again, its `baton ask` exits non-zero). Returns how many. The worker runs it every BATON_SWEEP_MS (default 5 s); idempotent.
+CREATE OR REPLACE FUNCTION baton.expire_questions(now timestamp with time zone DEFAULT now())
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directives uuid[];
+  v_count integer;
+begin
+  -- PHASE 1: lock the directives concerned in id order, then their waiting tasks.
+  select coalesce(array_agg(d.id order by d.id), '{}') into v_directives
+    from (select d.id from baton.directives d
+           where d.id in (select q.directive_id from baton.questions q
+                           where q.status = 'open' and q.expires_at <= expire_questions.now)
+           order by d.id for no key update) d;
+  if cardinality(v_directives) = 0 then
+    return 0;
+  end if;
+  perform 1 from baton.tasks t
+   where t.id in (select q.task_id from baton.questions q where q.status = 'open' and q.expires_at <= expire_questions.now)
+   order by t.directive_id, t.id for update;
+  -- PHASE 2: one statement; the question's trigger lets its task run again.
+  update baton.questions q set status = 'expired'
+   where q.status = 'open' and q.expires_at <= expire_questions.now and q.directive_id = any (v_directives);
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$function$
+
 -- baton.expire_tasks(timestamp with time zone)
--- comment: The timeout and stall sweep: marks every running or checking task past its timeout, or without output for its stall limit, `interrupted` with the reason as its error, in one statement; its daemon is told to stop the agent and its step is retried under the usual rules. Returns how many tasks it interrupted. The worker runs it every BATON_SWEEP_MS (default 5 s); idempotent.
+-- comment: The timeout and stall sweep: marks every running, waiting or checking task past its timeout, or (not waiting) without output for its stall limit, `interrupted` with the reason as its error, in one statement; its daemon is told to stop the agent and its step is retried under the usual rules. Returns how many tasks it interrupted. The worker runs it every BATON_SWEEP_MS (default 5 s); idempotent.
 CREATE OR REPLACE FUNCTION baton.expire_tasks(now timestamp with time zone DEFAULT now())
  RETURNS integer
  LANGUAGE plpgsql
@@ -3201,11 +3377,12 @@ begin
   -- PHASE 1: tasks the server thinks this daemon runs but it does not report are lost. Spared: a task
   -- only just assigned (starting, within the lease) may not have been spawned yet; a task that became
   -- running after the previous heartbeat may have been spawned after this heartbeat's list was made
-  -- (the next heartbeat settles it). A checking task started running before it checked.
+  -- (the next heartbeat settles it). A checking or waiting task started running before (a waiting
+  -- task keeps its started_at when it runs again).
   for v_task in
     select t.id, t.directive_id from baton.tasks t
      where t.daemon_id = v_daemon.id
-       and ((t.status in ('running', 'checking') and t.started_at <= v_daemon.last_heartbeat_at)
+       and ((t.status in ('running', 'waiting', 'checking') and t.started_at <= v_daemon.last_heartbeat_at)
             or (t.status = 'starting' and t.assigned_at < now() - baton_private.daemon_lease()))
        and t.id <> all (v_active)
      order by t.directive_id, t.id
@@ -3309,6 +3486,41 @@ CREATE OR REPLACE FUNCTION baton_private.latency_bucket(seconds double precision
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
   select coalesce((select b::text from unnest(baton_private.dispatch_latency_buckets()) b where b >= latency_bucket.seconds order by b limit 1), '+Inf')
+$function$
+
+-- baton_private.lock_asking_task(uuid)
+-- comment: For ask_question and an agent's cancel_question: checks that an agent token acts on its own live task (BTDNY), then locks the task's directive and the task.
+CREATE OR REPLACE FUNCTION baton_private.lock_asking_task(task_id uuid)
+ RETURNS baton.tasks
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+begin
+  perform baton_private.assert_token_live();
+  if baton_private.current_api_role() = 'baton_agent' then
+    if lock_asking_task.task_id is distinct from baton_private.setting_uuid('baton.task_id') then
+      raise exception 'This agent token is for task %, so it cannot ask for task %.', baton_private.setting_uuid('baton.task_id'), task_id
+        using errcode = 'BTDNY';
+    end if;
+    if baton_private.current_agent_directive_id() is null then
+      raise exception 'This agent token belonged to task %, which has ended; agent tokens stop working when their task ends.', task_id
+        using errcode = 'BTDNY';
+    end if;
+  elsif baton_private.current_api_role() <> 'admin' then
+    raise exception 'Only a task''s agent asks questions (with its BATON_TOKEN); this token is a %.', baton_private.current_api_role()
+      using errcode = 'BTDNY';
+  end if;
+  select * into v_task from baton.tasks t where t.id = lock_asking_task.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', task_id using errcode = 'BTNFD';
+  end if;
+  -- LOCK ORDER: the directive, then the task.
+  perform 1 from baton.directives d where d.id = v_task.directive_id for no key update;
+  select * into v_task from baton.tasks t where t.id = lock_asking_task.task_id for update;
+  return v_task;
+end;
 $function$
 
 -- baton_private.lock_directive(uuid)
@@ -3570,7 +3782,7 @@ AS $function$
 $function$
 
 -- baton_private.overdue_tasks(timestamp with time zone)
--- comment: Every running or checking task past its timeout (started_at older than the limit) or stalled (no output chunk for the stall limit, counted from started_at when it has none; never once its output was truncated), with the reason: "Timed out after 30m (the step's timeout)." or "Stalled: no output for 5m (the directive's stall limit)."
+-- comment: Every running, waiting or checking task past its timeout (started_at older than the limit), and every running or checking one stalled (no output chunk for the stall limit, counted from started_at when it has none, or from its last question's close if later; never once its output was truncated; never while it waits for an answer), with the reason: "Timed out after 30m (the step's timeout)." or "Stalled: no output for 5m (the directive's stall limit)."
 CREATE OR REPLACE FUNCTION baton_private.overdue_tasks(now timestamp with time zone)
  RETURNS TABLE(task_id uuid, directive_id uuid, reason text)
  LANGUAGE sql
@@ -3592,10 +3804,14 @@ AS $function$
     left join lateral (
       select o.created_at, o.stream from baton.task_output o where o.task_id = t.id order by o.seq desc limit 1) last_chunk
       on l.stall_seconds is not null
+    left join lateral (
+      select max(q.closed_at) as closed_at from baton.questions q where q.task_id = t.id) last_question
+      on l.stall_seconds is not null
    where baton_private.task_occupies_slot(t.status) and t.status <> 'starting'
      and ((l.timeout_seconds is not null and t.started_at <= overdue_tasks.now - make_interval(secs => l.timeout_seconds))
-          or (l.stall_seconds is not null and last_chunk.stream is distinct from 'baton'
-              and coalesce(last_chunk.created_at, t.started_at) <= overdue_tasks.now - make_interval(secs => l.stall_seconds)))
+          or (l.stall_seconds is not null and last_chunk.stream is distinct from 'baton' and t.status::text <> 'waiting'
+              and greatest(coalesce(last_chunk.created_at, t.started_at), last_question.closed_at)
+                  <= overdue_tasks.now - make_interval(secs => l.stall_seconds)))
 $function$
 
 -- baton_private.override_step(uuid,text,text)
@@ -3667,6 +3883,54 @@ AS $function$
                   where d.owner_id in (select p.owner_id from p) and d.status = 'connected' and d.live_tasks < d.max_tasks
                     and d.last_heartbeat_at >= now() - baton_private.daemon_lease());
 $function$
+
+-- baton_private.question_answer(baton.questions,text)
+-- comment: The answer to store for a question: the text itself, or for a question with choices the matching choice (case and surrounding spaces ignored). Raises BTINV for an empty or over-long answer, or one that is not among the choices, naming them.
+CREATE OR REPLACE FUNCTION baton_private.question_answer(q baton.questions, answer text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_choice text;
+begin
+  if answer is null or length(btrim(answer)) = 0 then
+    raise exception 'The answer to question % is empty; give the text of the answer.', q.id
+      using errcode = 'BTINV';
+  end if;
+  if octet_length(answer) > 16384 then
+    raise exception 'The answer to question % is % bytes; the limit is 16384 bytes.', q.id, octet_length(answer)
+      using errcode = 'BTINV', hint = 'Put a long answer in a file the agent can read, and answer with its path.';
+  end if;
+  if q.choices is null then
+    return answer;
+  end if;
+  select c into v_choice from unnest(q.choices) c where lower(btrim(c)) = lower(btrim(answer)) limit 1;
+  if not found then
+    raise exception 'The answer "%" is not one of the choices of question %; answer with one of: %.', answer, q.id,
+      (select string_agg(format('"%s"', c), ', ') from unnest(q.choices) c)
+      using errcode = 'BTINV';
+  end if;
+  return v_choice;
+end;
+$function$
+
+-- baton_private.question_statuses()
+-- comment: Every question status, in the order messages list them.
+CREATE OR REPLACE FUNCTION baton_private.question_statuses()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['open', 'answered', 'expired', 'cancelled'] $function$
+
+-- baton_private.question_transition_allowed(text,text)
+-- comment: Whether a question may move from one status to another: open -> answered | expired | cancelled. The others are final.
+CREATE OR REPLACE FUNCTION baton_private.question_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select from_status = 'open' and to_status in ('answered', 'expired', 'cancelled') $function$
 
 -- baton_private.reactivate(uuid)
 -- comment: Moves an idle directive back to active when it has an open step, a goal to plan, or settled work to integrate.
@@ -4212,7 +4476,7 @@ CREATE OR REPLACE FUNCTION baton_private.task_attempt_failed(status baton.task_s
 AS $function$ select status in ('failed', 'interrupted') $function$
 
 -- baton_private.task_is_live(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: Pending, starting, running and checking tasks are live (every status but the terminal ones); the others are final.
+-- comment: Pending, starting, running, waiting and checking tasks are live (every status but the terminal ones); the others are final.
 CREATE OR REPLACE FUNCTION baton_private.task_is_live(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
@@ -4228,7 +4492,7 @@ CREATE OR REPLACE FUNCTION baton_private.task_is_stopped(status baton.task_statu
 AS $function$ select status in ('interrupted', 'cancelled') $function$
 
 -- baton_private.task_occupies_slot(baton.task_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
--- comment: Starting, running and checking tasks (live, and no longer pending) occupy one of their daemon's max_tasks slots.
+-- comment: Starting, running, waiting and checking tasks (live, and no longer pending) occupy one of their daemon's max_tasks slots.
 CREATE OR REPLACE FUNCTION baton_private.task_occupies_slot(status baton.task_status)
  RETURNS boolean
  LANGUAGE sql
@@ -4241,10 +4505,10 @@ CREATE OR REPLACE FUNCTION baton_private.task_statuses()
  RETURNS text[]
  LANGUAGE sql
  IMMUTABLE
-AS $function$ select array['pending', 'starting', 'running', 'checking', 'completed', 'failed', 'interrupted', 'cancelled'] $function$
+AS $function$ select array['pending', 'starting', 'running', 'waiting', 'checking', 'completed', 'failed', 'interrupted', 'cancelled'] $function$
 
 -- baton_private.task_transition_allowed(text,text)
--- comment: Whether a task may move from one status to another: running -> checking -> completed | failed | interrupted | cancelled besides the moves of 000005_tasks.sql. Terminal states allow nothing.
+-- comment: Whether a task may move from one status to another: running -> waiting -> running (a question), waiting -> checking | completed | failed | interrupted | cancelled, and running -> checking besides the moves of 000005_tasks.sql. Terminal states allow nothing.
 CREATE OR REPLACE FUNCTION baton_private.task_transition_allowed(from_status text, to_status text)
  RETURNS boolean
  LANGUAGE sql
@@ -4253,7 +4517,8 @@ AS $function$
   select case from_status
     when 'pending' then to_status in ('starting', 'running', 'completed', 'failed', 'interrupted', 'cancelled')
     when 'starting' then to_status in ('running', 'completed', 'failed', 'interrupted', 'cancelled')
-    when 'running' then to_status in ('checking', 'completed', 'failed', 'interrupted', 'cancelled')
+    when 'running' then to_status in ('waiting', 'checking', 'completed', 'failed', 'interrupted', 'cancelled')
+    when 'waiting' then to_status in ('running', 'checking', 'completed', 'failed', 'interrupted', 'cancelled')
     when 'checking' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
     else false end;
 $function$
@@ -4711,6 +4976,151 @@ begin
 end;
 $function$
 
+-- baton_private.tg_questions__asked()
+-- comment: After a question is inserted: moves its task running -> waiting, records a question_asked event and raises the question webhook event. SECURITY DEFINER: enqueue_webhooks reads the owner's webhooks.
+CREATE OR REPLACE FUNCTION baton_private.tg_questions__asked()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step_name text;
+begin
+  update baton.tasks t set status = 'waiting' where t.id = new.task_id and t.status::text = 'running';
+  select s.name into v_step_name from baton.directive_steps s where s.id = new.step_id;
+  perform baton_private.record_event(new.owner_id, new.directive_id, 'task', new.task_id, 'question_asked', null, null,
+    jsonb_build_object('question_id', new.id, 'question', left(new.question, 500), 'choices', new.choices, 'expires_at', new.expires_at));
+  perform baton_private.enqueue_webhooks(new.owner_id, 'question', jsonb_build_object(
+    'question_id', new.id, 'directive_id', new.directive_id, 'task_id', new.task_id, 'step_id', new.step_id, 'step_name', v_step_name,
+    'question', new.question, 'choices', new.choices, 'expires_at', new.expires_at,
+    'answer_with', format('baton directive answer %s "ANSWER"', new.id)));
+  return null;
+end;
+$function$
+
+-- baton_private.tg_questions__check_insert()
+-- comment: Checks a new question: its task is running or waiting (BTSTS), it is open without an answer, its text and choices are valid (BTINV); copies owner, directive and step from the task.
+CREATE OR REPLACE FUNCTION baton_private.tg_questions__check_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+begin
+  select * into v_task from baton.tasks t where t.id = new.task_id;
+  if not found then
+    raise exception 'Task % does not exist.', new.task_id using errcode = 'BTNFD';
+  end if;
+  if v_task.status::text not in ('running', 'waiting') then
+    raise exception 'Task % is %, so it cannot ask a question; only a running task can.', v_task.id, v_task.status
+      using errcode = 'BTSTS', detail = format('from=%s to=waiting', v_task.status);
+  end if;
+  if new.status <> 'open' or new.answer is not null or new.answered_at is not null or new.closed_at is not null then
+    raise exception 'A new question is open and has no answer yet; insert it with status open and no answer.'
+      using errcode = 'BTINV';
+  end if;
+  if new.question is null or length(btrim(new.question)) = 0 then
+    raise exception 'The question is empty; write what the agent needs to know.' using errcode = 'BTINV';
+  end if;
+  if octet_length(new.question) > 16384 then
+    raise exception 'The question is % bytes; the limit is 16384 bytes.', octet_length(new.question)
+      using errcode = 'BTINV', hint = 'Write the details to a file in the worktree and ask a short question that names it.';
+  end if;
+  if new.choices is not null then
+    new.choices := array(select btrim(c) from unnest(new.choices) c);
+    if cardinality(new.choices) < 2 or cardinality(new.choices) > 20 then
+      raise exception 'A question has 2 to 20 choices, or none for a free-text answer; got %.', cardinality(new.choices)
+        using errcode = 'BTINV';
+    end if;
+    if exists (select 1 from unnest(new.choices) c where c is null or length(c) = 0 or length(c) > 200) then
+      raise exception 'Each choice is 1 to 200 characters; got an empty or longer one.' using errcode = 'BTINV';
+    end if;
+    if (select count(distinct lower(c)) from unnest(new.choices) c) < cardinality(new.choices) then
+      raise exception 'The choices must differ (ignoring case); got %.', array_to_string(new.choices, ', ')
+        using errcode = 'BTINV';
+    end if;
+  end if;
+  new.owner_id := v_task.owner_id;
+  new.directive_id := v_task.directive_id;
+  new.step_id := v_task.step_id;
+  new.created_at := now();
+  return new;
+end;
+$function$
+
+-- baton_private.tg_questions__closed()
+-- comment: After a question leaves open: records a question_answered, question_expired or question_cancelled event, and moves its task waiting -> running when it has no other open question.
+CREATE OR REPLACE FUNCTION baton_private.tg_questions__closed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.record_event(new.owner_id, new.directive_id, 'task', new.task_id, 'question_' || new.status::text, null, null,
+    jsonb_build_object('question_id', new.id));
+  if not exists (select 1 from baton.questions q where q.task_id = new.task_id and q.closed_at is null) then
+    update baton.tasks t set status = 'running' where t.id = new.task_id and t.status::text = 'waiting';
+  end if;
+  return null;
+end;
+$function$
+
+-- baton_private.tg_questions__guard()
+-- comment: Rejects illegal question moves (BTSTS, naming both states) and edits of what was asked; checks the answer (BTINV when it is not among the choices) and stamps answered_at and closed_at.
+CREATE OR REPLACE FUNCTION baton_private.tg_questions__guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if (new.id, new.owner_id, new.directive_id, new.task_id, new.question, new.choices, new.expires_at, new.created_at)
+     is distinct from (old.id, old.owner_id, old.directive_id, old.task_id, old.question, old.choices, old.expires_at, old.created_at) then
+    raise exception 'Question % cannot be edited; only its status and answer change (answer it, or let it expire).', old.id
+      using errcode = 'BTINV';
+  end if;
+  if new.status is distinct from old.status then
+    if not baton_private.question_transition_allowed(old.status::text, new.status::text) then
+      raise exception 'Question % is %, so it cannot become %; %.', old.id, old.status, new.status,
+        case when old.status = 'open' then 'allowed from open are answered, expired and cancelled'
+             else 'answered, expired and cancelled are final' end
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = case when old.status <> 'open' then 'The agent asks again with `baton ask` if it still needs a decision.' end;
+    end if;
+    if new.status = 'answered' then
+      new.answer := baton_private.question_answer(old, new.answer);
+      new.answered_at := now();
+    elsif new.answer is not null then
+      raise exception 'Question % is being marked %, so it takes no answer; set status to answered to answer it.', old.id, new.status
+        using errcode = 'BTINV';
+    end if;
+    new.closed_at := now();
+  elsif new.answer is distinct from old.answer then
+    raise exception 'Question % is %, so its answer cannot change%.', old.id, old.status,
+      case when old.status = 'open' then '; set status to answered with the answer' else '' end
+      using errcode = 'BTSTS';
+  end if;
+  return new;
+end;
+$function$
+
+-- baton_private.tg_tasks__cancel_questions()
+-- comment: After a task leaves waiting: cancels its questions still open (it ended, or was moved by hand), so their `ask` stops waiting.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__cancel_questions()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.questions q set status = 'cancelled'
+   where q.task_id = new.id and q.closed_at is null;
+  return null;
+end;
+$function$
+
 -- baton_private.tg_tasks__check_budget()
 -- comment: Checks the directive's budget when a task's usage grows.
 CREATE OR REPLACE FUNCTION baton_private.tg_tasks__check_budget()
@@ -4963,6 +5373,27 @@ begin
     select d.goal_updated_at into v_since from baton.directives d where d.id = new.directive_id;
   end if;
   new.ready_at := least(now(), coalesce(greatest(v_since, v_activated_at), now()));
+  return new;
+end;
+$function$
+
+-- baton_private.tg_tasks__waiting()
+-- comment: Refuses a move to waiting without an open question (BTSTS); keeps started_at when a waiting task runs again. SECURITY DEFINER: it reads the task's questions whatever the caller's policies.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__waiting()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status::text = 'waiting' and old.status::text <> 'waiting'
+     and not exists (select 1 from baton.questions q where q.task_id = new.id and q.closed_at is null) then
+    raise exception 'Task % has no open question, so it cannot become waiting; an agent waits with `baton ask`.', new.id
+      using errcode = 'BTSTS', detail = format('from=%s to=waiting', old.status);
+  end if;
+  if old.status::text = 'waiting' and new.status::text = 'running' then
+    new.started_at := old.started_at;
+  end if;
   return new;
 end;
 $function$

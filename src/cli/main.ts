@@ -25,6 +25,8 @@ import { register as directiveTransition } from "./commands/directive-transition
 import { register as directiveUpdate } from "./commands/directive-update";
 import { register as directiveUpdateGoal } from "./commands/directive-update-goal";
 import { register as directiveWatch } from "./commands/directive-watch";
+import { register as directiveQuestions } from "./commands/directive-questions";
+import { register as ask } from "./commands/ask";
 import { register as ownerCreate } from "./commands/owner-create";
 import { register as stepAdd } from "./commands/step-add";
 import { register as stepBatchAdd } from "./commands/step-batch-add";
@@ -115,7 +117,7 @@ export function buildProgram(): Command {
     });
 
   const directive = program.command("directive").description("Create, steer and watch directives and their steps.");
-  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs]) {
+  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs, directiveQuestions]) {
     add(directive);
   }
   const task = program.command("task").description("Read what a task's agent wrote, or stop it.");
@@ -125,6 +127,7 @@ export function buildProgram(): Command {
   for (const add of [tokenCreate, tokenRotate]) add(token);
   const daemon = program.command("daemon").description("Run, list and revoke the daemons that execute tasks with a coding agent.");
   for (const add of [daemonRun, daemonList, daemonRevoke]) add(daemon);
+  ask(program);
   webhookCommands(program.command("webhook").description("Add, list and remove the webhooks that notify you of your directives' events, and see their deliveries."));
 
   // Every (sub)command exits 2 on a usage error instead of exiting the process itself.

@@ -92,7 +92,9 @@ export async function assertMayPublish(api: GraphQLClient, daemonId: string, lea
       const task = TaskFacts.safeParse(data.task);
       if (!task.success) throw new FencedError("the task is no longer readable by this daemon");
       // `checking`: the agent exited 0 and the step's check passed; the work is published before `completed`.
-      if (task.data.daemonId !== daemonId || (task.data.status !== "running" && task.data.status !== "checking")) throw new FencedError(`the task is ${task.data.status} on the server`);
+      // `waiting`: the agent exited 0 while a question of its was open (its `baton ask` was killed); the
+      // server accepts checking or completed from waiting and cancels the question.
+      if (task.data.daemonId !== daemonId || !["running", "checking", "waiting"].includes(task.data.status)) throw new FencedError(`the task is ${task.data.status} on the server`);
       if (!lease.held) throw new FencedError("the daemon's lease ran out (no successful heartbeat for the lease period)");
       return;
     } catch (err) {

@@ -94,7 +94,7 @@ describe("report_task_status from a live status", () => {
         await assertDbError(
           writesNothing(c, () => report(c, t.id, to)),
           "BTSTS",
-          `Task ${t.id} is running, so it cannot become ${to}; allowed from running are checking, completed, failed, interrupted, cancelled.`,
+          `Task ${t.id} is running, so it cannot become ${to}; allowed from running are waiting, checking, completed, failed, interrupted, cancelled.`,
         );
       }
     }));
@@ -267,7 +267,8 @@ describe("a DBA's direct UPDATE of a task's status", () => {
   const refusal = (id: string, from: TaskStatus, to: TaskStatus) =>
     `Task ${id} is ${from}, so it cannot become ${to}; ` +
     ((LIVE as readonly string[]).includes(from)
-      ? `allowed from ${from} are ${MACHINE[from].join(", ")}.`
+      ? // running -> waiting (sql/000025) needs an open question: test/sql/questions.test.ts covers it.
+        `allowed from ${from} are ${(from === "running" ? ["waiting", ...MACHINE[from]] : MACHINE[from]).join(", ")}.`
       : "completed, failed, interrupted and cancelled are final.");
 
   for (const from of ALL) {

@@ -294,7 +294,7 @@ describe("baton.cancel_task", () => {
       await assertDbError(
         inSavepoint(c, () => c.query("select baton.cancel_task($1)", [t.id])),
         "BTSTS",
-        `Task ${t.id} is completed, so it cannot be cancelled; only pending, starting, running or checking tasks can.`,
+        `Task ${t.id} is completed, so it cannot be cancelled; only pending, starting, running, waiting or checking tasks can.`,
       );
       const hint = await c.query("savepoint h").then(() => c.query("select baton.cancel_task($1)", [t.id]).catch((e: { hint?: string }) => e.hint));
       await c.query("rollback to savepoint h");

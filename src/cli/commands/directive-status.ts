@@ -7,6 +7,7 @@ import { LIVE_TASK_STATUSES, RETRYABLE_STEP_STATUSES, statusIn } from "../../sta
 import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOptions } from "../context";
 import { UsageError } from "../context";
 import { formatUsage, trimUsd } from "./task-usage";
+import { fetchOpenQuestions, questionLines } from "./directive-questions";
 
 export type DirectiveUsage = NonNullable<DirectiveUsageQuery["directiveUsages"]>["nodes"][number] & { pausedReason: string | null };
 
@@ -117,7 +118,9 @@ export function register(directive: Command): void {
   ).action(async (opts: CommonOptions) => {
     const d = await fetchDirective(opts, directiveIdFrom(opts));
     const usage = await fetchUsage(opts, d.rowId);
-    output(opts, { ...snapshotJson(d), usage }, () => renderStatus(d, usage));
+    const questions = await fetchOpenQuestions(apiClient(opts), d.rowId);
+    const asked = questions.length ? ["", `Open questions (answer with \`baton directive answer QUESTION_ID "TEXT"\`):`, ...questionLines(questions)] : [];
+    output(opts, { ...snapshotJson(d), usage, questions }, () => [renderStatus(d, usage), ...asked].join("\n"));
   });
 }
 export { UsageError };
