@@ -148,7 +148,7 @@ comment on constraint answer_is_a_choice on baton.questions is $$A question with
 comment on constraint answered_at_only_when_answered on baton.questions is $$answered_at is set exactly when it is answered.$$;
 comment on constraint closed_at_only_when_closed on baton.questions is $$closed_at is set exactly when it is no longer open.$$;
 
-/* Row-level security like tasks': the owner reads its questions, an agent those of its live directive (its own `ask` polls its question). */
+/* Row-level security like tasks': the owner reads its questions, an agent those of its live directive (its own `ask` polls its question); daemons none (granted, as webhooks are, so a daemon's query sees no rows instead of an error). */
 alter table baton.questions enable row level security;
 alter table baton.questions force row level security;
 do $$
@@ -162,7 +162,7 @@ create policy select_visible on baton.questions for select using (
     when 'baton_user' then owner_id = (select baton_private.current_owner_id())
     when 'baton_agent' then directive_id = (select baton_private.current_agent_directive_id())
     else false end);
-grant select on baton.questions to baton_user, baton_agent;
+grant select on baton.questions to baton_user, baton_daemon, baton_agent;
 
 -- ---------------------------------------------------------------------------------------------
 -- The question state machine.

@@ -377,6 +377,7 @@ CASE ( SELECT baton_private.current_api_role() AS current_api_role)
     ELSE false
 END)
   grant SELECT to baton_agent
+  grant SELECT to baton_daemon
   grant SELECT to baton_user
 
 table baton.step_dependencies (rls, forced)

@@ -20,6 +20,7 @@ export const SNAPSHOT_TABLES = [
   "baton.webhooks",
   "baton_private.webhook_secrets",
   "baton.webhook_deliveries",
+  "baton.questions",
   "graphile_worker._private_jobs",
 ] as const;
 

@@ -82,6 +82,10 @@ const MATRIX: Record<
   "Query.webhookDelivery":       ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
   "Query.webhookDeliveryById":   ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
   "Query.webhookDeliveries":     ["42501",  "allow",  "hidden", "hidden", "hidden", "hidden", U,        "hidden", "hidden", "hidden", U],
+  // Questions (sql/000025): the owner and the asking directive's agent read them; daemons see none.
+  "Query.question":               ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.questionById":           ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
+  "Query.questions":              ["42501",  "allow",  "hidden", "hidden", "hidden", "allow",  U,        "hidden", "hidden", "hidden", U],
   "Query.transactionEvents":      ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.directiveProgresses":    ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
   "Query.stepWaits":              ["42501",  "allow",  "hidden", "42501",  "42501",  "allow",  U,        "42501",  "hidden", "42501",  U],
@@ -120,6 +124,11 @@ const MATRIX: Record<
   // An agent reports usage for its own live task only; its daemon for its tasks; the owner sets budgets (issue 12).
   "Mutation.reportTaskUsage":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "allow",  U,        "BTDNY",  "BTDNY",  "BTDNY",  U],
   "Mutation.setDirectiveBudget":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  // An agent asks for its own task only; only the owner answers (issue 12); the asker or the owner withdraws. The
+  // answered and withdrawn question is taskA2's (A's other directive): agentA2 asked it, agentA did not.
+  "Mutation.askQuestion":         ["42501",  "42501",  "42501",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],
+  "Mutation.answerQuestion":      ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.cancelQuestion":      ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "BTNFD",  U,        "42501",  "allow",  "42501",  U],
   "Mutation.appendTaskOutput":    ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   "Mutation.revokeDaemon":        ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   // Only the owner adds and removes webhooks (issue 12: "only the owner may ... add webhooks").
@@ -133,8 +142,8 @@ const MATRIX: Record<
 /** What a denial's message must say, per code. */
 const DENIAL_MESSAGES: Record<string, RegExp> = {
   "42501": /^Permission denied: your token's role may not do that/,
-  BTNFD: /^(Directive|Step|Daemon|Task|Webhook) [0-9a-f-]{36} does not exist/,
-  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|This agent token is for task [0-9a-f-]{36}, so it cannot report usage of task [0-9a-f-]{36}\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
+  BTNFD: /^(Directive|Step|Daemon|Task|Webhook|Question) [0-9a-f-]{36} does not exist/,
+  BTDNY: /^(You act as owner [0-9a-f-]{36}, so you cannot act for owner|This daemon token is for daemon [0-9a-f-]{36}, so it cannot (act|report) |Task [0-9a-f-]{36} is not assigned to this daemon|This agent token is for directive [0-9a-f-]{36}, so it cannot change another directive\.$|This agent token is for task [0-9a-f-]{36}, so it cannot (report usage of|ask for) task [0-9a-f-]{36}\.$|Step [0-9a-f-]{36} \("y"\) was not added by this task, so an execution agent cannot (remove|re-wire) it|This daemon \([0-9a-f-]{36}\) was revoked by its owner, so its token no longer works\.)/,
   UNAUTHENTICATED: /^(The token has expired; ask for a new one\.|The token has no expiry \(exp\); Baton refuses tokens that never expire\. Ask for a new token \(`baton token create` or `baton token rotate`\)\.)$/,
 };
 

@@ -56,7 +56,7 @@ export type Operation = ReadOp | MutationOp | SubscriptionOp;
  * own rows, which those subjects do see.
  */
 export type ARows = Record<
-  "owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs" | "webhooks" | "deliveries",
+  "owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs" | "webhooks" | "deliveries" | "questions",
   Set<string>
 >;
 
@@ -74,6 +74,7 @@ export async function aRows(db: TestDb, w: World): Promise<ARows> {
     outputs: await q(`select id::text as k from baton.task_output where ${notA2}`),
     webhooks: await q("select id::text as k from baton.webhooks where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
     deliveries: await q("select id::text as k from baton.webhook_deliveries where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
+    questions: await q(`select id::text as k from baton.questions where ${notA2}`),
   };
 }
 
@@ -161,7 +162,7 @@ function mutation(
   select = "rowId status",
 ): MutationOp {
   const decls = [...input.matchAll(/\$(\w+)/g)].map((m) => m[1]!);
-  const types: Record<string, string> = { wh: "UUID!", d: "UUID!", s: "UUID!", dm: "UUID!", t: "UUID!", o: "UUID!", deps: "[UUID]!", ids: "[UUID]!", steps: "JSON!", chunks: "JSON!" };
+  const types: Record<string, string> = { qn: "UUID!", wh: "UUID!", d: "UUID!", s: "UUID!", dm: "UUID!", t: "UUID!", o: "UUID!", deps: "[UUID]!", ids: "[UUID]!", steps: "JSON!", chunks: "JSON!" };
   const header = [...new Set(decls)].map((v) => `$${v}: ${types[v] ?? "String!"}`).join(", ");
   return {
     kind: "mutation",
@@ -186,6 +187,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.daemon": lookup("daemon", "$id: UUID!", (w) => ({ id: w.daemonA }), rowId, (w) => w.daemonA),
   "Query.event": lookup("event", "$id: BigInt!", (w) => ({ id: w.eventId }), rowId, (w) => w.eventId),
   "Query.webhook": lookup("webhook", "$id: UUID!", (w) => ({ id: w.webhook }), rowId, (w) => w.webhook),
+  "Query.question": lookup("question", "$id: UUID!", (w) => ({ id: w.question }), rowId, (w) => w.question),
   "Query.webhookDelivery": lookup("webhookDelivery", "$id: BigInt!", (w) => ({ id: w.deliveryId }), rowId, (w) => w.deliveryId),
 
   // ---- Query: lookups by global id
@@ -205,6 +207,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.daemonById": byNodeId("daemonById", "Daemon", (w) => [w.daemonA], rowId, (w) => w.daemonA),
   "Query.eventById": byNodeId("eventById", "Event", (w) => [w.eventId], rowId, (w) => w.eventId),
   "Query.webhookById": byNodeId("webhookById", "Webhook", (w) => [w.webhook], rowId, (w) => w.webhook),
+  "Query.questionById": byNodeId("questionById", "Question", (w) => [w.question], rowId, (w) => w.question),
   "Query.webhookDeliveryById": byNodeId("webhookDeliveryById", "WebhookDelivery", (w) => [w.deliveryId], rowId, (w) => w.deliveryId),
 
   // ---- Query: collections
@@ -217,6 +220,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.daemons": list("daemons", "rowId", rowId, (w) => w.daemonA, "daemons"),
   "Query.events": list("events", "rowId", rowId, (w) => w.eventId, "events"),
   "Query.webhooks": list("webhooks", "rowId", rowId, (w) => w.webhook, "webhooks"),
+  "Query.questions": list("questions", "rowId", rowId, (w) => w.question, "questions"),
   "Query.webhookDeliveries": list("webhookDeliveries", "rowId", rowId, (w) => w.deliveryId, "deliveries"),
   "Query.directiveProgresses": list("directiveProgresses", "directiveId", (r) => r.directiveId, (w) => w.directive, "directives"),
   "Query.stepUsages": list("stepUsages", "stepId", (r) => r.stepId, (w) => w.stepX, "steps"),
@@ -366,6 +370,19 @@ export const OPERATIONS: Record<string, Operation> = {
   }),
   "Mutation.setDirectiveBudget": mutation("setDirectiveBudget", "directiveId: $d, budgetUsd: \"25\", budgetTokens: \"2000000\"", (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.deepEqual(await one(db, "select budget_usd::text, budget_tokens::text from baton.directives where id = $1", [w.directive]), { budget_usd: "25.000000", budget_tokens: "2000000" });
+  }),
+  // Questions (sql/000025): A's agent asks for its own task; the owner answers; the asking agent or the owner withdraws.
+  "Mutation.askQuestion": mutation("askQuestion", `taskId: $t, question: "Which port?", choices: ["80", "8080"], timeoutSeconds: 600`, (w) => ({ t: w.task }), async (r, w, db) => {
+    assert.deepEqual(await one(db, "select task_id, status, choices from baton.questions where id = $1", [r.rowId]), { task_id: w.task, status: "open", choices: ["80", "8080"] });
+    assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.task])).status, "waiting");
+  }),
+  "Mutation.answerQuestion": mutation("answerQuestion", `questionId: $qn, answer: "yes"`, (w) => ({ qn: w.openQuestion }), async (r, w, db) => {
+    assert.deepEqual(await one(db, "select status, answer from baton.questions where id = $1", [w.openQuestion]), { status: "answered", answer: "yes" });
+    assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.taskA2])).status, "running");
+  }),
+  "Mutation.cancelQuestion": mutation("cancelQuestion", "questionId: $qn", (w) => ({ qn: w.openQuestion }), async (_r, w, db) => {
+    assert.equal((await one(db, "select status from baton.questions where id = $1", [w.openQuestion])).status, "cancelled");
+    assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.taskA2])).status, "running");
   }),
   "Mutation.appendTaskOutput": mutation(
     "appendTaskOutput",

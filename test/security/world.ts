@@ -44,6 +44,8 @@ export type World = {
   taskA2: string; // its running task, on the sibling daemon
   revokedDaemonA: string; // A's daemon that ran x's first attempt, then was revoked
   webhook: string; // A's webhook
+  question: string; // a question A's task asked, answered (so the task runs again)
+  openQuestion: string; // an open question of A's other directive's task (taskA2 waits for it)
   deliveryId: string; // an attempt to deliver to it (bigint as text)
   tokens: Record<Subject, string | undefined>;
 };
@@ -90,6 +92,10 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     const taskA2 = await one<{ id: string; daemon_id: string }>(c, "select id, daemon_id from baton.create_execution_task($1, 'do z')", [stepZ]);
     if (taskA2.daemon_id !== siblingDaemonA) throw new Error(`A's other task went to ${taskA2.daemon_id}, not to the sibling daemon ${siblingDaemonA}`);
     await c.query("select baton.report_task_status($1, 'running')", [taskA2.id]);
+    // A's task asked a question and was answered; taskA2's question is still open (sql/000025).
+    const question = (await one(c, "select id from baton.ask_question($1, 'Which database?', array['Postgres', 'SQLite'])", [task.id])).id;
+    await c.query("select baton.answer_question($1, 'Postgres')", [question]);
+    const openQuestion = (await one(c, "select id from baton.ask_question($1, 'May I delete legacy/?')", [taskA2.id])).id;
     const directiveB = (await one(c, "select id from baton.create_directive('B''s directive', 'B''s goal', owner_id => $1)", [ownerB])).id;
     await c.query(`select baton.batch_add_steps($1, '[{"name": "b"}]')`, [directiveB]);
     // A webhook each (B's lists are not empty), and an attempt to deliver A's.
@@ -114,7 +120,7 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     };
     return {
       ownerA, ownerB, daemonA, daemonB, directive, stepX, stepY, task: task.id, outputId, eventId, directiveB,
-      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, webhook, deliveryId, tokens,
+      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, webhook, deliveryId, question, openQuestion, tokens,
     };
   } catch (err) {
     await c.query("rollback").catch(() => undefined);
