@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BATON_BIN, cli, cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
+import { BATON_BIN, baseEnv, cli, cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
 
 const e2e = useE2E();
 
@@ -61,9 +61,9 @@ describe("baton ask and baton directive answer", () => {
     assert.deepEqual([asked.question, asked.choices, asked.status, asked.step.name], ["Which database should the cache use?", ["Postgres", "SQLite"], "open", "decide"]);
     assert.equal((await e2e.db.pool.query("select status from baton.tasks where id = $1", [asked.taskId])).rows[0].status, "waiting");
     const listed = await cliOk(["directive", "questions"], { env: server.env });
-    assert.match(listed, new RegExp(`^${asked.rowId}  decide  asked \\d+[ms]\\d*s? ago\\n    Which database should the cache use\\?\\n    choices: "Postgres", "SQLite"\\n    answer: baton directive answer ${asked.rowId} "Postgres"\\n$`));
+    assert.match(listed, new RegExp(`^${asked.rowId}  decide  in "Asks"  asked \\d+[ms]\\d*s? ago\\n    Which database should the cache use\\?\\n    choices: "Postgres", "SQLite"\\n    answer: baton directive answer ${asked.rowId} "Postgres"\\n$`));
     const status = await cliOk(["directive", "status", "--directive", d.rowId], { env: server.env });
-    assert.match(status, /\n[0-9a-f-]{36}  execution waiting  e2e-daemon-/);
+    assert.match(status, /\n[0-9a-f-]{36}  execution waiting  e2e-daemon-\S+  its agent asked a question \(below\)\n/);
     assert.match(status, new RegExp(`\\nOpen questions \\(answer with \`baton directive answer QUESTION_ID "TEXT"\`\\):\\n${asked.rowId}  decide  asked `));
 
     // An answer that is not a choice is refused with the choices; the agent still waits.
@@ -79,5 +79,22 @@ describe("baton ask and baton directive answer", () => {
     });
     assert.equal(await output(asked.taskId), "the answer was: Postgres\n");
     assert.equal(await cliOk(["directive", "questions", d.rowId], { env: server.env }), `No open questions in directive ${d.rowId}.\n`);
+  });
+
+  it("refuses bad arguments before asking anything (exit 2, one line saying what to do)", async () => {
+    const env = { ...baseEnv(), BATON_API_URL: "http://127.0.0.1:9", BATON_TOKEN: "unused" };
+    const task = "3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f";
+    const cases: [string[], string][] = [
+      [["ask", "Which?"], "baton: No task given: pass --task ID or set BATON_TASK_ID (the daemon sets it for the agent).\n"],
+      [["ask", " ", "--task", task], 'baton: The question is empty: write what you need to know, e.g. baton ask "Which database?".\n'],
+      [["ask", "Which?", "--task", task, "--choice", "only"], "baton: Give at least two --choice values (or none, for a free-text answer).\n"],
+      [["ask", "Which?", "--task", task, "--timeout", "soon"], 'baton: --timeout must be a duration such as 90s, 30m, 2h or 1h30m, from 1s to 30d (got "soon").\n'],
+      [["directive", "answer", "q1", "yes"], 'baton: The question id must be a UUID such as 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f (got "q1"); `baton directive status` lists the ids.\n'],
+      [["directive", "answer", task, " "], 'baton: The answer is empty: give its text, e.g. baton directive answer QUESTION_ID "Postgres".\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await cli(args, { env });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [2, "", stderr], args.join(" "));
+    }
   });
 });

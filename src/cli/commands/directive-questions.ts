@@ -24,12 +24,16 @@ function span(fromMs: number, toMs: number): string {
   return formatDuration(Math.max(1, Math.round((toMs - fromMs) / 1000)));
 }
 
-/** Each open question in three or four lines: id, step and age; the question; its choices; how to answer. */
-export function questionLines(qs: OpenQuestion[], now = Date.now()): string[] {
+/**
+ * Each open question in three or four lines: id, step and age (and its directive's title when the list
+ * spans directives); the question; its choices; how to answer.
+ */
+export function questionLines(qs: OpenQuestion[], now = Date.now(), opts: { directive?: boolean } = {}): string[] {
   const lines: string[] = [];
   for (const q of qs) {
     const expires = q.expiresAt ? `, expires in ${span(now, Date.parse(q.expiresAt))}` : "";
-    lines.push(`${q.rowId}  ${q.step?.name ?? "(planner)"}  asked ${span(Date.parse(q.createdAt), now)} ago${expires}`);
+    const where = opts.directive ? `  in ${JSON.stringify(q.directive?.title ?? q.directiveId)}` : "";
+    lines.push(`${q.rowId}  ${q.step?.name ?? "(planner)"}${where}  asked ${span(Date.parse(q.createdAt), now)} ago${expires}`);
     lines.push(...q.question.split("\n").map((l) => `    ${l}`));
     if (q.choices) lines.push(`    choices: ${q.choices.map((c) => JSON.stringify(c)).join(", ")}`);
     lines.push(`    answer: baton directive answer ${q.rowId} ${q.choices ? JSON.stringify(q.choices[0]) : '"..."'}`);
@@ -58,7 +62,7 @@ Examples:
     const raw = arg ?? opts.directive ?? process.env.BATON_DIRECTIVE_ID;
     const directiveId = raw ? parseId(raw, "The directive id") : null;
     const qs = await fetchOpenQuestions(apiClient(opts), directiveId);
-    output(opts, qs, () => (qs.length ? questionLines(qs).join("\n") : directiveId ? `No open questions in directive ${directiveId}.` : "No open questions."));
+    output(opts, qs, () => (qs.length ? questionLines(qs, Date.now(), { directive: !directiveId }).join("\n") : directiveId ? `No open questions in directive ${directiveId}.` : "No open questions."));
   });
 
   addCommonOptions(

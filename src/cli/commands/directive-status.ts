@@ -101,7 +101,7 @@ export function renderStatus(d: DirectiveSnapshot, usage: DirectiveUsage | null 
   if (live.length) {
     lines.push("", "Tasks in flight:");
     for (const t of live) {
-      const checking = t.status === "checking" && t.checkCommand ? `  running its check: ${t.checkCommand}` : "";
+      const checking = t.status === "checking" && t.checkCommand ? `  running its check: ${t.checkCommand}` : t.status === "waiting" ? "  its agent asked a question (below)" : "";
       lines.push(`${t.rowId}  ${t.kind.padEnd(9)} ${t.status.padEnd(8)} ${t.daemon?.name ?? "(waiting for a daemon)"}${checking}`);
     }
   }

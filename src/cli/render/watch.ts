@@ -93,7 +93,7 @@ export function renderWatch(d: DirectiveSnapshot, now: number, outputTail: Map<s
     const names = new Map(d.directiveSteps.nodes.map((s) => [s.rowId, s.name]));
     for (const t of live) {
       const what = t.kind === "planning" ? "planning" : t.kind === "integration" ? "integrating the result" : (names.get(t.stepId ?? "") ?? t.stepId);
-      const checking = t.status === "checking" ? `  checking: ${t.checkCommand ?? ""}` : "";
+      const checking = t.status === "checking" ? `  checking: ${t.checkCommand ?? ""}` : t.status === "waiting" ? "  waiting for an answer (baton directive questions)" : "";
       lines.push(`  ${what}  on ${t.daemon?.name ?? "(waiting for a daemon)"}  ${elapsed(t.startedAt ?? t.createdAt, now)}${checking}`);
       for (const l of outputTail.get(t.rowId) ?? []) lines.push(`    \x1b[90m${l.slice(0, width - 6)}${RESET}`);
     }
