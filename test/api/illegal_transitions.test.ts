@@ -190,8 +190,8 @@ describe("illegal transitions through the API", () => {
   const report = `mutation ($id: UUID!, $s: String!) { reportTaskStatus(input: { taskId: $id, status: $s }) { result { status } } }`;
   const backwards: [TaskStatus, string, string][] = [
     ["starting", "pending", "running, completed, failed, interrupted, cancelled"],
-    ["running", "pending", "checking, completed, failed, interrupted, cancelled"],
-    ["running", "starting", "checking, completed, failed, interrupted, cancelled"],
+    ["running", "pending", "waiting, checking, completed, failed, interrupted, cancelled"],
+    ["running", "starting", "waiting, checking, completed, failed, interrupted, cancelled"],
   ];
   for (const [from, to, allowed] of backwards) {
     it(`reportTaskStatus "${to}" on a ${from} task is refused (BTSTS)`, async () => {
