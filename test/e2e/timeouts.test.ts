@@ -132,7 +132,7 @@ describe("stopping attempts by hand", () => {
     assert.deepEqual([t!.status, t!.error], ["cancelled", "Cancelled by hand (baton task cancel)."]);
     // Cancelling it again says why not.
     const again = await cli(["task", "cancel", first.id], { env: server.env });
-    assert.deepEqual([again.code, again.stderr], [1, `baton: Task ${first.id} is cancelled, so it cannot be cancelled; only pending, starting, running or checking tasks can. To run its step again, use \`baton directive retry-step ${stepId}\`.\n`]);
+    assert.deepEqual([again.code, again.stderr], [1, `baton: Task ${first.id} is cancelled, so it cannot be cancelled; only pending, starting, running, waiting or checking tasks can. To run its step again, use \`baton directive retry-step ${stepId}\`.\n`]);
     await cliOk(["directive", "retry-step", stepId], { env: server.env });
     await waitForE2E(e2e, "the retried step to complete", async () => (await stepStatus(stepId)) === "completed");
     assert.deepEqual((await tasksOf(stepId)).map((x) => [x.attempt, x.status]), [[1, "cancelled"], [2, "completed"]]);
