@@ -92,6 +92,17 @@ describe("asking and answering", () => {
       assert.deepEqual([(await question(c, qn.id)).answer, await taskStatus(c, w.task)], ["yes", "running"]);
     }));
 
+  it("lets a DBA ask with a plain INSERT: owner, directive and step come from the task", () =>
+    withRootDb(db, async (c) => {
+      const w = await running(c);
+      const qn = await q<Question & { owner_id: string; directive_id: string; step_id: string }>(
+        c, "insert into baton.questions (task_id, question, choices) values ($1, 'Which?', array[' A ', 'B']) returning *", [w.task]);
+      assert.deepEqual([qn.owner_id, qn.directive_id, qn.step_id, qn.choices, qn.status], [w.owner, w.d, w.s.a!.id, ["A", "B"], "open"]);
+      assert.equal(await taskStatus(c, w.task), "waiting");
+      await fails(c, "insert into baton.questions (task_id, question, status, answer) values ($1, 'Which?', 'answered', 'A')", [w.task], "BTINV",
+        "A new question is open and has no answer yet; insert it with status open and no answer.");
+    }));
+
   it("keeps the task waiting until its last open question closes", () =>
     withRootDb(db, async (c) => {
       const w = await running(c);
