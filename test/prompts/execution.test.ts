@@ -64,6 +64,7 @@ Avoid repeating what made it fail.
 # Ground rules
 - Stay inside this worktree: create, change and delete files only under it. Do not write anywhere else (other checkouts, your home directory, system paths); other agents work next to you.
 - Before you exit, run the acceptance checks your plan names (tests, build, lint), and fix what fails. Exit 0 only when they pass.
+- If you need a decision only the user can make, do not guess: \`baton ask "QUESTION" [--choice A --choice B] [--timeout 30m]\` waits for their answer and prints it. Ask only when it matters; the step waits meanwhile.
 
 # When you are done
 Exit 0 and the step is marked completed; anything you leave uncommitted is committed for you. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.
@@ -92,6 +93,7 @@ None.
 # Ground rules
 - Stay inside this working directory: create, change and delete files only under it. Do not write anywhere else (other checkouts, your home directory, system paths); other agents work next to you.
 - Before you exit, run the acceptance checks your plan names (tests, build, lint), and fix what fails. Exit 0 only when they pass.
+- If you need a decision only the user can make, do not guess: \`baton ask "QUESTION" [--choice A --choice B] [--timeout 30m]\` waits for their answer and prints it. Ask only when it matters; the step waits meanwhile.
 
 # When you are done
 Exit 0 and the step is marked completed. Exit non-zero to report failure; the end of your stderr becomes the error shown to the user and to the next attempt.
