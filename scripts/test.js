@@ -14,6 +14,8 @@
  *                                    real server (bounded by BATON_FUZZ_RUNS and BATON_FUZZ_SECONDS)
  *   npm run test:tooling             only test/tooling: the build and codegen in scratch copies of the
  *                                    project (tsc and graphql-codegen: CPU-bound, about a minute)
+ *   npm run test:browser             only test/browser: the web dashboard in Debian's headless chromium
+ *                                    (playwright-core) against real servers and daemons, one file at a time
  */
 "use strict";
 const { spawn } = require("node:child_process");
@@ -49,7 +51,7 @@ function withDatabase(url, database) {
 
 async function main() {
   // The suites of their own (each an npm script, each run by .ci/run); `npm test` runs the rest.
-  const SUITES = ["faults", "fuzz", "tooling"];
+  const SUITES = ["faults", "fuzz", "tooling", "browser"];
   const suite = SUITES.find((name) => process.argv[2] === `--${name}`);
   const args = process.argv.slice(suite ? 3 : 2);
   const suiteDir = (name) => path.join(root, "test", name);
@@ -62,8 +64,8 @@ async function main() {
       : suite
         ? findTests(suiteDir(suite))
         : findTests(path.join(root, "test")).filter((f) => !SUITES.some((name) => inside(suiteDir(name))(f)));
-  // Fault and fuzz files, however named: one at a time (they load the machine).
-  const slow = files.length > 0 && files.every((f) => inside(faultsDir)(f) || inside(fuzzDir)(f));
+  // Fault, fuzz and browser files, however named: one at a time (they load the machine).
+  const slow = files.length > 0 && files.every((f) => inside(faultsDir)(f) || inside(fuzzDir)(f) || inside(suiteDir("browser"))(f));
   // The e2e and fault tests spawn bin/baton.js, which runs dist/: compile it first if src/ changed.
   if (buildIfStale({ quiet: true }) !== 0) console.error("npm test: dist/ could not be rebuilt; tests that spawn bin/baton.js run the previous build");
   const logger = createLogger(process.env.BATON_LOG_LEVEL || "warn");

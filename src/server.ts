@@ -11,6 +11,8 @@ import { grafserv } from "postgraphile/grafserv/node";
 import { acceptHeaderUsable, BAD_ACCEPT } from "./api/accept";
 import { sendUnauthorized, tokenProblem } from "./api/auth-gate";
 import { MAX_REQUEST_BYTES, makePreset } from "./api/preset";
+import { serveWeb } from "./api/static-files";
+import { createSigninLink, makeAuthRoutes, websocketOriginAllowed, WS_ORIGIN_REFUSED } from "./api/web-session";
 import { makeWebsocketHandler } from "./api/websocket";
 import { mintOwnerToken } from "./auth/mint";
 import { loadJwtSecret } from "./auth/secret";
@@ -70,6 +72,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const websockets = makeWebsocketHandler(serv, { logger, maxPayload: MAX_REQUEST_BYTES });
 
     const metrics = createMetrics(pool, logger);
+    const authRoutes = makeAuthRoutes({ pool, jwtSecret, logger });
     // Nothing a client sends may throw out of these listeners: an exception there stops the whole
     // process (API and worker). Each answers 400 for a target it cannot read, and 500 as a last resort.
     const server = http.createServer((req, res) => {
@@ -79,6 +82,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         trackSafely(() => metrics.http.track(req, res), logger);
         if (url.pathname === "/healthz") return void healthz(pool, res, logger);
         if (url.pathname === "/metrics") return void metrics.handle(req, res, config.metricsToken);
+        if (authRoutes(req, res, url.pathname, (err) => failRequest(res, err, logger))) return;
+        if (!servedByGrafserv(url.pathname)) return void serveWeb(req, res, url.pathname); // the dashboard
         if (url.pathname === "/graphql") {
           const problem = tokenProblem(req, jwtSecret);
           if (problem) return void sendUnauthorized(res, problem);
@@ -102,6 +107,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         const url = requestUrl(req);
         if (url?.pathname !== "/graphql") {
           socket.end(`HTTP/1.1 ${url ? "404 Not Found" : "400 Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+          return;
+        }
+        // Browsers send cookies with cross-site websockets: a cookie-authenticated one must be our page's.
+        if (!websocketOriginAllowed(req)) {
+          socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(WS_ORIGIN_REFUSED)}\r\n\r\n${WS_ORIGIN_REFUSED}`);
           return;
         }
         trackSafely(() => metrics.http.trackUpgrade(url.pathname), logger);
@@ -131,7 +141,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
     writeCredentials(config.dataDir, { api_url: `${url}/graphql`, owner_id: owner.id, token: (await mintOwnerToken(pool, owner.id, jwtSecret)).token }); // expires (30 days) and dies with `baton token rotate`
-    logger.info("baton server listening", { url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
+    logger.info("baton server listening", { url, dashboard: url, graphql: `${url}/graphql`, graphiql: `${url}/graphiql` });
+    await announceSigninLink(pool, config.dataDir, browserOrigin(config.host, port), owner.id, logger);
     return { url, databaseUrl: db.url, close };
   } catch (err) {
     await close();
@@ -180,6 +191,39 @@ function requestUrl(req: http.IncomingMessage): URL | undefined {
     return new URL(req.url ?? "/", "http://localhost");
   } catch {
     return undefined;
+  }
+}
+
+/** Paths PostGraphile's grafserv answers (the API, GraphiQL and its assets); the dashboard gets the rest. */
+function servedByGrafserv(pathname: string): boolean {
+  return pathname === "/graphql" || pathname.startsWith("/graphql/") || pathname === "/graphiql" || pathname.startsWith("/ruru-static/");
+}
+
+/** Where a browser on this machine reaches the server (0.0.0.0 and :: listen everywhere, loopback included). */
+function browserOrigin(host: string, port: number): string {
+  const h = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+/**
+ * A one-time sign-in link for the local owner. On a terminal it is printed on stdout, where the
+ * person who ran `npm start` sees it. Piped (a service, a container), stdout is usually a log: the
+ * link is written to DATA_DIR/signin-link (mode 0600) instead, and the log only says where. Either
+ * way it works once and for 15 minutes; `baton web link` mints another.
+ */
+async function announceSigninLink(pool: import("pg").Pool, dataDir: string, origin: string, ownerId: string, logger: Logger): Promise<void> {
+  try {
+    const link = await createSigninLink(pool, origin, ownerId);
+    const file = path.join(dataDir, "signin-link");
+    fs.writeFileSync(file, link.url + "\n", { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+    if (process.stdout.isTTY) {
+      process.stdout.write(`\nBaton dashboard: open ${link.url}\n(works once, until ${link.expiresAt}; \`baton web link\` prints a new one)\n\n`);
+    } else {
+      logger.info("dashboard sign-in link written", { file, expires_at: link.expiresAt, hint: "open the link in the file once, or run `baton web link`" });
+    }
+  } catch (err) {
+    logger.warn("no dashboard sign-in link", { error: err instanceof Error ? err.message : String(err) });
   }
 }
 

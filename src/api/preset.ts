@@ -12,6 +12,7 @@ import { bearerToken, parseToken, pgSettingsFor } from "../auth/claims";
 import { TokenError } from "../auth/jwt";
 import type { Logger } from "../logger";
 import { makeMaskError } from "./errors";
+import { CSRF_HEADER, parseSession, sessionCookieOf } from "./web-session";
 import { EnumValuesAsLabelsPlugin } from "./enum-values";
 import { InputChecksPlugin } from "./input-checks";
 import { BatonSubscriptionsPlugin } from "./subscriptions";
@@ -53,7 +54,10 @@ export function makePreset(opts: { pool: Pool; jwtSecret: string; logger: Logger
       context(requestContext: Partial<Grafast.RequestContext>) {
         try {
           const token = bearerToken(authorizationOf(requestContext));
-          return { pgSettings: pgSettingsFor(token ? parseToken(token, opts.jwtSecret) : undefined) };
+          if (token) return { pgSettings: pgSettingsFor(parseToken(token, opts.jwtSecret)) };
+          // No Authorization: the dashboard's session cookie, where the gate allowed it (web-session.ts).
+          const session = sessionTokenOf(requestContext);
+          return { pgSettings: pgSettingsFor(session ? parseSession(session, opts.jwtSecret) : undefined) };
         } catch (err) {
           if (err instanceof TokenError) throw Object.assign(err, { statusCode: 401 });
           throw err;
@@ -84,4 +88,16 @@ function authorizationOf(requestContext: Partial<Grafast.RequestContext>): strin
     throw new TokenError("The authorization connection parameter must be one string, `Bearer <token>`.");
   }
   return value;
+}
+
+/**
+ * The session cookie's token, when it may stand in for a missing Authorization: on HTTP only with the
+ * CSRF header (server.ts refuses a POST without it first), on a websocket whose upgrade came from this
+ * server's own Origin (checked at the upgrade in server.ts).
+ */
+function sessionTokenOf(requestContext: Partial<Grafast.RequestContext>): string | undefined {
+  const req = requestContext.ws ? requestContext.ws.request : requestContext.node?.req;
+  if (!req) return undefined;
+  if (!requestContext.ws && !req.headers[CSRF_HEADER]) return undefined;
+  return sessionCookieOf(req);
 }

@@ -38,6 +38,7 @@ import { register as taskLogs } from "./commands/task-logs";
 import { register as taskUsage } from "./commands/task-usage";
 import { register as tokenCreate } from "./commands/token-create";
 import { register as tokenRotate } from "./commands/token-rotate";
+import { register as webLink } from "./commands/web-link";
 import { createLogger } from "../logger";
 
 /* require, not import(): under module nodenext a dynamic import() of a .ts file bypasses ts-node. */
@@ -128,6 +129,7 @@ export function buildProgram(): Command {
   const daemon = program.command("daemon").description("Run, list and revoke the daemons that execute tasks with a coding agent.");
   for (const add of [daemonRun, daemonList, daemonRevoke]) add(daemon);
   ask(program);
+  webLink(program.command("web").description("The web dashboard: sign-in links."));
   webhookCommands(program.command("webhook").description("Add, list and remove the webhooks that notify you of your directives' events, and see their deliveries."));
 
   // Every (sub)command exits 2 on a usage error instead of exiting the process itself.
