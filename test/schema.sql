@@ -643,6 +643,21 @@ table baton_private.settings
   constraint token_ttls_are_positive CHECK (((owner_token_ttl > '00:00:00'::interval) AND (daemon_token_ttl > '00:00:00'::interval)))
   CREATE UNIQUE INDEX settings_pkey ON baton_private.settings USING btree (id)
 
+table baton_private.signin_codes
+  comment: One-time sign-in codes for the web dashboard, stored as their SHA-256. Each signs its owner in once, before it expires. No API role reads it.
+  code_hash text not null -- The SHA-256 of the code (64 lowercase hex digits); the code itself is stored nowhere.
+  owner_id uuid not null -- The owner the code signs in.
+  created_at timestamp with time zone not null default now() -- When the code was minted.
+  expires_at timestamp with time zone not null -- After this the code no longer signs anyone in.
+  used_at timestamp with time zone -- When the code signed its owner in; null while unused. A used code never works again.
+  constraint code_hash_is_sha256 CHECK ((code_hash ~ '^[0-9a-f]{64}$'::text))
+  constraint expires_after_creation CHECK ((expires_at > created_at))
+  constraint signin_codes_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint signin_codes_pkey PRIMARY KEY (code_hash)
+  CREATE INDEX signin_codes_expires_idx ON baton_private.signin_codes USING btree (expires_at)
+  CREATE INDEX signin_codes_owner_idx ON baton_private.signin_codes USING btree (owner_id)
+  CREATE UNIQUE INDEX signin_codes_pkey ON baton_private.signin_codes USING btree (code_hash)
+
 table baton_private.webhook_secrets
   comment: The signing secret of each webhook (raw bytes; shown once as whsec_<base64> by addWebhook). No API role reads it; the deliver_webhook job does.
   webhook_id uuid not null -- The webhook.
@@ -2857,6 +2872,34 @@ begin
 end;
 $function$
 
+-- baton_private.create_signin_code(uuid,text,interval,integer)
+-- comment: Stores a new sign-in code's hash for an owner, valid for ttl (at most 1 day); refuses a rotated token's generation. Returns when it expires. The server's login only.
+CREATE OR REPLACE FUNCTION baton_private.create_signin_code(owner_id uuid, code_hash text, ttl interval, token_gen integer DEFAULT NULL::integer)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner baton.owners;
+  v_expires timestamptz;
+begin
+  select * into v_owner from baton.owners o where o.id = create_signin_code.owner_id;
+  if not found then
+    raise exception 'Owner % does not exist.', owner_id using errcode = 'BTNFD';
+  end if;
+  if token_gen is not null and token_gen is distinct from v_owner.token_generation then
+    raise exception 'This token was revoked by `baton token rotate`; ask for a new one.' using errcode = 'BTDNY';
+  end if;
+  if ttl is null or ttl <= interval '0' or ttl > interval '1 day' then
+    raise exception 'A sign-in link lives more than 0 and at most 1 day (got %).', ttl using errcode = 'BTINV';
+  end if;
+  delete from baton_private.signin_codes c where c.expires_at < now() - interval '1 day';
+  v_expires := now() + ttl;
+  insert into baton_private.signin_codes (code_hash, owner_id, expires_at) values (code_hash, v_owner.id, v_expires);
+  return v_expires;
+end;
+$function$
+
 -- baton_private.current_actor()
 -- comment: The API role of the current request, or the login for direct SQL.
 CREATE OR REPLACE FUNCTION baton_private.current_actor()
@@ -3998,6 +4041,33 @@ AS $function$
                from baton.daemons d),
        fixed as (update baton.daemons d set live_tasks = c.n from c where d.id = c.id and d.live_tasks <> c.n returning d.id)
   select count(*)::integer from fixed;
+$function$
+
+-- baton_private.redeem_signin_code(text)
+-- comment: Signs in with a code's hash once: marks it used and returns its owner. A code that is unknown, used or expired is refused with what to do (BTNFD, BTDNY). The server's login only.
+CREATE OR REPLACE FUNCTION baton_private.redeem_signin_code(code_hash text)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_code baton_private.signin_codes;
+begin
+  select * into v_code from baton_private.signin_codes c where c.code_hash = redeem_signin_code.code_hash for update;
+  if not found then
+    raise exception 'This sign-in link is not valid. Run `baton web link` for a new one.' using errcode = 'BTNFD';
+  end if;
+  if v_code.used_at is not null then
+    raise exception 'This sign-in link was already used (at %). A link signs in once: run `baton web link` for a new one.',
+      to_char(v_code.used_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') using errcode = 'BTDNY';
+  end if;
+  if v_code.expires_at <= now() then
+    raise exception 'This sign-in link expired (at %). Run `baton web link` for a new one.',
+      to_char(v_code.expires_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') using errcode = 'BTDNY';
+  end if;
+  update baton_private.signin_codes c set used_at = now() where c.code_hash = v_code.code_hash;
+  return v_code.owner_id;
+end;
 $function$
 
 -- baton_private.refill_daemon(uuid,uuid,integer)
