@@ -17,7 +17,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { mintOwnerToken } from "../../src/auth/mint";
-import { cliJson, startDaemon, startServer, useE2E, writeAgent, type ServerProcess } from "../helpers/e2e";
+import { cli, cliJson, startDaemon, startServer, useE2E, writeAgent, type ServerProcess } from "../helpers/e2e";
 
 const CHROMIUM = process.env.BATON_CHROMIUM || "/usr/bin/chromium";
 // docs/STACK.md: without the background-networking flags Chromium floods the closed network.
@@ -120,9 +120,23 @@ exit 0
     assert.equal(await page.locator('g.dag-node[data-status="completed"]').count(), 4);
     await page.screenshot({ path: path.join(SHOTS, "directive.png"), fullPage: true });
 
+    // A refused action shows the API's own message: the same words the CLI prints.
+    const id = new URL(page.url()).pathname.split("/").pop()!;
+    const cliRefusal = await cli(["directive", "start", "--directive", id], { env: server.env });
+    assert.equal(cliRefusal.code, 1);
+    await page.getByRole("button", { name: "Start" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    assert.equal(`baton: ${await alert.textContent()}\n`, cliRefusal.stderr);
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.locator(".page-head .badge", { hasText: /^paused$/ }).waitFor();
+    assert.equal(await alert.count(), 0, "a successful action clears the last error");
+    await page.getByRole("button", { name: "Start" }).click();
+    await page.locator(".page-head .badge", { hasText: /^idle$/ }).waitFor(); // resumed, nothing left to run
+
     await page.getByRole("link", { name: "← Directives" }).click();
     const row = page.locator("tr", { hasText: "Add a settings page" });
-    await row.locator(".badge", { hasText: "idle" }).waitFor();
+    await row.locator(".badge", { hasText: /^idle$/ }).waitFor();
     assert.match((await row.textContent()) ?? "", /4\/4/);
     await page.screenshot({ path: path.join(SHOTS, "directives.png"), fullPage: true });
 
@@ -151,6 +165,9 @@ exit 0
     const token = (await mintOwnerToken(e2e.db.pool, rows[0]!.id, secret)).token;
     const link = await cliJson<{ url: string; expires_at: string }>(["web", "link", "--token", token], { env: server.env });
     assert.match(link.url, new RegExp(`^${server.url}/signin#code=[A-Za-z0-9_-]{43}$`));
+    const own = await cli(["web", "link"], { env: server.env }); // the local owner's, from credentials.json
+    assert.equal(own.code, 0, own.stderr);
+    assert.match(own.stdout, new RegExp(`^${server.url}/signin#code=[A-Za-z0-9_-]{43}\\n\\(works once, until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)\\n$`));
     const second = await newPage();
     await second.page.goto(link.url);
     await second.page.getByTestId("owner-name").filter({ hasText: "second" }).waitFor();
