@@ -213,6 +213,7 @@ table baton.directives (rls, forced)
   budget_tokens bigint -- Pause the directive when its tasks' input plus output tokens reach this; null: no token budget.
   budget_reached_at timestamp with time zone -- When its usage reached a budget and it was paused for it (once per budget: setting a budget clears it); null while under budget.
   paused_reason text -- Why Baton paused it (a budget), while it stays paused; null otherwise.
+  review_plans boolean not null default false -- When true, what a planner writes is a proposal the owner reviews (`baton directive plan`) and approves or rejects; nothing of it runs before approval. Set with setDirectiveReviewPlans.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
@@ -326,6 +327,47 @@ table baton.owners (rls, forced)
   CREATE UNIQUE INDEX owners_pkey ON baton.owners USING btree (id)
   policy definer_all for * to {migrator} using (true)
   policy select_own for r to public using (((id = baton_private.current_owner_id()) AND (baton_private.current_api_role() <> 'baton_anonymous'::text)))
+  grant SELECT to baton_agent
+  grant SELECT to baton_daemon
+  grant SELECT to baton_user
+
+table baton.plan_proposals (rls, forced)
+  comment: @behavior -insert -update -delete A plan a planner wrote for a directive with review_plans: held for the owner's review instead of being dispatched. `baton directive plan` (planDiff) shows it as a diff against the live plan. Status: drafting -> proposed (its planner finished) | superseded (its planner failed, or a newer one started); proposed -> approved (approvePlan: applied to the live plan) | rejected (rejectPlan with a reason: the directive is planned again, the reason in the planner's prompt) | superseded (a newer planner started); approved, rejected and superseded are final.
+  id uuid not null default gen_random_uuid() -- The proposal's id.
+  owner_id uuid not null -- The owner (copied from the directive for row-level security).
+  directive_id uuid not null -- The directive it proposes a plan for.
+  task_id uuid not null -- The planning task whose agent wrote it.
+  status baton.plan_proposal_status not null default 'drafting'::baton.plan_proposal_status -- @behavior +filterBy drafting, proposed, approved, rejected or superseded.
+  goal_revision integer not null -- The goal revision its planner planned.
+  base_planned_revision integer -- The directive's planned_revision before its planner ran; rejecting restores it, so the directive is planned again.
+  reason text -- Why the owner rejected it (set exactly when rejected); the next planner reads it.
+  created_at timestamp with time zone not null default now() -- When its planner first wrote to it.
+  updated_at timestamp with time zone not null default now() -- When this row last changed.
+  proposed_at timestamp with time zone -- When its planner finished and it waited for review.
+  decided_at timestamp with time zone -- When it was approved or rejected.
+  constraint decided_at_only_when_decided CHECK (((status = ANY (ARRAY['approved'::baton.plan_proposal_status, 'rejected'::baton.plan_proposal_status])) = (decided_at IS NOT NULL)))
+  constraint plan_proposals_directive_id_fkey FOREIGN KEY (directive_id) REFERENCES baton.directives(id) ON DELETE CASCADE
+  constraint plan_proposals_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
+  constraint plan_proposals_pkey PRIMARY KEY (id)
+  constraint plan_proposals_task_id_fkey FOREIGN KEY (task_id) REFERENCES baton.tasks(id) ON DELETE CASCADE
+  constraint reason_is_valid CHECK (((reason IS NULL) OR ((length(btrim(reason)) >= 1) AND (octet_length(reason) <= 16384))))
+  constraint reason_only_when_rejected CHECK (((status = 'rejected'::baton.plan_proposal_status) = (reason IS NOT NULL)))
+  CREATE INDEX plan_proposals_directive_idx ON baton.plan_proposals USING btree (directive_id, created_at)
+  CREATE UNIQUE INDEX plan_proposals_open_idx ON baton.plan_proposals USING btree (directive_id) WHERE (status = ANY (ARRAY['drafting'::baton.plan_proposal_status, 'proposed'::baton.plan_proposal_status]))
+  CREATE INDEX plan_proposals_owner_idx ON baton.plan_proposals USING btree (owner_id)
+  CREATE UNIQUE INDEX plan_proposals_pkey ON baton.plan_proposals USING btree (id)
+  CREATE INDEX plan_proposals_status_idx ON baton.plan_proposals USING btree (directive_id, status)
+  CREATE UNIQUE INDEX plan_proposals_task_idx ON baton.plan_proposals USING btree (task_id)
+  CREATE TRIGGER _200_check_insert BEFORE INSERT ON baton.plan_proposals FOR EACH ROW EXECUTE FUNCTION baton_private.tg_plan_proposals__check_insert()
+  CREATE TRIGGER _200_guard BEFORE UPDATE ON baton.plan_proposals FOR EACH ROW EXECUTE FUNCTION baton_private.tg_plan_proposals__guard()
+  CREATE TRIGGER _800_on_status AFTER UPDATE OF status ON baton.plan_proposals FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_plan_proposals__on_status()
+  policy definer_all for * to {migrator} using (true)
+  policy select_visible for r to public using (
+CASE ( SELECT baton_private.current_api_role() AS current_api_role)
+    WHEN 'admin'::text THEN true
+    WHEN 'baton_user'::text THEN (owner_id = ( SELECT baton_private.current_owner_id() AS current_owner_id))
+    ELSE false
+END)
   grant SELECT to baton_agent
   grant SELECT to baton_daemon
   grant SELECT to baton_user
@@ -539,6 +581,8 @@ table baton.tasks (rls, forced)
   CREATE TRIGGER _500_observe_dispatch_latency_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.assigned_at IS NOT NULL) AND (old.assigned_at IS DISTINCT FROM new.assigned_at))) EXECUTE FUNCTION baton_private.tg_tasks__observe_dispatch_latency()
   CREATE TRIGGER _500_record_created_events AFTER INSERT ON baton.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__record_created_events()
   CREATE TRIGGER _500_record_status_event AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg__record_status_event()
+  CREATE TRIGGER _600_settle_plan_proposal AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN (((new.kind = 'planning'::text) AND (old.status IS DISTINCT FROM new.status) AND ((new.status)::text = ANY (ARRAY['completed'::text, 'failed'::text, 'interrupted'::text, 'cancelled'::text])))) EXECUTE FUNCTION baton_private.tg_tasks__settle_plan_proposal()
+  CREATE TRIGGER _600_supersede_plan_proposals AFTER INSERT ON baton.tasks FOR EACH ROW WHEN ((new.kind = 'planning'::text)) EXECUTE FUNCTION baton_private.tg_tasks__supersede_plan_proposals()
   CREATE TRIGGER _800_mirror AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_tasks__mirror()
   CREATE TRIGGER _800_mirror_started AFTER UPDATE ON baton.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg_tasks__mirror_started()
   CREATE TRIGGER _820_cancel_questions AFTER UPDATE OF status ON baton.tasks FOR EACH ROW WHEN ((((old.status)::text = 'waiting'::text) AND ((new.status)::text <> 'waiting'::text))) EXECUTE FUNCTION baton_private.tg_tasks__cancel_questions()
@@ -631,6 +675,24 @@ table baton_private.metric_deltas
   n bigint not null -- The change to metric_counts.n (+1, -1, or a statement's count).
   sum double precision not null default 0 -- The change to metric_counts.sum.
 
+table baton_private.plan_proposal_steps
+  comment: The steps of a plan proposal: the live plan when it began (is_new false) as the planner changed it (removed, rewired), and the steps it added (is_new, with the batch entry and the row returned to the planner).
+  proposal_id uuid not null
+  step_id uuid not null -- The live step's id, or for a new step the id the proposal gave it (what add-step printed to the planner).
+  is_new boolean not null
+  removed boolean not null default false
+  rewired boolean not null default false
+  name text not null
+  depends_on uuid[] not null default '{}'::uuid[] -- Its dependencies in the proposed plan (ids of steps of the proposal).
+  entry jsonb -- A new step's batch_add_steps entry without key and dependsOn.
+  step jsonb -- A new step's row as the dry run of batch_add_steps made it (returned to the planner).
+  position integer not null -- Order in the proposal: live steps first (by order_index), then new steps as they were added.
+  constraint entry_only_when_new CHECK ((is_new = ((entry IS NOT NULL) AND (step IS NOT NULL))))
+  constraint new_steps_are_not_removed CHECK ((NOT (is_new AND removed)))
+  constraint plan_proposal_steps_pkey PRIMARY KEY (proposal_id, step_id)
+  constraint plan_proposal_steps_proposal_id_fkey FOREIGN KEY (proposal_id) REFERENCES baton.plan_proposals(id) ON DELETE CASCADE
+  CREATE UNIQUE INDEX plan_proposal_steps_pkey ON baton_private.plan_proposal_steps USING btree (proposal_id, step_id)
+
 table baton_private.settings
   comment: Server-wide settings (one row). `baton server` writes BATON_DAEMON_LEASE_SECONDS here at boot.
   id boolean not null default true
@@ -670,6 +732,8 @@ table baton_private.webhook_secrets
 type baton.jwt_token (role text, owner_id uuid, daemon_id uuid, directive_id uuid, task_id uuid, exp bigint, aud text, gen integer) -- A JWT's claims; the API returns it signed.
 
 type baton.new_webhook (id uuid, url text, events text[], secret text, created_at timestamp with time zone) -- A webhook just added, with its signing secret (shown this once).
+
+type baton.plan_change (proposal_id uuid, step_id uuid, name text, change text, status text, depends_on uuid[], depends_on_names text[], previous_depends_on uuid[], position integer) -- One step of a plan proposal compared with the live plan.
 
 type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_bytes integer, dropped_bytes integer, total_bytes integer, truncated boolean, last_seq integer) -- What appendTaskOutput kept of a batch.
 
@@ -799,6 +863,26 @@ begin
 end;
 $function$
 
+-- baton.approve_plan(uuid)  (execute: baton_user)
+-- comment: Approves the plan waiting for review on a directive: applied to the live plan at once and atomically (new steps added, steps re-wired and removed), after which its steps run as usual. Refused when no plan waits (BTNFD), while the planner still writes it, or when the live plan changed so that it no longer fits (BTSTS). Owner only.
+CREATE OR REPLACE FUNCTION baton.approve_plan(directive_id uuid)
+ RETURNS baton.plan_proposals
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_proposal baton.plan_proposals;
+begin
+  perform baton_private.assert_plan_reviewer('approve');
+  v_directive := baton_private.lock_directive(directive_id);
+  v_proposal := baton_private.lock_open_proposal(v_directive, 'approve');
+  update baton.plan_proposals p set status = 'approved' where p.id = v_proposal.id returning * into v_proposal;
+  return v_proposal;
+end;
+$function$
+
 -- baton.archive_directive(uuid)  (execute: baton_user)
 -- comment: Archives a directive for good: pending tasks are cancelled and running ones interrupted.
 CREATE OR REPLACE FUNCTION baton.archive_directive(directive_id uuid)
@@ -866,7 +950,7 @@ end;
 $function$
 
 -- baton.batch_add_steps(uuid,jsonb)  (execute: baton_agent,baton_user)
--- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). "timeout" (wall clock) and "stall" (no output) limit each attempt of the step, overriding the directive's: a duration such as "30m" or "1h30m", or a number of seconds, 1 second to 30 days. Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
+-- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). "timeout" (wall clock) and "stall" (no output) limit each attempt of the step, overriding the directive's: a duration such as "30m" or "1h30m", or a number of seconds, 1 second to 30 days. Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order. For the planner of a directive with review_plans, the steps go to its plan proposal instead (same checks; the returned ids are the proposal's).
 CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
  RETURNS SETOF baton.directive_steps
  LANGUAGE plpgsql
@@ -875,9 +959,17 @@ CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
 AS $function$
 declare
   v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_proposal baton.plan_proposals;
   v_bad record;
   v_ids uuid[];
 begin
+  -- PLAN REVIEW: a planning agent of a directive with review_plans writes to its proposal (000024).
+  v_proposal := baton_private.open_proposal(v_directive.id);
+  if v_proposal.id is not null then
+    return query select * from baton_private.propose_steps(v_proposal, steps);
+    return;
+  end if;
+
   if steps is not null and jsonb_typeof(steps) = 'array' then
     -- GUARD: field names (the body's own list knows neither "check" nor the limits).
     select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
@@ -1415,6 +1507,65 @@ begin
 end;
 $function$
 
+-- baton.plan_diff(uuid)  (execute: baton_user)
+-- comment: The plan waiting for review on a directive (drafting while its planner writes, then proposed), step by step against the live plan: each step kept, added, removed or rewired, with its name and dependencies (ids and names). No rows when no plan waits. Owner only.
+CREATE OR REPLACE FUNCTION baton.plan_diff(directive_id uuid)
+ RETURNS SETOF baton.plan_change
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_proposal baton.plan_proposals;
+begin
+  if baton_private.current_api_role() not in ('baton_user', 'admin') then
+    raise exception 'Only the directive''s owner can read its proposed plan.' using errcode = 'BTDNY';
+  end if;
+  select * into v_directive from baton.directives d where d.id = plan_diff.directive_id;
+  if not found or (baton_private.current_api_role() = 'baton_user' and v_directive.owner_id is distinct from baton_private.current_owner_id()) then
+    raise exception 'Directive % does not exist.', directive_id
+      using errcode = 'BTNFD', hint = 'List your directives with `baton directive list`.';
+  end if;
+  select * into v_proposal from baton.plan_proposals p where p.directive_id = v_directive.id and p.status in ('drafting', 'proposed');
+  if not found then
+    return;
+  end if;
+  return query
+  with live as (
+    select s.id, s.name, s.status::text as status, s.order_index, s.created_at,
+           coalesce((select array_agg(d.depends_on_step_id order by d.depends_on_step_id) from baton.step_dependencies d where d.step_id = s.id), '{}') as deps
+      from baton.directive_steps s where s.directive_id = v_directive.id
+  ),
+  proposed as (
+    select ps.step_id, ps.name, ps.is_new, ps.removed, ps.rewired, ps.depends_on, ps.position from baton_private.plan_proposal_steps ps
+     where ps.proposal_id = v_proposal.id
+    union all
+    -- Live steps added after the proposal began (by the owner): it leaves them as they are.
+    select l.id, l.name, false, false, false, l.deps, null from live l
+     where not exists (select 1 from baton_private.plan_proposal_steps ps where ps.proposal_id = v_proposal.id and ps.step_id = l.id)
+  ),
+  changes as (
+    select p.step_id, p.name,
+           case when p.is_new then 'added' when p.removed then 'removed'
+                when p.rewired and l.id is not null and p.depends_on is distinct from l.deps then 'rewired'
+                else 'kept' end as change,
+           l.status,
+           case when p.removed then coalesce(l.deps, p.depends_on) when p.rewired or p.is_new or l.id is null then p.depends_on else l.deps end as deps,
+           case when p.is_new then null else l.deps end as previous,
+           p.position, l.order_index, l.created_at
+      from proposed p left join live l on l.id = p.step_id
+  )
+  select v_proposal.id, c.step_id, c.name, c.change, c.status, c.deps,
+         array(select coalesce((select n.name from proposed n where n.step_id = x), (select l.name from live l where l.id = x), x::text)
+                 from unnest(c.deps) with ordinality u(x, i) order by i),
+         c.previous,
+         (row_number() over (order by c.position nulls last, c.order_index, c.created_at, c.step_id))::integer
+    from changes c
+   order by 9;
+end;
+$function$
+
 -- baton.reconcile()
 -- comment: Finds whatever the event path missed and enqueues it: expired daemons, wrong live-task counters, ready steps without a task, directives needing (re-)planning, pending tasks. Idempotent; the worker's crontab runs it every minute.
 CREATE OR REPLACE FUNCTION baton.reconcile()
@@ -1473,15 +1624,47 @@ begin
 end;
 $function$
 
+-- baton.reject_plan(uuid,text)  (execute: baton_user)
+-- comment: Rejects the plan waiting for review on a directive, with a reason (required, at most 16 KiB): nothing of it is applied, and the directive is planned again (once active), the reason quoted in the planner's prompt. Owner only.
+CREATE OR REPLACE FUNCTION baton.reject_plan(directive_id uuid, reason text)
+ RETURNS baton.plan_proposals
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_proposal baton.plan_proposals;
+begin
+  perform baton_private.assert_plan_reviewer('reject');
+  if reason is null or length(btrim(reason)) = 0 then
+    raise exception 'Give a reason for rejecting the plan: the planner reads it when it plans again.'
+      using errcode = 'BTINV', hint = 'baton directive plan reject --reason "..."';
+  end if;
+  if octet_length(reason) > 16384 then
+    raise exception 'The reason is % bytes; the limit is 16384 bytes.', octet_length(reason) using errcode = 'BTINV';
+  end if;
+  v_directive := baton_private.lock_directive(directive_id);
+  v_proposal := baton_private.lock_open_proposal(v_directive, 'reject');
+  update baton.plan_proposals p set status = 'rejected', reason = btrim(reject_plan.reason) where p.id = v_proposal.id returning * into v_proposal;
+  return v_proposal;
+end;
+$function$
+
 -- baton.remove_step(uuid,boolean)  (execute: baton_agent,baton_user)
--- comment: Removes a step. Refused (BTSTS) for a completed or running step, for every caller; refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. An execution agent only removes steps its task added.
+-- comment: Removes a step. Refused (BTSTS) for a completed or running step, for every caller; refused while other steps depend on it, unless force => true re-wires them onto its own dependencies. An execution agent only removes steps its task added. For the planner of a directive with review_plans, the step is removed from its plan proposal instead.
 CREATE OR REPLACE FUNCTION baton.remove_step(step_id uuid, force boolean DEFAULT false)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_proposal baton.plan_proposals := baton_private.open_proposal_for_step(remove_step.step_id);
 begin
+  if v_proposal.id is not null then
+    return baton_private.propose_remove_step(v_proposal, remove_step.step_id, remove_step.force);
+  end if;
   perform baton_private.assert_agent_may_change_step(remove_step.step_id, 'remove', remove_step.force);
   return baton_private.remove_step(remove_step.step_id, remove_step.force);
 end;
@@ -1791,6 +1974,34 @@ begin
 end;
 $function$
 
+-- baton.set_directive_review_plans(uuid,boolean)  (execute: baton_user)
+-- comment: Turns plan review on or off for a directive. On: what its planners write from now on waits as a proposal for approvePlan or rejectPlan. Off is refused while a plan waits for review. Owner only.
+CREATE OR REPLACE FUNCTION baton.set_directive_review_plans(directive_id uuid, review_plans boolean)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+begin
+  if baton_private.current_api_role() not in ('baton_user', 'admin') then
+    raise exception 'Only the directive''s owner can change whether its plans are reviewed.' using errcode = 'BTDNY';
+  end if;
+  v_directive := baton_private.lock_directive(directive_id);
+  if review_plans is null then
+    raise exception 'Say whether plans of directive % are reviewed: true or false.', v_directive.id using errcode = 'BTINV';
+  end if;
+  if not review_plans and exists (select 1 from baton.plan_proposals p where p.directive_id = v_directive.id and p.status in ('drafting', 'proposed')) then
+    raise exception 'Directive % has a plan waiting for review, so review cannot be turned off now; approve or reject it first.', v_directive.id
+      using errcode = 'BTSTS', hint = 'baton directive plan approve, or baton directive plan reject --reason "..."';
+  end if;
+  update baton.directives d set review_plans = set_directive_review_plans.review_plans, updated_at = now()
+   where d.id = v_directive.id returning * into v_directive;
+  return v_directive;
+end;
+$function$
+
 -- baton.set_directive_target_branch(uuid,text)  (execute: baton_user)
 -- comment: Sets the branch the directive's result is pushed to (null: back to baton/<directive-short>/result). Applies from the next integration; the last result stays where it was pushed.
 CREATE OR REPLACE FUNCTION baton.set_directive_target_branch(directive_id uuid, target_branch text)
@@ -1815,14 +2026,19 @@ end;
 $function$
 
 -- baton.set_step_dependencies(uuid,uuid[])  (execute: baton_agent,baton_user)
--- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle). An execution agent only re-wires steps its task added.
+-- comment: Replaces the dependencies of a pending, ready or blocked step. Rejects nulls, unknown steps (another owner's steps are unknown), steps of your other directives and cycles (the message prints the cycle). An execution agent only re-wires steps its task added. For the planner of a directive with review_plans, the step is re-wired in its plan proposal instead.
 CREATE OR REPLACE FUNCTION baton.set_step_dependencies(step_id uuid, depends_on uuid[])
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+declare
+  v_proposal baton.plan_proposals := baton_private.open_proposal_for_step(set_step_dependencies.step_id);
 begin
+  if v_proposal.id is not null then
+    return baton_private.propose_step_dependencies(v_proposal, set_step_dependencies.step_id, set_step_dependencies.depends_on);
+  end if;
   perform baton_private.assert_agent_may_change_step(set_step_dependencies.step_id, 'rewire');
   return baton_private.set_step_dependencies(set_step_dependencies.step_id, set_step_dependencies.depends_on);
 end;
@@ -2136,6 +2352,94 @@ begin
 end;
 $function$
 
+-- baton_private.apply_plan_proposal(baton.plan_proposals)
+-- comment: Applies an approved plan proposal to the live plan (new steps, re-wirings, removals), or raises BTSTS naming the step when the live plan changed so that it no longer fits.
+CREATE OR REPLACE FUNCTION baton_private.apply_plan_proposal(proposal baton.plan_proposals)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+  v_bad record;
+  v_batch jsonb;
+  v_new uuid[];
+  v_added uuid[];
+  v_map jsonb;
+  v_step record;
+  v_hint text := 'Reject it to plan again: baton directive plan reject --reason "..."';
+begin
+  select * into v_directive from baton.directives d where d.id = proposal.directive_id;
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its proposed plan cannot be applied.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+  -- GUARD: every step the proposal keeps is still there.
+  select ps.step_id, ps.name into v_bad from baton_private.plan_proposal_steps ps
+   where ps.proposal_id = proposal.id and not ps.is_new and not ps.removed
+     and not exists (select 1 from baton.directive_steps s where s.id = ps.step_id)
+   order by ps.position limit 1;
+  if found then
+    raise exception 'The proposed plan of directive % no longer fits: step % ("%") was removed after it was proposed.', v_directive.id, v_bad.step_id, v_bad.name
+      using errcode = 'BTSTS', hint = v_hint;
+  end if;
+  -- GUARD: every step it removes may still be removed.
+  select s.id, s.name, s.status into v_bad from baton_private.plan_proposal_steps ps join baton.directive_steps s on s.id = ps.step_id
+   where ps.proposal_id = proposal.id and ps.removed and s.status in ('completed', 'running')
+   order by ps.position limit 1;
+  if found then
+    raise exception 'The proposed plan of directive % no longer fits: it removes step % ("%"), which is now %; completed and running steps stay.',
+      v_directive.id, v_bad.id, v_bad.name, v_bad.status using errcode = 'BTSTS', hint = v_hint;
+  end if;
+  -- GUARD: every step it re-wires may still be re-wired.
+  select s.id, s.name, s.status into v_bad from baton_private.plan_proposal_steps ps join baton.directive_steps s on s.id = ps.step_id
+   where ps.proposal_id = proposal.id and ps.rewired and not ps.removed and not ps.is_new
+     and ps.depends_on is distinct from coalesce((select array_agg(d.depends_on_step_id order by d.depends_on_step_id)
+                                                    from baton.step_dependencies d where d.step_id = s.id), '{}')
+     and (not baton_private.step_is_waiting(s.status)
+          or exists (select 1 from baton.tasks t where t.step_id = s.id and baton_private.task_is_live(t.status)))
+   order by ps.position limit 1;
+  if found then
+    raise exception 'The proposed plan of directive % no longer fits: it re-wires step % ("%"), which is now %; only waiting steps can be re-wired.',
+      v_directive.id, v_bad.id, v_bad.name, v_bad.status using errcode = 'BTSTS', hint = v_hint;
+  end if;
+
+  -- PHASE 1: the new steps, in one batch (a proposal id is its entry's key).
+  select jsonb_agg(ps.entry || jsonb_build_object('key', ps.step_id::text, 'dependsOn', to_jsonb(ps.depends_on::text[])) order by ps.position),
+         array_agg(ps.step_id order by ps.position)
+    into v_batch, v_new
+    from baton_private.plan_proposal_steps ps where ps.proposal_id = proposal.id and ps.is_new;
+  if v_batch is not null then
+    select array_agg(s.id order by s.ordinality) into v_added from baton.batch_add_steps(v_directive.id, v_batch) with ordinality s;
+    -- The planner added them, as if it had written them live.
+    update baton.directive_steps s set added_by_task_id = proposal.task_id where s.id = any (v_added);
+  end if;
+  v_map := coalesce((select jsonb_object_agg(x.nid, x.aid) from unnest(v_new, v_added) x(nid, aid)), '{}');
+
+  -- PHASE 2: the re-wirings, onto the live ids.
+  for v_step in
+    select ps.step_id, array(select coalesce((v_map ->> d::text)::uuid, d) from unnest(ps.depends_on) d order by 1) as deps
+      from baton_private.plan_proposal_steps ps
+     where ps.proposal_id = proposal.id and ps.rewired and not ps.removed and not ps.is_new
+     order by ps.position
+  loop
+    if v_step.deps is distinct from coalesce((select array_agg(d.depends_on_step_id order by d.depends_on_step_id)
+                                               from baton.step_dependencies d where d.step_id = v_step.step_id), '{}') then
+      perform baton_private.set_step_dependencies(v_step.step_id, v_step.deps);
+    end if;
+  end loop;
+
+  -- PHASE 3: the removals (force: dependents outside the proposal inherit the removed step's dependencies).
+  for v_step in
+    select ps.step_id from baton_private.plan_proposal_steps ps
+     where ps.proposal_id = proposal.id and ps.removed and exists (select 1 from baton.directive_steps s where s.id = ps.step_id)
+     order by ps.position desc
+  loop
+    perform baton_private.remove_step(v_step.step_id, force => true);
+  end loop;
+end;
+$function$
+
 -- baton_private.assert_agent_may_change_step(uuid,text,boolean)
 -- comment: For agent tokens (others pass): raises BTSTS when the step to remove is completed or running (as remove_step does for everyone), and BTDNY when an execution agent may not remove (verb `remove`) or re-wire (`rewire`) the step because its task did not add it (with force, its dependents too).
 CREATE OR REPLACE FUNCTION baton_private.assert_agent_may_change_step(step_id uuid, verb text, force boolean DEFAULT false)
@@ -2334,6 +2638,21 @@ begin
   if octet_length(on_complete_command) > 4096 then
     raise exception 'The on-complete command is % bytes; the limit is 4096 bytes.', octet_length(on_complete_command)
       using errcode = 'BTINV', hint = 'Put a long command in a script and give the command that runs it, e.g. "sh /path/to/on-complete.sh".';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_plan_reviewer(text)
+-- comment: Raises BTDNY unless the caller is an owner or a DBA (agents and daemons never review plans).
+CREATE OR REPLACE FUNCTION baton_private.assert_plan_reviewer(verb text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if baton_private.current_api_role() not in ('baton_user', 'admin') then
+    raise exception 'Only the directive''s owner can % its plan.', verb using errcode = 'BTDNY';
   end if;
 end;
 $function$
@@ -3600,6 +3919,34 @@ begin
 end;
 $function$
 
+-- baton_private.lock_open_proposal(baton.directives,text)
+-- comment: Locks and returns a directive's proposal waiting for review; BTNFD when there is none, BTSTS while its planner still writes it.
+CREATE OR REPLACE FUNCTION baton_private.lock_open_proposal(d baton.directives, verb text)
+ RETURNS baton.plan_proposals
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_proposal baton.plan_proposals;
+begin
+  select * into v_proposal from baton.plan_proposals p
+   where p.directive_id = d.id and p.status in ('drafting', 'proposed') for update;
+  if not found then
+    raise exception 'Directive % has no plan waiting for review, so there is nothing to %.', d.id, verb
+      using errcode = 'BTNFD',
+            hint = case when d.review_plans then 'A plan waits for review once its planner has finished; `baton directive status` shows it.'
+                        else 'Plans wait for review only on directives with review_plans: baton directive update --review-plans on' end;
+  end if;
+  if v_proposal.status = 'drafting' then
+    raise exception 'The plan of directive % is still being written by its planner (task %), so it cannot be %; wait until the planner finishes.',
+      d.id, v_proposal.task_id, case verb when 'approve' then 'approved' else 'rejected' end
+      using errcode = 'BTSTS', detail = format('from=drafting to=%s', case verb when 'approve' then 'approved' else 'rejected' end),
+            hint = 'baton directive watch shows when it is ready for review.';
+  end if;
+  return v_proposal;
+end;
+$function$
+
 -- baton_private.lock_step(uuid)
 -- comment: Locks a step's directive, then the step; raises BTNFD when the step does not exist.
 CREATE OR REPLACE FUNCTION baton_private.lock_step(step_id uuid)
@@ -3814,6 +4161,71 @@ begin
 end;
 $function$
 
+-- baton_private.open_proposal(uuid)
+-- comment: For a planning agent of a directive with review_plans: its proposal (created from the live plan on the first write, superseding any other open one); null for every other caller, whose writes go live.
+CREATE OR REPLACE FUNCTION baton_private.open_proposal(directive_id uuid)
+ RETURNS baton.plan_proposals
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+  v_directive baton.directives;
+  v_proposal baton.plan_proposals;
+begin
+  if baton_private.current_api_role() <> 'baton_agent' or coalesce(current_setting('baton.plan_dry_run', true), '') = 'on' then
+    return null;
+  end if;
+  select * into v_task from baton.tasks t
+   where t.id = baton_private.setting_uuid('baton.task_id') and t.kind = 'planning' and t.directive_id = open_proposal.directive_id;
+  if not found then
+    return null;
+  end if;
+  select * into v_directive from baton.directives d where d.id = open_proposal.directive_id;
+  select * into v_proposal from baton.plan_proposals p where p.task_id = v_task.id for update;
+  if found then
+    return v_proposal;
+  end if;
+  if not v_directive.review_plans then
+    return null;
+  end if;
+  update baton.plan_proposals p set status = 'superseded'
+   where p.directive_id = v_directive.id and p.status in ('drafting', 'proposed');
+  insert into baton.plan_proposals (owner_id, directive_id, task_id, goal_revision, base_planned_revision)
+  values (v_directive.owner_id, v_directive.id, v_task.id, v_task.goal_revision, v_directive.planned_revision)
+  returning * into v_proposal;
+  insert into baton_private.plan_proposal_steps (proposal_id, step_id, is_new, name, depends_on, position)
+  select v_proposal.id, s.id, false, s.name,
+         coalesce((select array_agg(d.depends_on_step_id order by d.depends_on_step_id) from baton.step_dependencies d where d.step_id = s.id), '{}'),
+         row_number() over (order by s.order_index, s.created_at, s.id)
+    from baton.directive_steps s where s.directive_id = v_directive.id;
+  return v_proposal;
+end;
+$function$
+
+-- baton_private.open_proposal_for_step(uuid)
+-- comment: For remove_step and set_step_dependencies: the open proposal of a planning agent of a directive with review_plans (its directive locked first), else null.
+CREATE OR REPLACE FUNCTION baton_private.open_proposal_for_step(step_id uuid)
+ RETURNS baton.plan_proposals
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive_id uuid;
+begin
+  if baton_private.current_api_role() <> 'baton_agent' or coalesce(current_setting('baton.plan_dry_run', true), '') = 'on' then
+    return null;
+  end if;
+  select t.directive_id into v_directive_id from baton.tasks t
+   where t.id = baton_private.setting_uuid('baton.task_id') and t.kind = 'planning';
+  if v_directive_id is null then
+    return null;
+  end if;
+  perform baton_private.lock_directive(v_directive_id);
+  return baton_private.open_proposal(v_directive_id);
+end;
+$function$
+
 -- baton_private.or_list(text[])
 -- comment: Joins words for a message: "a", "a or b", "a, b or c".
 CREATE OR REPLACE FUNCTION baton_private.or_list(items text[])
@@ -3926,6 +4338,241 @@ AS $function$
          exists (select 1 from baton.daemons d
                   where d.owner_id in (select p.owner_id from p) and d.status = 'connected' and d.live_tasks < d.max_tasks
                     and d.last_heartbeat_at >= now() - baton_private.daemon_lease());
+$function$
+
+-- baton_private.plan_dry_run_code()
+-- comment: The SQLSTATE a dry run raises to roll itself back (caught at once; never seen by a client).
+CREATE OR REPLACE FUNCTION baton_private.plan_dry_run_code()
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select 'BTRBK' $function$
+
+-- baton_private.plan_proposal_statuses()
+-- comment: Every plan proposal status, in the order messages list them.
+CREATE OR REPLACE FUNCTION baton_private.plan_proposal_statuses()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select array['drafting', 'proposed', 'approved', 'rejected', 'superseded'] $function$
+
+-- baton_private.plan_proposal_transition_allowed(text,text)
+-- comment: Whether a plan proposal may move from one status to another: drafting -> proposed | superseded; proposed -> approved | rejected | superseded. The others are final.
+CREATE OR REPLACE FUNCTION baton_private.plan_proposal_transition_allowed(from_status text, to_status text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case from_status
+    when 'drafting' then to_status in ('proposed', 'superseded')
+    when 'proposed' then to_status in ('approved', 'rejected', 'superseded')
+    else false end;
+$function$
+
+-- baton_private.proposal_step(baton.plan_proposals,uuid)
+-- comment: The step of a proposal that is not removed, or BTNFD naming it.
+CREATE OR REPLACE FUNCTION baton_private.proposal_step(proposal baton.plan_proposals, step_id uuid)
+ RETURNS baton_private.plan_proposal_steps
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton_private.plan_proposal_steps;
+begin
+  select * into v_step from baton_private.plan_proposal_steps ps
+   where ps.proposal_id = proposal.id and ps.step_id = proposal_step.step_id and not ps.removed;
+  if not found then
+    raise exception 'Step % is not in the proposed plan of directive %.', step_id, proposal.directive_id
+      using errcode = 'BTNFD', hint = 'This directive reviews plans: name a step of the plan or one you added in this planning run.';
+  end if;
+  return v_step;
+end;
+$function$
+
+-- baton_private.proposal_step_row(uuid,uuid)
+-- comment: The row a step function returns for a step of a proposal: a new step's stored row, or the live step.
+CREATE OR REPLACE FUNCTION baton_private.proposal_step_row(proposal_id uuid, step_id uuid)
+ RETURNS baton.directive_steps
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(
+    (select jsonb_populate_record(null::baton.directive_steps, ps.step || jsonb_build_object('remaining_deps', 0))
+       from baton_private.plan_proposal_steps ps
+      where ps.proposal_id = proposal_step_row.proposal_id and ps.step_id = proposal_step_row.step_id and ps.is_new),
+    (select s from baton.directive_steps s where s.id = proposal_step_row.step_id));
+$function$
+
+-- baton_private.propose_remove_step(baton.plan_proposals,uuid,boolean)
+-- comment: remove_step on a plan proposal: refuses completed and running live steps (BTSTS) and steps others depend on without force (BTDEP); with force re-wires the dependents onto its dependencies.
+CREATE OR REPLACE FUNCTION baton_private.propose_remove_step(proposal baton.plan_proposals, step_id uuid, force boolean)
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton_private.plan_proposal_steps := baton_private.proposal_step(proposal, step_id);
+  v_live baton.directive_steps;
+  v_row baton.directive_steps := baton_private.proposal_step_row(proposal.id, step_id);
+  v_dependents text;
+begin
+  if not v_step.is_new then
+    select * into v_live from baton.directive_steps s where s.id = v_step.step_id;
+    if found then
+      perform baton_private.assert_step_removable(v_live);
+    end if;
+  end if;
+  select string_agg(ps.step_id || ' ("' || ps.name || '")', ', ' order by ps.position) into v_dependents
+    from baton_private.plan_proposal_steps ps
+   where ps.proposal_id = proposal.id and not ps.removed and v_step.step_id = any (ps.depends_on);
+  if v_dependents is not null and not force then
+    raise exception 'Step % ("%") cannot be removed: % depend on it.', v_step.step_id, v_step.name, v_dependents
+      using errcode = 'BTDEP',
+            hint = 'Remove or re-wire those steps first (set-deps), or pass force => true (--force) to re-wire them onto this step''s own dependencies.';
+  end if;
+  -- With force, each dependent inherits this step's dependencies in place of it.
+  update baton_private.plan_proposal_steps ps
+     set depends_on = array(select distinct x from unnest(array_remove(ps.depends_on, v_step.step_id) || v_step.depends_on) x order by x),
+         rewired = true
+   where ps.proposal_id = proposal.id and not ps.removed and v_step.step_id = any (ps.depends_on);
+  if v_step.is_new then
+    delete from baton_private.plan_proposal_steps ps where ps.proposal_id = proposal.id and ps.step_id = v_step.step_id;
+  else
+    update baton_private.plan_proposal_steps ps set removed = true where ps.proposal_id = proposal.id and ps.step_id = v_step.step_id;
+  end if;
+  update baton.plan_proposals p set updated_at = now() where p.id = proposal.id;
+  return v_row;
+end;
+$function$
+
+-- baton_private.propose_step_dependencies(baton.plan_proposals,uuid,uuid[])
+-- comment: set_step_dependencies on a plan proposal: the step must be waiting (BTSTS), its dependencies in the proposed plan (BTNFD), without a cycle (BTCYC, printing it).
+CREATE OR REPLACE FUNCTION baton_private.propose_step_dependencies(proposal baton.plan_proposals, step_id uuid, depends_on uuid[])
+ RETURNS baton.directive_steps
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton_private.plan_proposal_steps := baton_private.proposal_step(proposal, step_id);
+  v_live baton.directive_steps;
+  v_deps uuid[] := coalesce((select array_agg(distinct d order by d) from unnest(depends_on) d), '{}');
+  v_bad uuid;
+  v_cycle text;
+begin
+  if not v_step.is_new then
+    select * into v_live from baton.directive_steps s where s.id = v_step.step_id;
+    if found and (not baton_private.step_is_waiting(v_live.status)
+                  or exists (select 1 from baton.tasks t where t.step_id = v_live.id and baton_private.task_is_live(t.status))) then
+      raise exception 'Step % is %, so its dependencies cannot be changed; only pending, ready or blocked steps without a task can.',
+        v_live.id, v_live.status using errcode = 'BTSTS';
+    end if;
+  end if;
+  if array_position(depends_on, null) is not null then
+    raise exception 'The dependencies of step % contain a null at position %; give the ids of steps of its directive (an empty list for none).',
+      v_step.step_id, array_position(depends_on, null) using errcode = 'BTINV';
+  end if;
+  select d into v_bad from unnest(v_deps) d
+   where not exists (select 1 from baton_private.plan_proposal_steps ps where ps.proposal_id = proposal.id and ps.step_id = d and not ps.removed)
+   order by d limit 1;
+  if found then
+    raise exception 'Step % is not in the proposed plan of directive %, so step % cannot depend on it.', v_bad, proposal.directive_id, v_step.step_id
+      using errcode = 'BTNFD', hint = 'Depend on steps the plan keeps or that you added in this planning run.';
+  end if;
+  -- GUARD: no cycle: walk up from the new dependencies through the proposed plan.
+  with recursive up (id, path) as (
+    select d, array[d] from unnest(v_deps) d
+    union all
+    select x, up.path || x from up
+      join baton_private.plan_proposal_steps ps on ps.proposal_id = proposal.id and ps.step_id = up.id
+      cross join lateral unnest(ps.depends_on) x
+     where up.id <> v_step.step_id and not x = any (up.path)
+  )
+  select string_agg(coalesce(ps.name, p.id::text) || ' (' || left(p.id::text, 8) || ')', ' → ' order by p.n) into v_cycle
+    from (select path from up where id = v_step.step_id limit 1) c
+    cross join lateral unnest(array[v_step.step_id] || c.path) with ordinality p(id, n)
+    left join baton_private.plan_proposal_steps ps on ps.proposal_id = proposal.id and ps.step_id = p.id;
+  if v_cycle is not null then
+    raise exception 'That dependency would create a cycle: % (each depends on the next).', v_cycle
+      using errcode = 'BTCYC', hint = 'Remove one of these dependencies so the steps form a DAG.';
+  end if;
+  update baton_private.plan_proposal_steps ps set depends_on = v_deps, rewired = true
+   where ps.proposal_id = proposal.id and ps.step_id = v_step.step_id;
+  update baton.plan_proposals p set updated_at = now() where p.id = proposal.id;
+  return baton_private.proposal_step_row(proposal.id, v_step.step_id);
+end;
+$function$
+
+-- baton_private.propose_steps(baton.plan_proposals,jsonb)
+-- comment: batch_add_steps into a plan proposal: checked by a rolled-back run of the live function (plus references to proposed and removed steps), stored as new proposal steps; returns them as the live function would, with their proposal ids.
+CREATE OR REPLACE FUNCTION baton_private.propose_steps(proposal baton.plan_proposals, steps jsonb)
+ RETURNS SETOF baton.directive_steps
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_bad record;
+  v_dry jsonb := steps;
+  v_rows jsonb;
+  v_ids uuid[];
+  v_base integer;
+begin
+  if jsonb_typeof(steps) = 'array' then
+    -- GUARD: a dependency on a step the proposal removed.
+    select e.ord, e.v ->> 'name' as name, r.ref into v_bad
+      from jsonb_array_elements(steps) with ordinality e(v, ord)
+      cross join lateral jsonb_array_elements_text(case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' else '[]' end) r(ref)
+      join baton_private.plan_proposal_steps ps on ps.proposal_id = proposal.id and ps.step_id = baton_private.try_uuid(r.ref) and ps.removed
+     where jsonb_typeof(e.v) = 'object'
+       and not exists (select 1 from jsonb_array_elements(steps) k where k ->> 'key' = r.ref)
+     order by e.ord limit 1;
+    if found then
+      raise exception 'Entry % ("%") depends on step %, which this proposed plan removes.', v_bad.ord, v_bad.name, v_bad.ref
+        using errcode = 'BTNFD', hint = 'Depend on a step the plan keeps, or on a key of this batch.';
+    end if;
+    -- The dry run's batch: references to proposed new steps left out (they are not live steps).
+    select jsonb_agg(case when jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'dependsOn') = 'array'
+                          then jsonb_set(e.v, '{dependsOn}', coalesce((
+                                 select jsonb_agg(r.ref order by r.n) from jsonb_array_elements(e.v -> 'dependsOn') with ordinality r(ref, n)
+                                  where not exists (select 1 from baton_private.plan_proposal_steps ps
+                                                     where ps.proposal_id = proposal.id and ps.is_new
+                                                       and ps.step_id = baton_private.try_uuid(r.ref #>> '{}')
+                                                       and jsonb_typeof(r.ref) = 'string'
+                                                       and not exists (select 1 from jsonb_array_elements(steps) k where k ->> 'key' = r.ref #>> '{}'))),
+                                 '[]'::jsonb))
+                          else e.v end order by e.ord)
+      into v_dry
+      from jsonb_array_elements(steps) with ordinality e(v, ord);
+    v_dry := coalesce(v_dry, '[]'::jsonb);
+  end if;
+
+  -- PHASE 1: the dry run. Its errors are the live function's; its rows are what the planner gets back.
+  begin
+    perform set_config('baton.plan_dry_run', 'on', true);
+    select jsonb_agg(to_jsonb(s)) into v_rows from baton.batch_add_steps(proposal.directive_id, v_dry) s;
+    raise exception 'dry run' using errcode = 'BTRBK';
+  exception when sqlstate 'BTRBK' then
+    null;  -- rolled back: nothing of the dry run stays (steps, events, jobs, the setting)
+  end;
+
+  -- PHASE 2: the proposal's rows, with ids of their own.
+  select array_agg(gen_random_uuid()) into v_ids from jsonb_array_elements(steps);
+  select coalesce(max(ps.position), 0) into v_base from baton_private.plan_proposal_steps ps where ps.proposal_id = proposal.id;
+  insert into baton_private.plan_proposal_steps (proposal_id, step_id, is_new, name, depends_on, entry, step, position)
+  select proposal.id, v_ids[e.ord], true, btrim(e.v ->> 'name'),
+         coalesce(array(select distinct coalesce(v_ids[k.ord], baton_private.try_uuid(r.ref))
+                          from jsonb_array_elements_text(case when jsonb_typeof(e.v -> 'dependsOn') = 'array' then e.v -> 'dependsOn' else '[]' end) r(ref)
+                          left join lateral (select k.ord from jsonb_array_elements(steps) with ordinality k(v, ord) where k.v ->> 'key' = r.ref) k on true), '{}'),
+         e.v - array['key', 'dependsOn'],
+         (v_rows -> (e.ord::integer - 1)) || jsonb_build_object('id', v_ids[e.ord], 'status', 'pending'),
+         v_base + e.ord::integer
+    from jsonb_array_elements(steps) with ordinality e(v, ord);
+  update baton.plan_proposals p set updated_at = now() where p.id = proposal.id;
+
+  return query select r.* from unnest(v_ids) with ordinality i(id, ord)
+    cross join lateral baton_private.proposal_step_row(proposal.id, i.id) r order by i.ord;
+end;
 $function$
 
 -- baton_private.question_answer(baton.questions,text)
@@ -5047,6 +5694,84 @@ begin
 end;
 $function$
 
+-- baton_private.tg_plan_proposals__check_insert()
+-- comment: Refuses a new plan proposal that is not drafting (BTINV).
+CREATE OR REPLACE FUNCTION baton_private.tg_plan_proposals__check_insert()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status <> 'drafting' or new.reason is not null or new.decided_at is not null then
+    raise exception 'A new plan proposal is drafting, without a reason or decision; its planner''s writes fill it.'
+      using errcode = 'BTINV';
+  end if;
+  return new;
+end;
+$function$
+
+-- baton_private.tg_plan_proposals__guard()
+-- comment: Refuses plan proposal moves that plan_proposal_transition_allowed does not list (BTSTS) and edits of anything but status and reason; requires a reason to reject (BTINV); stamps proposed_at, decided_at and updated_at.
+CREATE OR REPLACE FUNCTION baton_private.tg_plan_proposals__guard()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if (new.id, new.owner_id, new.directive_id, new.task_id, new.goal_revision, new.base_planned_revision, new.created_at)
+     is distinct from (old.id, old.owner_id, old.directive_id, old.task_id, old.goal_revision, old.base_planned_revision, old.created_at) then
+    raise exception 'Plan proposal % cannot be edited; only its status (and a rejection''s reason) change.', old.id
+      using errcode = 'BTINV';
+  end if;
+  if new.status is distinct from old.status then
+    if not baton_private.plan_proposal_transition_allowed(old.status::text, new.status::text) then
+      raise exception 'Plan proposal % is %, so it cannot become %; %.', old.id, old.status, new.status,
+        case when old.status in ('drafting', 'proposed')
+             then 'from ' || old.status || ' it can become ' || baton_private.or_list(array(select x from unnest(baton_private.plan_proposal_statuses()) x
+                    where baton_private.plan_proposal_transition_allowed(old.status::text, x)))
+             else 'approved, rejected and superseded are final' end
+        using errcode = 'BTSTS', detail = format('from=%s to=%s', old.status, new.status),
+              hint = 'Approve or reject a proposed plan with `baton directive plan approve` or `baton directive plan reject --reason "..."`.';
+    end if;
+    if new.status = 'rejected' and (new.reason is null or length(btrim(new.reason)) = 0) then
+      raise exception 'Give a reason for rejecting the plan of directive %: the planner reads it when it plans again.', old.directive_id
+        using errcode = 'BTINV', hint = 'baton directive plan reject --reason "..."';
+    end if;
+    if new.status = 'proposed' then new.proposed_at := now(); end if;
+    if new.status in ('approved', 'rejected') then new.decided_at := now(); end if;
+  elsif new.reason is distinct from old.reason then
+    raise exception 'Plan proposal % is %, so its reason cannot change; a reason comes with rejecting it.', old.id, old.status
+      using errcode = 'BTSTS';
+  end if;
+  new.updated_at := now();
+  return new;
+end;
+$function$
+
+-- baton_private.tg_plan_proposals__on_status()
+-- comment: After a plan proposal moves: applies it (approved), makes its directive need planning again (rejected), and records a plan_<status> event. SECURITY DEFINER: it changes the live plan whoever moved it.
+CREATE OR REPLACE FUNCTION baton_private.tg_plan_proposals__on_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if new.status = 'approved' then
+    perform baton_private.apply_plan_proposal(new);
+  elsif new.status = 'rejected' then
+    -- The planner's revision is no longer planned: the directive needs planning again.
+    update baton.directives d set planned_revision = new.base_planned_revision
+     where d.id = new.directive_id and d.planned_revision = new.goal_revision and d.orchestrator_task_id is null;
+    perform baton_private.reactivate(new.directive_id);
+    perform baton_private.maybe_enqueue_planning(new.directive_id);
+  end if;
+  perform baton_private.record_event(new.owner_id, new.directive_id, 'directive', new.directive_id, 'plan_' || new.status::text,
+    null, null, jsonb_strip_nulls(jsonb_build_object('proposal_id', new.id, 'task_id', new.task_id, 'reason', new.reason)));
+  return null;
+end;
+$function$
+
 -- baton_private.tg_questions__asked()
 -- comment: After a question is inserted: moves its task running -> waiting, records a question_asked event and raises the question webhook event. SECURITY DEFINER: enqueue_webhooks reads the owner's webhooks.
 CREATE OR REPLACE FUNCTION baton_private.tg_questions__asked()
@@ -5404,6 +6129,22 @@ begin
 end;
 $function$
 
+-- baton_private.tg_tasks__settle_plan_proposal()
+-- comment: After a planning task ends: its drafting proposal waits for review (completed) or is superseded (failed, interrupted, cancelled). SECURITY DEFINER: proposals are not the task writer's to update.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__settle_plan_proposal()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.plan_proposals p
+     set status = case when new.status = 'completed' then 'proposed' else 'superseded' end::baton.plan_proposal_status
+   where p.task_id = new.id and p.status = 'drafting';
+  return null;
+end;
+$function$
+
 -- baton_private.tg_tasks__stamp_check_command()
 -- comment: Stamps tasks.check_command on insert: the step's check, else the directive's.
 CREATE OR REPLACE FUNCTION baton_private.tg_tasks__stamp_check_command()
@@ -5445,6 +6186,21 @@ begin
   end if;
   new.ready_at := least(now(), coalesce(greatest(v_since, v_activated_at), now()));
   return new;
+end;
+$function$
+
+-- baton_private.tg_tasks__supersede_plan_proposals()
+-- comment: After a planning task is created: the open proposals of its directive are superseded. SECURITY DEFINER: proposals are not the task writer's to update.
+CREATE OR REPLACE FUNCTION baton_private.tg_tasks__supersede_plan_proposals()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  update baton.plan_proposals p set status = 'superseded'
+   where p.directive_id = new.directive_id and p.status in ('drafting', 'proposed') and p.task_id <> new.id;
+  return null;
 end;
 $function$
 
@@ -5645,5 +6401,18 @@ CREATE OR REPLACE FUNCTION baton_private.webhook_target(webhook_id uuid)
 AS $function$
   select w.url, s.secret, w.owner_id from baton.webhooks w join baton_private.webhook_secrets s on s.webhook_id = w.id
    where w.id = webhook_target.webhook_id
+$function$
+
+-- baton_private.writes_to_proposal(uuid)
+-- comment: Locks the directive and says whether the caller (a planning agent of a directive with review_plans) writes steps to a plan proposal rather than the live plan. For wrappers of batch_add_steps.
+CREATE OR REPLACE FUNCTION baton_private.writes_to_proposal(directive_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform baton_private.lock_directive(directive_id);
+  return (baton_private.open_proposal(directive_id)).id is not null;
+end;
 $function$
 

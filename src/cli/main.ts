@@ -26,6 +26,7 @@ import { register as directiveUpdate } from "./commands/directive-update";
 import { register as directiveUpdateGoal } from "./commands/directive-update-goal";
 import { register as directiveWatch } from "./commands/directive-watch";
 import { register as directiveQuestions } from "./commands/directive-questions";
+import { register as directivePlan } from "./commands/directive-plan";
 import { register as ask } from "./commands/ask";
 import { register as ownerCreate } from "./commands/owner-create";
 import { register as stepAdd } from "./commands/step-add";
@@ -118,7 +119,7 @@ export function buildProgram(): Command {
     });
 
   const directive = program.command("directive").description("Create, steer and watch directives and their steps.");
-  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs, directiveQuestions]) {
+  for (const add of [directiveCreate, directiveList, directiveStatus, directiveTransition, directiveUpdate, directiveUpdateGoal, stepAdd, stepBatchAdd, stepRemove, stepSetDeps, stepOverride, directiveWatch, directiveGraph, directiveEvents, directiveLogs, directiveQuestions, directivePlan]) {
     add(directive);
   }
   const task = program.command("task").description("Read what a task's agent wrote, or stop it.");

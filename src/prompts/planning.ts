@@ -18,6 +18,10 @@ export type PlanInput = {
    * interrupted: the resumed planner must not add them again. Absent or empty: none.
    */
   earlierSteps?: ExistingStep[];
+  /** The directive reviews plans (review_plans): what the planner writes waits for the owner's approval. */
+  reviewPlans?: boolean;
+  /** Why the owner rejected the last plan proposed for this goal revision; null or absent: none was. */
+  rejection?: string | null;
 };
 
 export type ExistingStep = {
@@ -73,6 +77,32 @@ function commands(): string {
   ].join("\n");
 }
 
+/* Plan review: the owner approves the plan before anything runs, and a rejection's reason is the first thing to act on. */
+function review(input: PlanInput): string[] {
+  const out: string[] = [];
+  if (input.rejection?.trim()) {
+    out.push(
+      ``,
+      `# Your last plan was rejected`,
+      `The owner reviewed the plan proposed for this goal and rejected it, saying:`,
+      input.rejection
+        .trim()
+        .split("\n")
+        .map((l) => `> ${l}`)
+        .join("\n"),
+      `Plan again with that in mind.`,
+    );
+  }
+  if (input.reviewPlans) {
+    out.push(
+      ``,
+      `# Review`,
+      `This directive reviews plans: the steps you add, remove and re-wire form a proposal that the owner approves or rejects after you exit; nothing runs before that. Use the commands below as usual; the ids they print are valid within your plan.`,
+    );
+  }
+  return out;
+}
+
 function exploreFirst(input: PlanInput): string {
   return [
     `# First, explore`,
@@ -122,7 +152,7 @@ function rules(input: PlanInput): string {
 }
 
 export function buildPlanningPrompt(input: PlanInput): string {
-  return [header(input), ``, `# Goal`, input.goal, ...earlier(input), ``, exploreFirst(input), ``, commands(), ``, checks(input), ``, rules(input), ``].join("\n");
+  return [header(input), ``, `# Goal`, input.goal, ...review(input), ...earlier(input), ``, exploreFirst(input), ``, commands(), ``, checks(input), ``, rules(input), ``].join("\n");
 }
 
 const FIELD_CHARS = 4000;
@@ -159,6 +189,7 @@ export function buildReplanningPrompt(input: ReplanInput): string {
     ``,
     `# Existing steps`,
     steps,
+    ...review(input),
     ...earlier(input),
     ``,
     exploreFirst(input),

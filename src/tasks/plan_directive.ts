@@ -21,12 +21,17 @@ type DirectiveRow = {
   needs_planning: boolean;
   planned_revision: number | null;
   next_generation: number;
+  review_plans: boolean;
+  rejection: string | null;
 };
 
 async function loadDirective(c: PoolClient, id: string): Promise<DirectiveRow | undefined> {
   const r = await c.query<DirectiveRow>(
     `select d.id, d.title, d.goal, d.previous_goal, d.repo, d.base_branch, d.check_command, d.goal_revision, d.planned_revision,
-            baton_private.needs_planning(d) as needs_planning,
+            baton_private.needs_planning(d) as needs_planning, d.review_plans,
+            -- Plan review (sql/000024): why the owner rejected the last plan proposed for this goal revision.
+            (select p.reason from baton.plan_proposals p where p.directive_id = d.id and p.goal_revision = d.goal_revision and p.status = 'rejected'
+              order by p.decided_at desc limit 1) as rejection,
             greatest(d.current_generation, coalesce((select max(s.generation) from baton.directive_steps s where s.directive_id = d.id), 0)) + 1 as next_generation
        from baton.directives d where d.id = $1`,
     [id],
@@ -77,6 +82,8 @@ export const planDirective = defineTask(Payload, async ({ directive_id }, { with
         generation: d.next_generation,
         check: d.check_command,
         earlierSteps: await loadSteps(c, d.id, d.goal_revision),
+        reviewPlans: d.review_plans,
+        rejection: d.rejection,
       };
       const prompt =
         d.planned_revision === null

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { CreateDirectiveDocument, StartDirectiveDocument } from "../../client/generated/graphql";
+import { CreateDirectiveDocument, SetDirectiveReviewPlansDocument, StartDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
@@ -20,6 +20,7 @@ type Options = CommonOptions & {
   onComplete?: string;
   budgetUsd?: string;
   budgetTokens?: string;
+  reviewPlans?: boolean;
 };
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
@@ -47,6 +48,7 @@ export function register(directive: Command): void {
       .option("--on-complete <command>", "a command run in the result's worktree after it is pushed, e.g. 'gh pr create --fill --head \"$BATON_RESULT_BRANCH\"'; the first URL it prints is recorded")
       .option("--budget-usd <amount>", "pause it when its tasks' cost reaches this many USD, e.g. 25")
       .option("--budget-tokens <n>", "pause it when its tasks' input plus output tokens reach this, e.g. 5000000")
+      .option("--review-plans", "hold what its planners write for your review: nothing runs until you approve it (`baton directive plan`)")
       .option("--start", "start it at once (plan and dispatch)")
       .addHelpText(
         "after",
@@ -68,6 +70,11 @@ on the result, and pushes it to the target branch (a merge conflict goes to the 
 then is the directive idle; \`baton directive status\` shows the result branch, commit and URL.
 ${BUDGET_HELP}
 
+With --review-plans, each plan (and re-plan) waits as a proposal: \`baton directive plan\` shows it as a
+diff against the current plan, \`baton directive plan approve\` applies it, and
+\`baton directive plan reject --reason "..."\` plans again with your reason. Switch it later with
+\`baton directive update --review-plans on|off\`.
+
 Example:
   baton directive create --title "Add login" --goal "Users can log in with email" --repo . --check "npm test" --start`,
       ),
@@ -84,7 +91,7 @@ Example:
       goal: opts.goal,
       repo: repo ?? null,
       baseBranch: opts.baseBranch ?? "main",
-      start: Boolean(opts.start) && !budgets, // with a budget: started once the budget is set
+      start: Boolean(opts.start) && !budgets && !opts.reviewPlans, // with a budget or review: started once they are set
       check: opts.check ?? null,
       timeoutSeconds,
       stallSeconds,
@@ -92,10 +99,10 @@ Example:
       onComplete: opts.onComplete ?? null,
     });
     let d = present(data.createDirective?.result, "the created directive");
-    if (budgets) {
-      await updateBudget(api, d.rowId, budget, { budgetUsd: null, budgetTokens: null });
-      if (opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
-    }
+    if (budgets) await updateBudget(api, d.rowId, budget, { budgetUsd: null, budgetTokens: null });
+    // Plan review (sql/000024) is set before the start, so the first plan already waits for review.
+    if (opts.reviewPlans) d = present((await api.request(SetDirectiveReviewPlansDocument, { d: d.rowId, on: true })).setDirectiveReviewPlans?.result, "the updated directive");
+    if ((budgets || opts.reviewPlans) && opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
   });
 }

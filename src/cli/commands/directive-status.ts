@@ -8,6 +8,7 @@ import { addCommonOptions, apiClient, directiveIdFrom, output, type CommonOption
 import { UsageError } from "../context";
 import { formatUsage, trimUsd } from "./task-usage";
 import { fetchOpenQuestions, questionLines } from "./directive-questions";
+import { planWaitingLine } from "./directive-plan";
 
 export type DirectiveUsage = NonNullable<DirectiveUsageQuery["directiveUsages"]>["nodes"][number] & { pausedReason: string | null };
 
@@ -120,7 +121,10 @@ export function register(directive: Command): void {
     const usage = await fetchUsage(opts, d.rowId);
     const questions = await fetchOpenQuestions(apiClient(opts), d.rowId);
     const asked = questions.length ? ["", `Open questions (answer with \`baton directive answer QUESTION_ID "TEXT"\`):`, ...questionLines(questions)] : [];
-    output(opts, { ...snapshotJson(d), usage, questions }, () => [renderStatus(d, usage), ...asked].join("\n"));
+    const planWaiting = await planWaitingLine(apiClient(opts), d.rowId);
+    output(opts, { ...snapshotJson(d), usage, questions, ...(planWaiting ? { planWaiting } : {}) }, () =>
+      [renderStatus(d, usage), ...(planWaiting ? ["", planWaiting] : []), ...asked].join("\n"),
+    );
   });
 }
 export { UsageError };

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DirectiveUsageDocument, SetDirectiveCheckDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
+import { DirectiveUsageDocument, SetDirectiveCheckDocument, SetDirectiveReviewPlansDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
@@ -8,7 +8,16 @@ import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
 type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false;
   budgetUsd?: string;
   budgetTokens?: string;
+  reviewPlans?: string;
 };
+
+/** --review-plans on|off (also true/false, yes/no): whether planners' plans wait for the owner's review. */
+function reviewFlag(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (["on", "true", "yes"].includes(v)) return true;
+  if (["off", "false", "no"].includes(v)) return false;
+  throw new UsageError(`--review-plans takes on or off (got ${JSON.stringify(value)}).`);
+}
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -25,6 +34,7 @@ export function register(directive: Command): void {
       .option("--no-on-complete", "remove the on-complete command")
       .option("--budget-usd <amount>", "pause the directive when its tasks' cost reaches this many USD, e.g. 25 (none: no cost budget)")
       .option("--budget-tokens <n>", "pause the directive when its tasks' input plus output tokens reach this (none: no token budget)")
+      .option("--review-plans <on|off>", "on: what its planners write waits for your review (`baton directive plan`); off: plans run at once")
       .addHelpText(
         "after",
         `
@@ -39,17 +49,28 @@ Examples:
   baton directive update --no-check
   baton directive update --timeout 30m --stall 5m
   baton directive update --budget-usd 25 --budget-tokens 5000000
+  baton directive update --review-plans on
   baton directive update --target-branch feature/login --on-complete 'gh pr create --fill --head "$BATON_RESULT_BRANCH"'`,
       ),
     { directive: true },
   ).action(async (opts: Options) => {
+    if (opts.reviewPlans !== undefined) {
+      // Plan review (sql/000024): its own call, before the other settings (each is one call).
+      const on = reviewFlag(opts.reviewPlans);
+      const data = await apiClient(opts).request(SetDirectiveReviewPlansDocument, { d: directiveIdFrom(opts), on });
+      const d = present(data.setDirectiveReviewPlans?.result, "the updated directive");
+      const line = on ? `Plans of ${d.rowId} now wait for your review (\`baton directive plan\`).` : `Plans of ${d.rowId} now run without review.`;
+      const rest = opts.check !== undefined || opts.timeout !== undefined || opts.stall !== undefined || opts.targetBranch !== undefined || opts.onComplete !== undefined || opts.budgetUsd !== undefined || opts.budgetTokens !== undefined;
+      if (!rest) return output(opts, d, line);
+      if (!opts.json) process.stdout.write(line + "\n");
+    }
     const limits = opts.timeout !== undefined || opts.stall !== undefined;
     const result = opts.targetBranch !== undefined || opts.onComplete !== undefined;
     const budget = budgetFlags(opts); // checked before anything is sent
     const budgets = budget.usd !== undefined || budget.tokens !== undefined;
     if (opts.check === undefined && !limits && !result && !budgets) {
       throw new UsageError(
-        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT or --budget-tokens N.',
+        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT, --budget-tokens N or --review-plans on|off.',
       );
     }
     if (budgets) {

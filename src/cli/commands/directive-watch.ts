@@ -5,6 +5,7 @@ import { addCommonOptions, apiClient, directiveIdFrom, type CommonOptions } from
 import { LinePrinter, LogReader, type LogTask } from "../logs-feed";
 import { outcome, OutputTail, pauseReason, renderWatch, settledCount } from "../render/watch";
 import { formatEvent } from "./directive-events";
+import { planWaitingLine } from "./directive-plan";
 import { fetchDirective, fetchUsage, resultText, snapshotJson, usageLines, type DirectiveSnapshot, type DirectiveUsage } from "./directive-status";
 
 /** "Write the outline #2", "planner #1", "integration #1": how watch labels a task's output lines when piped. */
@@ -19,7 +20,7 @@ export function register(directive: Command): void {
     directive
       .command("watch")
       .description(
-        "Live view of a directive and the last output lines of each running task, until nothing more will run: exits 0 when it is idle with every step completed (and, with a repository, prints its pushed result), 1 when some failed or are blocked, or when it is paused (by hand, or because its planner or integration failed; the reason is printed).",
+        "Live view of a directive and the last output lines of each running task, until nothing more will run: exits 0 when it is idle with every step completed (and, with a repository, prints its pushed result), 1 when some failed or are blocked, or when it is paused (by hand, or because its planner or integration failed; the reason is printed), or when a plan waits for your review (the hint is printed).",
       )
       .addHelpText(
         "after",
@@ -66,21 +67,24 @@ Example:
       draw();
       const o = outcome(snapshot);
       if (o !== "running") {
+        // Plan review (sql/000024): an idle directive may hold a plan for the owner to approve; say so.
+        const planWaiting = await planWaitingLine(client, id).catch(() => null);
         await reading;
         printer.flush();
         if (!tty) {
           const reason = pauseReason(snapshot, usage?.pausedReason ?? null);
           const line = opts.json
-            ? JSON.stringify({ outcome: o, ...snapshotJson(snapshot), usage })
+            ? JSON.stringify({ outcome: o, ...snapshotJson(snapshot), usage, ...(planWaiting ? { planWaiting } : {}) })
             : [
                 ...usageLines(usage, "").slice(0, 1), // the usage line (the pause reason follows below)
                 ...(snapshot.repo ? [resultText(snapshot)] : []),
                 ...(reason ? [`paused: ${reason}`] : []),
+                ...(planWaiting ? [planWaiting] : []),
                 `${snapshot.status}: ${settledCount(snapshot)}/${snapshot.directiveSteps.nodes.length} steps settled, outcome ${o}`,
               ].join("\n");
           process.stdout.write(line + "\n");
         }
-        finished(o === "succeeded" ? 0 : 1);
+        finished(o === "succeeded" && !planWaiting ? 0 : 1);
       }
     };
     let refreshing: Promise<void> = Promise.resolve();
