@@ -2,7 +2,7 @@
 # Runs as the unprivileged user node (uid 1000). /data (server), /work and /state (daemon) belong to
 # it, so the named volumes docker-compose.yml mounts there start out writable by it and by no one else.
 
-# Stage 1: compile src/ to dist/ with tsc, type-checked (npm run build). Scripts are skipped: the
+# Stage 1: compile src/ to dist/ with tsc, type-checked, and web/ to dist/web (npm run build). Scripts are skipped: the
 # compiler needs no PostgreSQL binaries.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -11,6 +11,8 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.js ./scripts/
 COPY src ./src
+# The web dashboard's sources: npm run build bundles them into dist/web (Vite), served at /.
+COPY web ./web
 RUN npm run build
 
 # Stage 2: the runtime, with production dependencies and the compiled dist/ from stage 1.
