@@ -21,6 +21,8 @@ export const SNAPSHOT_TABLES = [
   "baton_private.webhook_secrets",
   "baton.webhook_deliveries",
   "baton.questions",
+  "baton.plan_proposals",
+  "baton_private.plan_proposal_steps",
   "graphile_worker._private_jobs",
 ] as const;
 

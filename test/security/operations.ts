@@ -56,7 +56,7 @@ export type Operation = ReadOp | MutationOp | SubscriptionOp;
  * own rows, which those subjects do see.
  */
 export type ARows = Record<
-  "owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs" | "webhooks" | "deliveries" | "questions",
+  "owners" | "directives" | "steps" | "dependencies" | "tasks" | "daemons" | "events" | "outputs" | "webhooks" | "deliveries" | "questions" | "proposals",
   Set<string>
 >;
 
@@ -75,6 +75,7 @@ export async function aRows(db: TestDb, w: World): Promise<ARows> {
     webhooks: await q("select id::text as k from baton.webhooks where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
     deliveries: await q("select id::text as k from baton.webhook_deliveries where owner_id = $1 and $2::uuid is not null and $3::uuid is not null"),
     questions: await q(`select id::text as k from baton.questions where ${notA2}`),
+    proposals: await q(`select id::text as k from baton.plan_proposals where ${notA2}`),
   };
 }
 
@@ -188,6 +189,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.event": lookup("event", "$id: BigInt!", (w) => ({ id: w.eventId }), rowId, (w) => w.eventId),
   "Query.webhook": lookup("webhook", "$id: UUID!", (w) => ({ id: w.webhook }), rowId, (w) => w.webhook),
   "Query.question": lookup("question", "$id: UUID!", (w) => ({ id: w.question }), rowId, (w) => w.question),
+  "Query.planProposal": lookup("planProposal", "$id: UUID!", (w) => ({ id: w.proposal }), rowId, (w) => w.proposal),
   "Query.webhookDelivery": lookup("webhookDelivery", "$id: BigInt!", (w) => ({ id: w.deliveryId }), rowId, (w) => w.deliveryId),
 
   // ---- Query: lookups by global id
@@ -208,6 +210,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.eventById": byNodeId("eventById", "Event", (w) => [w.eventId], rowId, (w) => w.eventId),
   "Query.webhookById": byNodeId("webhookById", "Webhook", (w) => [w.webhook], rowId, (w) => w.webhook),
   "Query.questionById": byNodeId("questionById", "Question", (w) => [w.question], rowId, (w) => w.question),
+  "Query.planProposalById": byNodeId("planProposalById", "PlanProposal", (w) => [w.proposal], rowId, (w) => w.proposal),
   "Query.webhookDeliveryById": byNodeId("webhookDeliveryById", "WebhookDelivery", (w) => [w.deliveryId], rowId, (w) => w.deliveryId),
 
   // ---- Query: collections
@@ -221,6 +224,7 @@ export const OPERATIONS: Record<string, Operation> = {
   "Query.events": list("events", "rowId", rowId, (w) => w.eventId, "events"),
   "Query.webhooks": list("webhooks", "rowId", rowId, (w) => w.webhook, "webhooks"),
   "Query.questions": list("questions", "rowId", rowId, (w) => w.question, "questions"),
+  "Query.planProposals": list("planProposals", "rowId", rowId, (w) => w.proposal, "proposals"),
   "Query.webhookDeliveries": list("webhookDeliveries", "rowId", rowId, (w) => w.deliveryId, "deliveries"),
   "Query.directiveProgresses": list("directiveProgresses", "directiveId", (r) => r.directiveId, (w) => w.directive, "directives"),
   "Query.stepUsages": list("stepUsages", "stepId", (r) => r.stepId, (w) => w.stepX, "steps"),
@@ -235,6 +239,14 @@ export const OPERATIONS: Record<string, Operation> = {
     request: (w) => ({ query: `query ($d: UUID!, $e: BigInt!) { transactionEvents(directiveId: $d, firstEventId: $e) { nodes { rowId } } }`, variables: { d: w.directive, e: w.eventId } }),
     allowed: (value, w) => assert.ok(value.nodes.map(rowId).includes(w.eventId), JSON.stringify(value)),
     hidden: (value, _w, rows) => noneOf(value.nodes.map(rowId), rows.events, "transactionEvents"),
+  },
+  // Plan review (sql/000024): the diff of A's proposal against its live plan; owner only (BTNFD for another owner).
+  "Query.planDiff": {
+    kind: "read",
+    field: "planDiff",
+    request: (w) => ({ query: `query ($d: UUID!) { planDiff(directiveId: $d) { nodes { stepId name change } } }`, variables: { d: w.directive } }),
+    allowed: (value) => assert.deepEqual(value.nodes.map((n: any) => [n.name, n.change]), [["x", "kept"], ["y", "kept"], ["w", "added"]]),
+    hidden: null,
   },
   "Query.daemonToken": {
     kind: "read",
@@ -383,6 +395,19 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.cancelQuestion": mutation("cancelQuestion", "questionId: $qn", (w) => ({ qn: w.openQuestion }), async (_r, w, db) => {
     assert.equal((await one(db, "select status from baton.questions where id = $1", [w.openQuestion])).status, "cancelled");
     assert.equal((await one(db, "select status from baton.tasks where id = $1", [w.taskA2])).status, "running");
+  }),
+  // Plan review (sql/000024): only the owner approves (the proposal is applied) or rejects (planned again) it, or turns review on.
+  "Mutation.approvePlan": mutation("approvePlan", "directiveId: $d", (w) => ({ d: w.directive }), async (r, w, db) => {
+    assert.equal((await one(db, "select status from baton.plan_proposals where id = $1", [w.proposal])).status, "approved");
+    assert.equal(await stepStatus(db, (await one(db, "select id from baton.directive_steps where directive_id = $1 and name = 'w'", [w.directive])).id), "pending");
+    assert.equal(r.rowId, w.proposal);
+  }),
+  "Mutation.rejectPlan": mutation("rejectPlan", `directiveId: $d, reason: "Too big"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.deepEqual(await one(db, "select status, reason from baton.plan_proposals where id = $1", [w.proposal]), { status: "rejected", reason: "Too big" });
+    assert.equal((await one(db, "select planned_revision from baton.directives where id = $1", [w.directive])).planned_revision, 1);
+  }),
+  "Mutation.setDirectiveReviewPlans": mutation("setDirectiveReviewPlans", "directiveId: $d, reviewPlans: true", (w) => ({ d: w.directiveA2 }), async (_r, w, db) => {
+    assert.equal((await one(db, "select review_plans from baton.directives where id = $1", [w.directiveA2])).review_plans, true);
   }),
   "Mutation.appendTaskOutput": mutation(
     "appendTaskOutput",

@@ -46,6 +46,7 @@ export type World = {
   webhook: string; // A's webhook
   question: string; // a question A's task asked, answered (so the task runs again)
   openQuestion: string; // an open question of A's other directive's task (taskA2 waits for it)
+  proposal: string; // A's directive reviews plans: its planner proposed step w and finished (sql/000024); proposed
   deliveryId: string; // an attempt to deliver to it (bigint as text)
   tokens: Record<Subject, string | undefined>;
 };
@@ -84,6 +85,21 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     await c.query(`select baton.append_task_output($1, '[{"stream": "stdout", "text": "A''s output"}]')`, [task.id]);
     const outputId = (await one(c, "select id::text from baton.task_output where task_id = $1", [task.id])).id;
     const eventId = (await one(c, "select id::text from baton.events where directive_id = $1 order by id limit 1", [directive])).id;
+    // A's directive reviews plans (sql/000024): after a goal update its planner (on A's daemon) proposed
+    // one more step, w after y, with its agent token, and finished; the proposal waits for review.
+    await c.query("select baton.set_directive_review_plans($1, true)", [directive]);
+    await c.query("select baton.update_goal($1, 'A''s revised goal')", [directive]);
+    const planner = (await one(c, "select id from baton.create_planning_task($1, 'plan it')", [directive])).id;
+    await c.query("select baton.report_task_status($1, 'running')", [planner]);
+    await c.query(
+      "select set_config('baton.owner_id', $1, true), set_config('baton.directive_id', $2, true), set_config('baton.task_id', $3, true), set_config('baton.token_gen', '0', true), set_config('role', 'baton_agent', true)",
+      [ownerA, directive, planner],
+    );
+    await c.query("select baton.add_step($1, 'w', depends_on => $2)", [directive, [stepY]]);
+    await c.query("reset role");
+    await c.query("select set_config('baton.owner_id', '', true), set_config('baton.directive_id', '', true), set_config('baton.task_id', '', true)");
+    await c.query("select baton.report_task_status($1, 'completed')", [planner]);
+    const proposal = (await one(c, "select id from baton.plan_proposals where task_id = $1 and status = 'proposed'", [planner])).id;
     // A's sibling daemon, idle until A's other directive gives it a task (the least loaded daemon).
     const siblingDaemonA = (await one(c, "select id from baton.register_daemon('a-sibling-box', max_tasks => 4, owner_id => $1)", [ownerA])).id;
     const directiveA2 = (await one(c, "select id from baton.create_directive('A''s other directive', 'A''s other goal', owner_id => $1)", [ownerA])).id;
@@ -120,7 +136,7 @@ export async function makeWorld(db: TestDb, server: TestServer, tag: string): Pr
     };
     return {
       ownerA, ownerB, daemonA, daemonB, directive, stepX, stepY, task: task.id, outputId, eventId, directiveB,
-      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, webhook, deliveryId, question, openQuestion, tokens,
+      siblingDaemonA, directiveA2, taskA2: taskA2.id, revokedDaemonA, webhook, deliveryId, question, openQuestion, proposal, tokens,
     };
   } catch (err) {
     await c.query("rollback").catch(() => undefined);
