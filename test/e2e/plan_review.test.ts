@@ -56,6 +56,11 @@ echo "$BATON_STEP_ID" >> "$E2E_MARKS/ran"
     const status = await cliOk(["directive", "status"], { env });
     assert.match(status, /\nPlan waiting for review: run `baton directive plan` to see it, then `baton directive plan approve` or `baton directive plan reject --reason "\.\.\."`\.\n/);
 
+    // The directive is idle with nothing live: watch ends at once, says a plan waits, and exits 1 (nothing was done).
+    const idle = await cli(["directive", "watch"], { env, timeoutMs: 60_000 });
+    assert.equal(idle.code, 1, idle.stdout + idle.stderr);
+    assert.match(idle.stdout, /(^|\n)Plan waiting for review: run `baton directive plan` to see it, then `baton directive plan approve` or `baton directive plan reject --reason "\.\.\."`\.\nidle: 0\/0 steps settled, outcome succeeded\n$/);
+
     const empty = await cli(["directive", "plan", "reject", "--reason", " "], { env });
     assert.deepEqual([empty.code, empty.stderr], [2, 'baton: The reason is empty (or over 16384 characters): say why, e.g. --reason "Split the API step."\n']);
     assert.equal(
