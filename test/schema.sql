@@ -5760,8 +5760,11 @@ begin
   if new.status = 'approved' then
     perform baton_private.apply_plan_proposal(new);
   elsif new.status = 'rejected' then
-    -- The planner's revision is no longer planned: the directive needs planning again.
-    update baton.directives d set planned_revision = new.base_planned_revision
+    -- The planner's revision is no longer planned: the directive needs planning again, and the next
+    -- plan gets the rejected one's generation (nothing of it was added).
+    update baton.directives d
+       set planned_revision = new.base_planned_revision,
+           current_generation = least(d.current_generation, (select t.generation - 1 from baton.tasks t where t.id = new.task_id))
      where d.id = new.directive_id and d.planned_revision = new.goal_revision and d.orchestrator_task_id is null;
     perform baton_private.reactivate(new.directive_id);
     perform baton_private.maybe_enqueue_planning(new.directive_id);

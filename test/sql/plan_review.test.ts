@@ -250,8 +250,9 @@ describe("rejecting", () => {
       const d = await directive(c, w.d);
       assert.deepEqual([d.status, d.planned_revision], ["active", null]);
       assert.equal(await jobCount(c, "plan_directive", `plan:${w.d}:1`), 1, "a new planner is on its way");
-      const next = await q<{ id: string }>(c, "select * from baton.create_planning_task($1, 'again')", [w.d]);
+      const next = await q<{ id: string; generation: number }>(c, "select * from baton.create_planning_task($1, 'again')", [w.d]);
       assert.notEqual(next.id, w.task);
+      assert.equal(next.generation, 1, "the rejected plan's generation is used again");
     }));
 
   it("a re-plan's rejection keeps the goal revision before it planned", () =>
