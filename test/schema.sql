@@ -33,10 +33,12 @@ table baton.daemons (rls, forced)
   updated_at timestamp with time zone not null default now() -- When this row last changed.
   revoked_at timestamp with time zone -- When its owner revoked it (`baton daemon revoke`); null while it may work. A revoked daemon stays disconnected: its tokens no longer work, its heartbeat is refused, and it gets no new token.
   live_tasks integer not null default 0 -- How many of its tasks are starting or running now (the slots it uses of max_tasks). Kept by a trigger on tasks in the statement that changes them; recomputed by reconcile.
+  labels text[] not null default '{}'::text[] -- What the daemon offers (`baton daemon run --label claude --label gpu`, set when it connects): it takes only tasks whose step's agent is one of them, or names none. At most 32.
   constraint daemons_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint daemons_pkey PRIMARY KEY (id)
   constraint disconnected_at_only_when_disconnected CHECK (((status = 'disconnected'::baton.daemon_status) = (disconnected_at IS NOT NULL)))
   constraint hostname_is_valid CHECK (((hostname IS NULL) OR (length(hostname) <= 255)))
+  constraint labels_are_valid CHECK (baton_private.labels_are_valid(labels))
   constraint live_tasks_not_negative CHECK ((live_tasks >= 0))
   constraint max_tasks_is_valid CHECK (((max_tasks >= 1) AND (max_tasks <= 1000)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
@@ -114,6 +116,8 @@ END -- The task whose agent added this step (null when an owner, a DBA or Baton 
   check_command text -- The step's own check: a shell command run in the attempt's worktree after its agent exits 0; it replaces the directive's check for this step. Null: the directive's check applies (if any). At most 4096 bytes.
   timeout_seconds integer -- The longest one attempt of this step may run, in seconds (1 to 2,592,000 = 30 days); null to use its directive's timeout.
   stall_seconds integer -- How long one attempt of this step may go without writing output, in seconds (1 to 2,592,000); null to use its directive's.
+  agent text -- The kind of agent the step needs (e.g. claude, codex): its tasks go only to daemons with this label. Null: any daemon.
+  constraint agent_is_valid CHECK (((agent IS NULL) OR (baton_private.label_problem(agent) IS NULL)))
   constraint attempts_is_valid CHECK ((((attempts >= 0) AND (attempts <= max_attempts)) AND (attempts <= total_attempts)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
   constraint description_is_valid CHECK (((description IS NULL) OR (octet_length(description) <= 102400)))
@@ -214,6 +218,8 @@ table baton.directives (rls, forced)
   budget_reached_at timestamp with time zone -- When its usage reached a budget and it was paused for it (once per budget: setting a budget clears it); null while under budget.
   paused_reason text -- Why Baton paused it (a budget), while it stays paused; null otherwise.
   review_plans boolean not null default false -- When true, what a planner writes is a proposal the owner reviews (`baton directive plan`) and approves or rejects; nothing of it runs before approval. Set with setDirectiveReviewPlans.
+  max_parallel integer -- At most this many of the directive's tasks occupy daemon slots at once (null: no limit). Tasks beyond it wait, and get the directive's next freed slot. Set with `baton directive update --max-parallel`.
+  priority integer not null default 0 -- Orders directives that have waited equally long for a daemon slot, higher first (-1000 to 1000, default 0). Slots go round-robin: to the directive served least recently. Set with `baton directive update --priority`.
   constraint archived_at_only_when_archived CHECK (((status = 'archived'::baton.directive_status) = (archived_at IS NOT NULL)))
   constraint base_branch_is_valid CHECK (((length(btrim(base_branch)) >= 1) AND (length(btrim(base_branch)) <= 255)))
   constraint check_command_is_valid CHECK (((check_command IS NULL) OR ((length(btrim(check_command)) >= 1) AND (octet_length(check_command) <= 4096))))
@@ -224,10 +230,12 @@ table baton.directives (rls, forced)
   constraint directives_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES baton.owners(id) ON DELETE CASCADE
   constraint directives_pkey PRIMARY KEY (id)
   constraint goal_is_valid CHECK (((length(btrim(goal)) >= 1) AND (octet_length(goal) <= 102400)))
+  constraint max_parallel_is_valid CHECK (((max_parallel >= 1) AND (max_parallel <= 10000)))
   constraint on_complete_command_is_valid CHECK (((on_complete_command IS NULL) OR ((length(btrim(on_complete_command)) >= 1) AND (octet_length(on_complete_command) <= 4096))))
   constraint open_steps_is_not_negative CHECK ((open_steps >= 0))
   constraint planned_revision_is_valid CHECK (((planned_revision IS NULL) OR ((planned_revision >= 1) AND (planned_revision <= goal_revision))))
   constraint previous_goal_is_valid CHECK (((previous_goal IS NULL) OR (octet_length(previous_goal) <= 102400)))
+  constraint priority_is_valid CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
   constraint repo_is_valid CHECK (((repo IS NULL) OR ((length(btrim(repo)) >= 1) AND (length(btrim(repo)) <= 2048))))
   constraint result_is_whole CHECK ((((result_branch IS NULL) = (result_commit IS NULL)) AND ((result_branch IS NULL) = (result_at IS NULL))))
   constraint result_url_is_valid CHECK (((result_url IS NULL) OR ((result_url ~ '^https?://[^[:space:]]+$'::text) AND (octet_length(result_url) <= 2048))))
@@ -238,6 +246,7 @@ table baton.directives (rls, forced)
   CREATE INDEX directives_active_idx ON baton.directives USING btree (id) WHERE (status = 'active'::baton.directive_status)
   CREATE INDEX directives_integration_task_idx ON baton.directives USING btree (integration_task_id)
   CREATE INDEX directives_orchestrator_task_idx ON baton.directives USING btree (orchestrator_task_id)
+  CREATE INDEX directives_owner_active_idx ON baton.directives USING btree (owner_id) WHERE (status = 'active'::baton.directive_status)
   CREATE INDEX directives_owner_id_idx ON baton.directives USING btree (owner_id, created_at DESC)
   CREATE UNIQUE INDEX directives_pkey ON baton.directives USING btree (id)
   CREATE TRIGGER _100_default_target_branch BEFORE INSERT ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg_directives__default_target_branch()
@@ -321,6 +330,8 @@ table baton.owners (rls, forced)
   name text not null -- A human-readable name, 1 to 200 characters.
   created_at timestamp with time zone not null default now() -- When the owner was created.
   token_generation integer not null default 0 -- The generation of this owner's tokens. `baton token rotate` (rotateTokens) increments it: every token minted before (the owner's, its daemons' and its agents') stops working.
+  max_parallel integer -- At most this many of the owner's tasks occupy daemon slots at once, over all its directives and daemons (null: no limit). Set with `baton owner limits --max-parallel`.
+  constraint max_parallel_is_valid CHECK (((max_parallel >= 1) AND (max_parallel <= 100000)))
   constraint name_is_valid CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
   constraint owners_pkey PRIMARY KEY (id)
   constraint token_generation_is_valid CHECK ((token_generation >= 0))
@@ -466,16 +477,17 @@ view baton.step_usage
   grant SELECT to baton_user
 
 view baton.step_waits
-  comment: For every pending or blocked step, each dependency it still waits for and that dependency's status.
+  comment: Why steps wait: for every pending or blocked step, each dependency it still waits for and that dependency's status; for every ready step that cannot go to a daemon now, the reason (e.g. "no connected daemon has label codex").
   step_id uuid -- The waiting step.
   directive_id uuid -- Its directive.
   owner_id uuid -- Its owner.
   step_name text -- The waiting step's name.
-  step_status baton.step_status -- pending or blocked.
-  waits_for_step_id uuid -- A dependency that is not completed or skipped.
+  step_status baton.step_status -- pending or blocked (waiting for a dependency), or ready (waiting for a daemon).
+  waits_for_step_id uuid -- A dependency that is not completed or skipped (null on a ready step's row).
   waits_for_name text -- Its name.
   waits_for_status baton.step_status -- Its status (failed or blocked explains a blocked step).
-  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::baton.step_status, 'blocked'::baton.step_status])) AND NOT baton_private.step_satisfies_dependents(p.status);
+  reason text -- Why the step waits, in words: "waits for step NAME (STATUS)", "no connected daemon has label LABEL", or that its directive or owner runs its max_parallel.
+  as SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, p.id AS waits_for_step_id, p.name AS waits_for_name, p.status AS waits_for_status, format('waits for step %s (%s)'::text, p.name, p.status) AS reason FROM baton.directive_steps s JOIN baton.step_dependencies d ON d.step_id = s.id JOIN baton.directive_steps p ON p.id = d.depends_on_step_id WHERE (s.status = ANY (ARRAY['pending'::baton.step_status, 'blocked'::baton.step_status])) AND NOT baton_private.step_satisfies_dependents(p.status) UNION ALL SELECT s.id AS step_id, s.directive_id, s.owner_id, s.name AS step_name, s.status AS step_status, NULL::uuid AS waits_for_step_id, NULL::text AS waits_for_name, NULL::baton.step_status AS waits_for_status, r.reason FROM baton.directive_steps s CROSS JOIN LATERAL ( SELECT baton_private.step_dispatch_problem(s.id) AS reason) r WHERE s.status = 'ready'::baton.step_status AND r.reason IS NOT NULL;
   grant SELECT to baton_agent
   grant SELECT to baton_user
 
@@ -560,6 +572,8 @@ table baton.tasks (rls, forced)
   CREATE INDEX tasks_daemon_directive_idx ON baton.tasks USING btree (daemon_id, directive_id) WHERE (daemon_id IS NOT NULL)
   CREATE INDEX tasks_daemon_live_idx ON baton.tasks USING btree (daemon_id) WHERE (status <> ALL (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status]))
   CREATE INDEX tasks_directive_idx ON baton.tasks USING btree (directive_id, created_at)
+  CREATE INDEX tasks_directive_live_idx ON baton.tasks USING btree (directive_id, assigned_at) WHERE (status <> ALL (ARRAY['pending'::baton.task_status, 'completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status]))
+  CREATE INDEX tasks_directive_pending_idx ON baton.tasks USING btree (directive_id, created_at) WHERE (status = 'pending'::baton.task_status)
   CREATE UNIQUE INDEX tasks_one_live_integration_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'integration'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_live_per_step ON baton.tasks USING btree (step_id) WHERE ((kind = 'execution'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
   CREATE UNIQUE INDEX tasks_one_live_planner_per_directive ON baton.tasks USING btree (directive_id) WHERE ((kind = 'planning'::text) AND (status <> ALL (ARRAY['completed'::baton.task_status, 'failed'::baton.task_status, 'interrupted'::baton.task_status, 'cancelled'::baton.task_status])))
@@ -739,9 +753,9 @@ type baton.task_output_receipt (task_id uuid, accepted_chunks integer, accepted_
 
 type baton_private.batch_entry (ord integer, id uuid, key text, name text, description text, task_plan text, depends_on text[], order_index integer) -- One validated entry of batch_add_steps, with the id its step will get.
 
--- baton.add_step(uuid,text,text,text,uuid[],integer,text,integer,integer)  (execute: baton_agent,baton_user)
--- comment: Adds one step that depends on existing steps of the same directive; check_command is its own check (replacing the directive's); timeout_seconds and stall_seconds (1 to 2,592,000) limit each of its attempts, overriding the directive's. Returns the new step (its id is what later dependsOn entries use).
-CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer)
+-- baton.add_step(uuid,text,text,text,uuid[],integer,text,integer,integer,text)  (execute: baton_agent,baton_user)
+-- comment: Adds one step that depends on existing steps of the same directive; check_command is its own check (replacing the directive's); timeout_seconds and stall_seconds (1 to 2,592,000) limit each of its attempts; agent names the kind of agent it needs (only daemons with that label take it). Returns the new step.
+CREATE OR REPLACE FUNCTION baton.add_step(directive_id uuid, name text, description text DEFAULT NULL::text, task_plan text DEFAULT NULL::text, depends_on uuid[] DEFAULT NULL::uuid[], order_index integer DEFAULT NULL::integer, check_command text DEFAULT NULL::text, timeout_seconds integer DEFAULT NULL::integer, stall_seconds integer DEFAULT NULL::integer, agent text DEFAULT NULL::text)
  RETURNS baton.directive_steps
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -753,10 +767,14 @@ begin
   perform baton_private.assert_check(check_command);
   perform baton_private.assert_limit('timeout', add_step.timeout_seconds);
   perform baton_private.assert_limit('stall limit', add_step.stall_seconds);
+  if agent is not null and baton_private.label_problem(agent) is not null then
+    raise exception 'The agent % is not valid: %.', to_jsonb(agent)::text, baton_private.label_problem(agent)
+      using errcode = 'BTINV', hint = 'For example claude or codex: daemons started with that --label take the step.';
+  end if;
   select * into v_step from baton.batch_add_steps(add_step.directive_id, jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
     'name', add_step.name, 'description', add_step.description, 'taskPlan', add_step.task_plan,
     'dependsOn', to_jsonb(add_step.depends_on), 'orderIndex', add_step.order_index, 'check', add_step.check_command,
-    'timeout', add_step.timeout_seconds, 'stall', add_step.stall_seconds))));
+    'timeout', add_step.timeout_seconds, 'stall', add_step.stall_seconds, 'agent', add_step.agent))));
   return v_step;
 end;
 $function$
@@ -918,7 +936,7 @@ end;
 $function$
 
 -- baton.assign_task(uuid)
--- comment: Assigns a pending task to a connected daemon of its owner with room (preferring one its step has not failed on, then the least loaded), marks it starting and NOTIFYs the daemon. Returns null when no daemon has room; the task then waits and is dispatched when room appears.
+-- comment: Assigns a pending task to a connected daemon of its owner with room and its step's agent among its labels (preferring one its step has not failed on, then the least loaded), within its directive's and owner's max_parallel; marks it starting and NOTIFYs the daemon. Returns null when it cannot go anywhere now; the task then waits and is dispatched when room appears.
 CREATE OR REPLACE FUNCTION baton.assign_task(task_id uuid)
  RETURNS baton.tasks
  LANGUAGE plpgsql
@@ -935,12 +953,11 @@ begin
   v_directive := baton_private.lock_directive(v_task.directive_id);
   select * into v_task from baton.tasks t where t.id = assign_task.task_id;
   if v_task.status <> 'pending' then
-    return v_task;                      -- already assigned or over: nothing to do
+    return v_task;
   end if;
   if v_directive.status <> 'active' then
-    return null;                        -- paused or archived: nothing new is dispatched
+    return null;
   end if;
-  -- Waits for a daemon row another transaction holds: "locked" must not read as "no room".
   if baton_private.assign_one_task(v_task.id, false) then
     select * into v_task from baton.tasks t where t.id = assign_task.task_id;
     return v_task;
@@ -950,7 +967,7 @@ end;
 $function$
 
 -- baton.batch_add_steps(uuid,jsonb)  (execute: baton_agent,baton_user)
--- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes (it replaces the directive's check for this step). "timeout" (wall clock) and "stall" (no output) limit each attempt of the step, overriding the directive's: a duration such as "30m" or "1h30m", or a number of seconds, 1 second to 30 days. Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order. For the planner of a directive with review_plans, the steps go to its plan proposal instead (same checks; the returned ids are the proposal's).
+-- comment: Adds steps atomically from a JSON array of {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?, "agent"?}. A dependsOn entry is a step id of this directive or the key of another entry of the batch (earlier or later). "check" is a shell command run after the step's agent exits 0; the step completes only if it passes. "timeout" and "stall" limit each attempt of the step ("30m", "1h30m" or seconds). "agent" names the kind of agent the step needs (e.g. "claude"): only daemons with that label take it. Cycles, unknown ids and bad fields reject the whole batch. Returns the new steps in input order.
 CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
  RETURNS SETOF baton.directive_steps
  LANGUAGE plpgsql
@@ -958,73 +975,30 @@ CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_directive baton.directives := baton_private.lock_directive(directive_id);
-  v_proposal baton.plan_proposals;
   v_bad record;
   v_ids uuid[];
 begin
-  -- PLAN REVIEW: a planning agent of a directive with review_plans writes to its proposal (000024).
-  v_proposal := baton_private.open_proposal(v_directive.id);
-  if v_proposal.id is not null then
-    return query select * from baton_private.propose_steps(v_proposal, steps);
-    return;
-  end if;
-
   if steps is not null and jsonb_typeof(steps) = 'array' then
-    -- GUARD: field names (the body's own list knows neither "check" nor the limits).
-    select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
-     where jsonb_typeof(e.v) = 'object' and k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex', 'check', 'timeout', 'stall')
+    -- GUARD: each agent is a label (or null).
+    select e.ord into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
+     where jsonb_typeof(e.v) = 'object' and e.v ? 'agent' and jsonb_typeof(e.v -> 'agent') <> 'null'
+       and (jsonb_typeof(e.v -> 'agent') <> 'string' or baton_private.label_problem(e.v ->> 'agent') is not null)
      order by e.ord limit 1;
     if found then
-      raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn, orderIndex, check, timeout and stall.', v_bad.ord, v_bad.k
-        using errcode = 'BTINV';
-    end if;
-    -- GUARD: each check is a string (or null), not blank, at most 4096 bytes.
-    select e.ord, e.v -> 'check' as c into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
-     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') not in ('string', 'null')
-     order by e.ord limit 1;
-    if found then
-      raise exception 'Entry % has an invalid "check": it must be a string, a shell command such as "npm test".', v_bad.ord
-        using errcode = 'BTINV';
-    end if;
-    for v_bad in
-      select e.ord, e.v ->> 'check' as c from jsonb_array_elements(steps) with ordinality e(v, ord)
-       where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') = 'string'
-         and (length(btrim(e.v ->> 'check')) = 0 or octet_length(e.v ->> 'check') > 4096)
-       order by e.ord limit 1
-    loop
-      perform baton_private.assert_check(v_bad.c, format('The check of entry %s', v_bad.ord));
-    end loop;
-    -- GUARD: each limit is a duration or a number of seconds, 1 second to 30 days (or null).
-    select e.ord, f.field into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord),
-      lateral (values (1, 'timeout'), (2, 'stall')) f(n, field)
-     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> f.field) <> 'null'
-       and baton_private.json_limit_seconds(e.v -> f.field) is null
-     order by e.ord, f.n limit 1;
-    if found then
-      raise exception 'Entry % has an invalid "%": it must be a duration such as "90s", "30m", "2h" or "1h30m" (or a number of seconds), from 1 second to 30 days.', v_bad.ord, v_bad.field
+      raise exception 'Entry % has an invalid "agent": it must be a label of 1 to 64 characters (letters, digits, ".", "_", "-" or ":"), e.g. "claude".', v_bad.ord
         using errcode = 'BTINV';
     end if;
   end if;
-
   select array_agg(s.id order by s.ordinality) into v_ids
-    from baton_private.batch_add_steps(v_directive.id,
+    from baton_private.batch_add_steps_without_agent(directive_id,
            case when jsonb_typeof(steps) = 'array'
-                -- An empty array stays one (jsonb_agg of no rows is null), so the body says the batch is empty.
-                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - array['check', 'timeout', 'stall'] else e.v end order by e.ord)
+                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'agent' else e.v end order by e.ord)
                                  from jsonb_array_elements(steps) with ordinality e(v, ord)), '[]'::jsonb)
                 else steps end) with ordinality s;
-
-  -- The check and the limits of the entries that have any, in one statement.
-  update baton.directive_steps s
-     set check_command = e.v ->> 'check',
-         timeout_seconds = baton_private.json_limit_seconds(e.v -> 'timeout'),
-         stall_seconds = baton_private.json_limit_seconds(e.v -> 'stall')
+  -- The agents, in one statement, before the transaction commits: no dispatch sees a step without it.
+  update baton.directive_steps s set agent = e.v ->> 'agent'
     from jsonb_array_elements(steps) with ordinality e(v, ord)
-   where s.id = v_ids[e.ord]
-     and (jsonb_typeof(e.v -> 'check') = 'string' or jsonb_typeof(e.v -> 'timeout') in ('string', 'number')
-          or jsonb_typeof(e.v -> 'stall') in ('string', 'number'));
-
+   where s.id = v_ids[e.ord] and jsonb_typeof(e.v -> 'agent') = 'string';
   return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
 end;
 $function$
@@ -1870,6 +1844,36 @@ begin
 end;
 $function$
 
+-- baton.set_daemon_labels(uuid,text[])  (execute: baton_daemon,baton_user)
+-- comment: Sets what a daemon offers (replacing its labels; empty: none): it takes tasks whose step names one of them as its agent, and tasks that name none. `baton daemon run --label` calls it when it connects. The daemon itself or its owner.
+CREATE OR REPLACE FUNCTION baton.set_daemon_labels(daemon_id uuid, labels text[])
+ RETURNS baton.daemons
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_daemon baton.daemons;
+  v_bad text;
+begin
+  perform baton_private.assert_daemon_access(daemon_id);
+  select l into v_bad from unnest(coalesce(labels, '{}')) l where baton_private.label_problem(l) is not null limit 1;
+  if found then
+    raise exception 'The label % is not valid: %.', coalesce(to_jsonb(v_bad)::text, 'null'), baton_private.label_problem(v_bad)
+      using errcode = 'BTINV', hint = 'For example --label claude --label gpu.';
+  end if;
+  if (select count(distinct l) from unnest(coalesce(labels, '{}')) l) > 32 then
+    raise exception 'A daemon has at most 32 labels (got %).', (select count(distinct l) from unnest(labels) l) using errcode = 'BTINV';
+  end if;
+  update baton.daemons d set labels = array(select distinct l from unnest(coalesce(set_daemon_labels.labels, '{}')) l order by 1)
+   where d.id = set_daemon_labels.daemon_id
+  returning * into v_daemon;
+  -- Tasks that waited for one of these labels may go now.
+  perform baton_private.enqueue_dispatch_pending(v_daemon.owner_id, v_daemon.id);
+  return v_daemon;
+end;
+$function$
+
 -- baton.set_directive_budget(uuid,numeric,bigint)  (execute: baton_user)
 -- comment: Sets a directive's budgets (both at once; null: none): budget_usd in USD and budget_tokens (input plus output). When its usage reaches one, it is paused (running tasks finish) with the reason, once per budget; setting a budget again re-arms it, and pauses the directive at once if its usage is already there. Owner only.
 CREATE OR REPLACE FUNCTION baton.set_directive_budget(directive_id uuid, budget_usd numeric DEFAULT NULL::numeric, budget_tokens bigint DEFAULT NULL::bigint)
@@ -1952,6 +1956,35 @@ begin
 end;
 $function$
 
+-- baton.set_directive_max_parallel(uuid,integer)  (execute: baton_user)
+-- comment: Sets how many of a directive's tasks may occupy daemon slots at once (1 to 10,000; null: no limit). Running tasks beyond a lowered limit finish; no new one starts until the directive is under it. Owner only.
+CREATE OR REPLACE FUNCTION baton.set_directive_max_parallel(directive_id uuid, max_parallel integer)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+begin
+  perform baton_private.assert_owner_sets('a directive''s max_parallel');
+  v_directive := baton_private.lock_directive(directive_id);
+  perform baton_private.assert_max_parallel(max_parallel, 10000);
+  if v_directive.status = 'archived' then
+    raise exception 'Directive % is archived, so its max_parallel cannot be changed; only draft, active, paused or idle directives can.', v_directive.id
+      using errcode = 'BTSTS', hint = 'Create a new directive instead.';
+  end if;
+  update baton.directives d set max_parallel = set_directive_max_parallel.max_parallel where d.id = v_directive.id
+  returning * into v_directive;
+  perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'limits_updated',
+    v_directive.status::text, v_directive.status::text, jsonb_build_object('max_parallel', v_directive.max_parallel));
+  -- A higher limit (or none) lets waiting tasks go: they are queued for assignment.
+  perform baton_private.enqueue_dispatch_tasks(array(
+    select t.id from baton.tasks t where t.directive_id = v_directive.id and t.status = 'pending'));
+  return v_directive;
+end;
+$function$
+
 -- baton.set_directive_on_complete(uuid,text)  (execute: baton_user)
 -- comment: Sets the command run in the result's worktree after each integration pushed it (BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set; the first http(s) URL it prints becomes result_url), or removes it with null. Applies from the next integration.
 CREATE OR REPLACE FUNCTION baton.set_directive_on_complete(directive_id uuid, on_complete_command text)
@@ -1970,6 +2003,31 @@ begin
   perform baton_private.assert_on_complete(on_complete_command);
   update baton.directives d set on_complete_command = set_directive_on_complete.on_complete_command where d.id = v_directive.id
   returning * into v_directive;
+  return v_directive;
+end;
+$function$
+
+-- baton.set_directive_priority(uuid,integer)  (execute: baton_user)
+-- comment: Sets a directive's priority (-1000 to 1000, default 0): among directives that have waited equally long for a daemon slot, the higher goes first. Owner only.
+CREATE OR REPLACE FUNCTION baton.set_directive_priority(directive_id uuid, priority integer)
+ RETURNS baton.directives
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives;
+begin
+  perform baton_private.assert_owner_sets('a directive''s priority');
+  v_directive := baton_private.lock_directive(directive_id);
+  if priority is null or priority < -1000 or priority > 1000 then
+    raise exception 'priority must be a whole number from -1000 to 1000 (got %).', coalesce(priority::text, 'none')
+      using errcode = 'BTINV', hint = 'Higher goes first among directives that have waited equally long; the default is 0.';
+  end if;
+  update baton.directives d set priority = set_directive_priority.priority where d.id = v_directive.id
+  returning * into v_directive;
+  perform baton_private.record_event(v_directive.owner_id, v_directive.id, 'directive', v_directive.id, 'limits_updated',
+    v_directive.status::text, v_directive.status::text, jsonb_build_object('priority', v_directive.priority));
   return v_directive;
 end;
 $function$
@@ -2022,6 +2080,27 @@ begin
   update baton.directives d set target_branch = coalesce(v_branch, baton_private.default_result_branch(d.id)) where d.id = v_directive.id
   returning * into v_directive;
   return v_directive;
+end;
+$function$
+
+-- baton.set_owner_max_parallel(integer,uuid)  (execute: baton_user)
+-- comment: Sets how many of the owner's tasks may occupy daemon slots at once, over all its directives (1 to 100,000; null: no limit). owner_id only for direct SQL: API callers set their own. Owner only (not agents or daemons).
+CREATE OR REPLACE FUNCTION baton.set_owner_max_parallel(max_parallel integer, owner_id uuid DEFAULT NULL::uuid)
+ RETURNS baton.owners
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_owner baton.owners;
+begin
+  perform baton_private.assert_owner_sets('the owner''s max_parallel');
+  perform baton_private.assert_max_parallel(max_parallel, 100000);
+  update baton.owners o set max_parallel = set_owner_max_parallel.max_parallel
+   where o.id = baton_private.resolve_owner(set_owner_max_parallel.owner_id)
+  returning * into v_owner;
+  perform baton_private.enqueue_dispatch_pending(v_owner.id);
+  return v_owner;
 end;
 $function$
 
@@ -2557,6 +2636,22 @@ begin
 end;
 $function$
 
+-- baton_private.assert_max_parallel(integer,integer)
+-- comment: Raises BTINV unless max_parallel is null or 1 to max_value.
+CREATE OR REPLACE FUNCTION baton_private.assert_max_parallel(max_parallel integer, max_value integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if max_parallel is not null and (max_parallel < 1 or max_parallel > max_value) then
+    raise exception 'max_parallel must be a whole number from 1 to % (got %).', max_value, max_parallel
+      using errcode = 'BTINV', hint = 'Give null (--max-parallel none) for no limit.';
+  end if;
+end;
+$function$
+
 -- baton_private.assert_name(text,text)
 -- comment: Raises BTINV unless the value is 1 to 200 characters.
 CREATE OR REPLACE FUNCTION baton_private.assert_name(what text, value text)
@@ -2638,6 +2733,21 @@ begin
   if octet_length(on_complete_command) > 4096 then
     raise exception 'The on-complete command is % bytes; the limit is 4096 bytes.', octet_length(on_complete_command)
       using errcode = 'BTINV', hint = 'Put a long command in a script and give the command that runs it, e.g. "sh /path/to/on-complete.sh".';
+  end if;
+end;
+$function$
+
+-- baton_private.assert_owner_sets(text)
+-- comment: Raises BTDNY for agent and daemon tokens: limits and priorities are the owner's to set.
+CREATE OR REPLACE FUNCTION baton_private.assert_owner_sets(what text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  if baton_private.current_api_role() in ('baton_agent', 'baton_daemon') then
+    raise exception 'Only the owner can set %.', what using errcode = 'BTDNY', hint = 'Use an owner token (`baton token create`).';
   end if;
 end;
 $function$
@@ -2767,7 +2877,7 @@ end;
 $function$
 
 -- baton_private.assign_one_task(uuid,boolean)
--- comment: Assigns one pending task to the best daemon of its owner with room (preferring one its step has not failed on, then the least loaded). Returns whether it did.
+-- comment: Assigns one pending task to the best daemon of its owner with room and its step's agent among its labels (preferring one its step has not failed on, then the least loaded), within its directive's and owner's max_parallel. Returns whether it did.
 CREATE OR REPLACE FUNCTION baton_private.assign_one_task(task_id uuid, skip_locked boolean DEFAULT true)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -2775,25 +2885,33 @@ CREATE OR REPLACE FUNCTION baton_private.assign_one_task(task_id uuid, skip_lock
 AS $function$
 declare
   v_task baton.tasks;
+  v_agent text;
   v_daemon uuid;
 begin
   select * into v_task from baton.tasks t where t.id = assign_one_task.task_id and t.status = 'pending';
   if not found or (select dr.status from baton.directives dr where dr.id = v_task.directive_id) <> 'active' then
     return false;
   end if;
+  if cardinality(baton_private.lock_limits(v_task.owner_id, array[v_task.directive_id], not skip_locked)) > 0 then
+    return false;  -- its limit lock is held elsewhere: the holder, or the next dispatch, sees to it
+  end if;
+  if not exists (select 1 from baton_private.tasks_in_turn(v_task.owner_id, array[v_task.id], 1) c) then
+    return false;  -- at its directive's or owner's max_parallel
+  end if;
+  select s.agent into v_agent from baton.directive_steps s where s.id = v_task.step_id;
   select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+       and (v_agent is null or v_agent = any (d.labels))
      order by exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = v_task.step_id and f.daemon_id = d.id
                        and baton_private.task_attempt_failed(f.status)),
               d.live_tasks, d.last_heartbeat_at desc, d.id
      limit 1 for update skip locked;
   if v_daemon is null and not skip_locked then
-    -- Every daemon with room is held by another transaction: wait for the least loaded one (one row,
-    -- so two waiters never hold one each of the other's); READ COMMITTED re-reads it after the wait.
     select d.id into v_daemon from baton.daemons d
      where d.owner_id = v_task.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
        and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+       and (v_agent is null or v_agent = any (d.labels))
      order by d.live_tasks, d.id
      limit 1 for update;
   end if;
@@ -2806,7 +2924,7 @@ end;
 $function$
 
 -- baton_private.assign_tasks(uuid[],boolean)
--- comment: Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner, spreading them over the least loaded daemons. skip_locked: skip directive, daemon and task rows other transactions hold instead of waiting (the caller retries). Returns how many were assigned.
+-- comment: Assigns the given pending tasks (of active directives) to their owners' daemons with room, in one statement per owner and agent: in turn order (round-robin over directives, then priority), within the directives' and owners' max_parallel, each to a daemon with its step's agent among its labels, spreading them over the least loaded daemons. skip_locked: skip directive, limit, daemon and task locks other transactions hold instead of waiting (the caller retries). Returns how many were assigned.
 CREATE OR REPLACE FUNCTION baton_private.assign_tasks(task_ids uuid[], skip_locked boolean DEFAULT true)
  RETURNS integer
  LANGUAGE plpgsql
@@ -2818,20 +2936,14 @@ declare
   v_n integer;
   v_retry uuid;
   v_directives uuid[];
+  v_skip uuid[];
+  v_agent record;
 begin
   if coalesce(cardinality(task_ids), 0) = 0 then
     return 0;
   end if;
-  -- LOCK ORDER, directive -> daemon. A report holds its directive and locks its daemon last (the
-  -- live-task counter); an assigner holding that daemon would wait for the directive in the events'
-  -- foreign key check, and deadlock. So the tasks' active directives are shared first: waiting, in id
-  -- order, or skipping those another transaction holds (their tasks wait for the next round; a
-  -- caller's own directive lock does not count as held by another).
+  -- LOCK ORDER, directive -> limits -> daemon (see 000016 and this file's header).
   if skip_locked then
-    -- Read, not locked: directive locks are FOR NO KEY UPDATE (lock_directive, below), which the
-    -- events' foreign key checks (FOR KEY SHARE) do not wait for, so an assigner holding a daemon
-    -- never waits for a directive. A pause committed meanwhile only means the task was assigned just
-    -- before it; an archive's cancellation and this assignment serialise on the task row.
     v_directives := array(select d.id from baton.directives d
                            where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
                              and d.status = 'active');
@@ -2843,48 +2955,47 @@ begin
   end if;
   for v_owner in select distinct t.owner_id from baton.tasks t
                   where t.id = any (task_ids) and t.status = 'pending' and t.directive_id = any (v_directives) order by 1 loop
+    v_skip := baton_private.lock_limits(v_owner, v_directives, not skip_locked);
     if not skip_locked then
-      -- Waiting: the owner's daemons with room are locked first, in id order (two waiting assigners
-      -- never lock them in opposite orders); the statement below then finds them held by this
-      -- transaction, which SKIP LOCKED does not skip.
       perform 1 from baton.daemons d
         where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
           and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
         order by d.id for update;
     end if;
-    -- Daemon rows and task rows that other transactions hold are skipped, never waited for.
+    -- One statement per agent the tasks name, labelled ones first (fewer daemons fit them).
+    for v_agent in select distinct s.agent from baton.tasks t left join baton.directive_steps s on s.id = t.step_id
+                    where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
+                    order by s.agent nulls last loop
       with free as (
              select d.id, d.max_tasks - d.live_tasks as room, d.live_tasks, d.last_heartbeat_at from baton.daemons d
               where d.owner_id = v_owner and d.status = 'connected' and d.live_tasks < d.max_tasks
                 and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
-              -- At most one daemon per task, the least loaded first: only the daemons used are held.
+                and (v_agent.agent is null or v_agent.agent = any (d.labels))
               order by d.live_tasks, d.last_heartbeat_at desc, d.id
               limit cardinality(task_ids) for update skip locked),
            slots as (select f.id, row_number() over (order by g.n, f.live_tasks, f.last_heartbeat_at desc, f.id) as k
                        from free f cross join lateral generate_series(1, f.room) g(n)),
-           -- Only as many tasks as there are free slots are locked: a round that held every candidate
-           -- made the reports refilling their daemons skip them all.
-           todo as (select x.id, row_number() over (order by x.created_at, x.id) as k
-                      from (select t.id, t.created_at from baton.tasks t
-                             where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending'
-                               and t.directive_id = any (v_directives)
-                               and (coalesce(t.attempt, 1) = 1  -- a first attempt has no failed one: no lookup
+           todo as (select x.id, row_number() over (order by x.k) as k
+                      from (select t.id, c.k from baton.tasks t
+                              join baton_private.tasks_in_turn(v_owner, task_ids, cardinality(task_ids), v_skip) c on c.task_id = t.id
+                             where c.agent is not distinct from v_agent.agent and t.status = 'pending'
+                               and (coalesce(t.attempt, 1) = 1
                                     or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                                                      and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null))
-                             order by t.created_at, t.id
+                             order by c.k
                              limit (select coalesce(sum(f.room), 0) from free f)
-                             for update skip locked) x)
+                             for update of t skip locked) x)
       update baton.tasks t set status = 'starting', daemon_id = s.id
         from todo join slots s on s.k = todo.k
        where t.id = todo.id and t.status = 'pending';
-    get diagnostics v_n = row_count;
-    v_assigned := v_assigned + v_n;
-    -- Retries, one at a time (rare: only after a failed attempt). Never waiting here: a daemon that
-    -- was full a moment ago is not among those locked above in id order, and waiting for it out of
-    -- order could deadlock with another assigner.
+      get diagnostics v_n = row_count;
+      v_assigned := v_assigned + v_n;
+    end loop;
+    -- Retries, one at a time, never waiting (see 000016).
     for v_retry in
       select t.id from baton.tasks t
        where t.id = any (task_ids) and t.owner_id = v_owner and t.status = 'pending' and t.directive_id = any (v_directives)
+         and t.directive_id <> all (v_skip)
          and t.attempt > 1
          and exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.id <> t.id
                        and baton_private.task_attempt_failed(f.status) and f.daemon_id is not null)
@@ -3086,6 +3197,86 @@ begin
   perform baton_private.reactivate(v_directive.id);
 
   return query select s.* from unnest(v_entries) e join baton.directive_steps s on s.id = e.id order by e.ord;
+end;
+$function$
+
+-- baton_private.batch_add_steps_without_agent(uuid,jsonb)
+-- comment: batch_add_steps as the migrations before 000026 left it; baton.batch_add_steps wraps it and adds each entry's "agent".
+CREATE OR REPLACE FUNCTION baton_private.batch_add_steps_without_agent(directive_id uuid, steps jsonb)
+ RETURNS SETOF baton.directive_steps
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_directive baton.directives := baton_private.lock_directive(directive_id);
+  v_proposal baton.plan_proposals;
+  v_bad record;
+  v_ids uuid[];
+begin
+  -- PLAN REVIEW: a planning agent of a directive with review_plans writes to its proposal (000024).
+  v_proposal := baton_private.open_proposal(v_directive.id);
+  if v_proposal.id is not null then
+    return query select * from baton_private.propose_steps(v_proposal, steps);
+    return;
+  end if;
+
+  if steps is not null and jsonb_typeof(steps) = 'array' then
+    -- GUARD: field names (the body's own list knows neither "check" nor the limits).
+    select e.ord, k.k into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord), jsonb_object_keys(e.v) k(k)
+     where jsonb_typeof(e.v) = 'object' and k.k not in ('key', 'name', 'description', 'taskPlan', 'dependsOn', 'orderIndex', 'check', 'timeout', 'stall')
+     order by e.ord limit 1;
+    if found then
+      raise exception 'Entry % has an unknown field "%"; the fields are key, name, description, taskPlan, dependsOn, orderIndex, check, timeout and stall.', v_bad.ord, v_bad.k
+        using errcode = 'BTINV';
+    end if;
+    -- GUARD: each check is a string (or null), not blank, at most 4096 bytes.
+    select e.ord, e.v -> 'check' as c into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord)
+     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') not in ('string', 'null')
+     order by e.ord limit 1;
+    if found then
+      raise exception 'Entry % has an invalid "check": it must be a string, a shell command such as "npm test".', v_bad.ord
+        using errcode = 'BTINV';
+    end if;
+    for v_bad in
+      select e.ord, e.v ->> 'check' as c from jsonb_array_elements(steps) with ordinality e(v, ord)
+       where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'check') = 'string'
+         and (length(btrim(e.v ->> 'check')) = 0 or octet_length(e.v ->> 'check') > 4096)
+       order by e.ord limit 1
+    loop
+      perform baton_private.assert_check(v_bad.c, format('The check of entry %s', v_bad.ord));
+    end loop;
+    -- GUARD: each limit is a duration or a number of seconds, 1 second to 30 days (or null).
+    select e.ord, f.field into v_bad from jsonb_array_elements(steps) with ordinality e(v, ord),
+      lateral (values (1, 'timeout'), (2, 'stall')) f(n, field)
+     where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> f.field) <> 'null'
+       and baton_private.json_limit_seconds(e.v -> f.field) is null
+     order by e.ord, f.n limit 1;
+    if found then
+      raise exception 'Entry % has an invalid "%": it must be a duration such as "90s", "30m", "2h" or "1h30m" (or a number of seconds), from 1 second to 30 days.', v_bad.ord, v_bad.field
+        using errcode = 'BTINV';
+    end if;
+  end if;
+
+  select array_agg(s.id order by s.ordinality) into v_ids
+    from baton_private.batch_add_steps(v_directive.id,
+           case when jsonb_typeof(steps) = 'array'
+                -- An empty array stays one (jsonb_agg of no rows is null), so the body says the batch is empty.
+                then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - array['check', 'timeout', 'stall'] else e.v end order by e.ord)
+                                 from jsonb_array_elements(steps) with ordinality e(v, ord)), '[]'::jsonb)
+                else steps end) with ordinality s;
+
+  -- The check and the limits of the entries that have any, in one statement.
+  update baton.directive_steps s
+     set check_command = e.v ->> 'check',
+         timeout_seconds = baton_private.json_limit_seconds(e.v -> 'timeout'),
+         stall_seconds = baton_private.json_limit_seconds(e.v -> 'stall')
+    from jsonb_array_elements(steps) with ordinality e(v, ord)
+   where s.id = v_ids[e.ord]
+     and (jsonb_typeof(e.v -> 'check') = 'string' or jsonb_typeof(e.v -> 'timeout') in ('string', 'number')
+          or jsonb_typeof(e.v -> 'stall') in ('string', 'number'));
+
+  return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
 end;
 $function$
 
@@ -3840,6 +4031,30 @@ AS $function$
                  end as s) x
 $function$
 
+-- baton_private.label_problem(text)
+-- comment: Why a daemon label or a step's agent is invalid (null when valid): 1 to 64 characters, letters, digits, ".", "_", "-" or ":", starting with a letter or digit.
+CREATE OR REPLACE FUNCTION baton_private.label_problem(label text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when label is null or label !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$'
+              then 'a label is 1 to 64 characters (letters, digits, ".", "_", "-" or ":") starting with a letter or digit' end
+$function$
+
+-- baton_private.labels_are_valid(text[])
+-- comment: Whether a daemon's labels are valid: at most 32, each a label (see label_problem).
+CREATE OR REPLACE FUNCTION baton_private.labels_are_valid(labels text[])
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce(cardinality(labels), 0) <= 32 and coalesce(array_ndims(labels), 1) = 1
+     and not exists (select 1 from unnest(labels) l where baton_private.label_problem(l) is not null)
+$function$
+
 -- baton_private.latency_bucket(double precision)
 -- comment: The label of the smallest dispatch latency bucket that holds an observation of that many seconds (+Inf beyond the last).
 CREATE OR REPLACE FUNCTION baton_private.latency_bucket(seconds double precision)
@@ -3916,6 +4131,35 @@ begin
       using errcode = 'BTNFD', hint = 'List your directives with `baton directive list`.';
   end if;
   return v_directive;
+end;
+$function$
+
+-- baton_private.lock_limits(uuid,uuid[],boolean)
+-- comment: Takes (wait) or tries the transaction-level advisory locks that serialise counting against owners.max_parallel and directives.max_parallel, for those set; returns the directives that may not be assigned now (their lock, or the owner's, is held elsewhere).
+CREATE OR REPLACE FUNCTION baton_private.lock_limits(owner_id uuid, directive_ids uuid[], wait boolean)
+ RETURNS uuid[]
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_skip uuid[] := '{}';
+  v_id uuid;
+begin
+  if (select o.max_parallel from baton.owners o where o.id = lock_limits.owner_id) is not null then
+    if wait then
+      perform pg_advisory_xact_lock(731042, hashtext(owner_id::text));
+    elsif not pg_try_advisory_xact_lock(731042, hashtext(owner_id::text)) then
+      return coalesce(directive_ids, '{}');
+    end if;
+  end if;
+  for v_id in select d.id from baton.directives d where d.id = any (directive_ids) and d.max_parallel is not null order by d.id loop
+    if wait then
+      perform pg_advisory_xact_lock(731043, hashtext(v_id::text));
+    elsif not pg_try_advisory_xact_lock(731043, hashtext(v_id::text)) then
+      v_skip := v_skip || v_id;
+    end if;
+  end loop;
+  return v_skip;
 end;
 $function$
 
@@ -4325,19 +4569,31 @@ end;
 $function$
 
 -- baton_private.pending_with_room(uuid[])
--- comment: How many of these tasks still wait in an active directive, and whether a daemon of their owner has room: a dispatcher retries while both hold.
+-- comment: How many of these tasks still wait in an active directive, and whether one of them has somewhere to go (a daemon of its owner with room and its step's agent among its labels, room under its directive's and owner's max_parallel): a dispatcher retries while both hold.
 CREATE OR REPLACE FUNCTION baton_private.pending_with_room(task_ids uuid[])
  RETURNS TABLE(pending integer, room boolean)
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  with p as (select t.owner_id from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
-              where t.id = any (task_ids) and t.status = 'pending')
+  with p as (select t.owner_id, t.directive_id, dr.max_parallel, s.agent
+               from baton.tasks t join baton.directives dr on dr.id = t.directive_id and dr.status = 'active'
+               left join baton.directive_steps s on s.id = t.step_id
+              where t.id = any (task_ids) and t.status = 'pending'),
+       g as (select distinct p.owner_id, p.directive_id, p.max_parallel, p.agent from p)
   select (select count(*) from p)::integer,
-         exists (select 1 from baton.daemons d
-                  where d.owner_id in (select p.owner_id from p) and d.status = 'connected' and d.live_tasks < d.max_tasks
-                    and d.last_heartbeat_at >= now() - baton_private.daemon_lease());
+         exists (select 1 from g
+                  where exists (select 1 from baton.daemons d
+                                 where d.owner_id = g.owner_id and d.status = 'connected' and d.live_tasks < d.max_tasks
+                                   and d.last_heartbeat_at >= now() - baton_private.daemon_lease()
+                                   and (g.agent is null or g.agent = any (d.labels)))
+                    and (g.max_parallel is null
+                         or (select count(*) from (select 1 from baton.tasks l
+                                                    where l.directive_id = g.directive_id
+                                                      and l.status not in ('pending', 'completed', 'failed', 'interrupted', 'cancelled')
+                                                    limit g.max_parallel) n) < g.max_parallel)
+                    and coalesce((select o.max_parallel - (select coalesce(sum(d.live_tasks), 0) from baton.daemons d where d.owner_id = o.id)
+                                    from baton.owners o where o.id = g.owner_id), 1) > 0);
 $function$
 
 -- baton_private.plan_dry_run_code()
@@ -4718,38 +4974,34 @@ end;
 $function$
 
 -- baton_private.refill_daemon(uuid,uuid,integer)
--- comment: Assigns up to `room` of the owner's oldest waiting tasks to a daemon that just freed slots (the caller holds its row), skipping rows other transactions hold. Returns how many.
+-- comment: Assigns up to `room` of the owner's waiting tasks to a daemon that just freed slots (the caller holds its row): in turn order (round-robin over directives, then priority), within the limits, only tasks whose step's agent is among its labels; skips rows and limit locks other transactions hold. Returns how many.
 CREATE OR REPLACE FUNCTION baton_private.refill_daemon(daemon_id uuid, owner_id uuid, room integer)
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  v_directives uuid[];
+  v_labels text[];
+  v_skip uuid[];
   v_n integer;
 begin
   if room <= 0 then
     return 0;
   end if;
-  -- The candidates' active directives, read as assign_tasks does (not locked).
-  v_directives := array(
-    select d.id from baton.directives d
-     where d.id in (select t.directive_id from baton.tasks t
-                     where t.owner_id = refill_daemon.owner_id and t.status = 'pending'
-                     order by t.created_at, t.id limit room * 4)
-       and d.status = 'active');
-  if cardinality(v_directives) = 0 then
-    return 0;
-  end if;
+  select d.labels into v_labels from baton.daemons d where d.id = refill_daemon.daemon_id;
+  v_skip := baton_private.lock_limits(owner_id,
+              array(select d.id from baton.directives d where d.owner_id = refill_daemon.owner_id and d.status = 'active' and d.max_parallel is not null),
+              false);
   with todo as (
          select t.id from baton.tasks t
-          where t.owner_id = refill_daemon.owner_id and t.status = 'pending' and t.directive_id = any (v_directives)
-            and (coalesce(t.attempt, 1) = 1  -- a first attempt has no failed one: no lookup
+           join baton_private.tasks_in_turn(refill_daemon.owner_id, null, room, v_skip, v_labels) c on c.task_id = t.id
+          where t.status = 'pending'
+            and (coalesce(t.attempt, 1) = 1
                  or not exists (select 1 from baton.tasks f where f.kind = 'execution' and f.step_id = t.step_id and f.daemon_id = refill_daemon.daemon_id
                                   and baton_private.task_attempt_failed(f.status)))
-          order by t.created_at, t.id
+          order by c.k
           limit room
-          for update skip locked)
+          for update of t skip locked)
   update baton.tasks t set status = 'starting', daemon_id = refill_daemon.daemon_id
     from todo where t.id = todo.id and t.status = 'pending';
   get diagnostics v_n = row_count;
@@ -5118,6 +5370,49 @@ CREATE OR REPLACE FUNCTION baton_private.step_blocks_dependents(status baton.ste
  IMMUTABLE
 AS $function$ select status in ('failed', 'blocked') $function$
 
+-- baton_private.step_dispatch_problem(uuid)  (execute: baton_agent,baton_user)
+-- comment: Why a ready step cannot go to a daemon now (no connected daemon has its agent's label; its directive or owner is at max_parallel), or null. Only for the caller's own steps.
+CREATE OR REPLACE FUNCTION baton_private.step_dispatch_problem(step_id uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_step baton.directive_steps;
+  v_directive baton.directives;
+  v_cap integer;
+  v_live integer;
+begin
+  select * into v_step from baton.directive_steps s where s.id = step_dispatch_problem.step_id;
+  if not found or v_step.status <> 'ready'
+     or (baton_private.current_api_role() <> 'admin' and v_step.owner_id is distinct from baton_private.current_owner_id()) then
+    return null;
+  end if;
+  if v_step.agent is not null and not exists (
+       select 1 from baton.daemons d where d.owner_id = v_step.owner_id and d.status = 'connected'
+          and d.last_heartbeat_at >= now() - baton_private.daemon_lease() and v_step.agent = any (d.labels)) then
+    return format('no connected daemon has label %s', v_step.agent);
+  end if;
+  select * into v_directive from baton.directives d where d.id = v_step.directive_id;
+  if v_directive.max_parallel is not null then
+    select count(*)::integer into v_live from baton.tasks l
+     where l.directive_id = v_directive.id and l.status not in ('pending', 'completed', 'failed', 'interrupted', 'cancelled');
+    if v_live >= v_directive.max_parallel then
+      return format('its directive runs %s tasks, its max_parallel', v_live);
+    end if;
+  end if;
+  select o.max_parallel into v_cap from baton.owners o where o.id = v_step.owner_id;
+  if v_cap is not null then
+    select coalesce(sum(d.live_tasks), 0)::integer into v_live from baton.daemons d where d.owner_id = v_step.owner_id;
+    if v_live >= v_cap then
+      return format('its owner runs %s tasks, the owner''s max_parallel', v_live);
+    end if;
+  end if;
+  return null;
+end;
+$function$
+
 -- baton_private.step_is_in_flight(baton.step_status)  (execute: baton_agent,baton_anonymous,baton_daemon,baton_user)
 -- comment: Ready and running steps are the ones an attempt (a task) may be under way for: a task's report moves only them.
 CREATE OR REPLACE FUNCTION baton_private.step_is_in_flight(status baton.step_status)
@@ -5239,6 +5534,67 @@ AS $function$
     when 'waiting' then to_status in ('running', 'checking', 'completed', 'failed', 'interrupted', 'cancelled')
     when 'checking' then to_status in ('completed', 'failed', 'interrupted', 'cancelled')
     else false end;
+$function$
+
+-- baton_private.tasks_in_turn(uuid,uuid[],integer,uuid[],text[])
+-- comment: The owner's pending tasks (of active directives; only task_ids when given) in the order free slots go to them, within the directives' and the owner's max_parallel: one per directive per round, the directive served least recently first, then priority (higher first), then age. k is the rank. labels: only tasks a daemon with them may take.
+CREATE OR REPLACE FUNCTION baton_private.tasks_in_turn(owner_id uuid, task_ids uuid[] DEFAULT NULL::uuid[], max_tasks integer DEFAULT 200, skip_directives uuid[] DEFAULT '{}'::uuid[], labels text[] DEFAULT NULL::text[])
+ RETURNS TABLE(task_id uuid, directive_id uuid, agent text, attempt integer, k bigint)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_cap integer;
+  v_room integer := max_tasks;
+  v_dirs uuid[];
+begin
+  select o.max_parallel into v_cap from baton.owners o where o.id = tasks_in_turn.owner_id;
+  if v_cap is not null then
+    v_room := least(v_room, v_cap - (select coalesce(sum(d.live_tasks), 0)::integer from baton.daemons d where d.owner_id = tasks_in_turn.owner_id));
+  end if;
+  if coalesce(v_room, 0) <= 0 then
+    return;
+  end if;
+  if task_ids is null then
+    v_dirs := array(select d.id from baton.directives d where d.owner_id = tasks_in_turn.owner_id and d.status = 'active'
+                       and d.id <> all (coalesce(skip_directives, '{}')));
+  else
+    v_dirs := array(select d.id from baton.directives d
+                     where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
+                       and d.owner_id = tasks_in_turn.owner_id and d.status = 'active' and d.id <> all (coalesce(skip_directives, '{}')));
+  end if;
+  return query
+    with dirs as (
+           select x.id, x.priority, x.room,
+                  (select max(l.assigned_at) from baton.tasks l
+                    where l.directive_id = x.id and l.status not in ('pending', 'completed', 'failed', 'interrupted', 'cancelled')) as turn
+             from (select d.id, d.priority,
+                          case when d.max_parallel is null then v_room
+                               else least(v_room, d.max_parallel - (select count(*)::integer from (
+                                      select 1 from baton.tasks l
+                                       where l.directive_id = d.id and l.status not in ('pending', 'completed', 'failed', 'interrupted', 'cancelled')
+                                       limit d.max_parallel) n)) end as room
+                     from baton.directives d where d.id = any (v_dirs)) x
+            where x.room > 0),
+         cand as (
+           select c.id, c.directive_id, c.agent, c.attempt, c.created_at, x.turn, x.priority,
+                  row_number() over (partition by x.id order by c.created_at, c.id) as rn
+             from dirs x
+             cross join lateral (
+               select t.id, t.directive_id, s.agent, t.attempt, t.created_at
+                 from baton.tasks t left join baton.directive_steps s on s.id = t.step_id
+                where t.directive_id = x.id and t.status = 'pending'
+                  and (task_ids is null or t.id = any (task_ids))
+                  and (labels is null or s.agent is null or s.agent = any (labels))
+                order by t.created_at, t.id
+                limit x.room) c)
+    select c.id, c.directive_id, c.agent, c.attempt,
+           row_number() over (order by c.rn, c.turn nulls first, c.priority desc, c.created_at, c.id)
+      from cand c
+     order by c.rn, c.turn nulls first, c.priority desc, c.created_at, c.id
+     limit v_room;
+end;
 $function$
 
 -- baton_private.tg__count_status_delete()

@@ -1,6 +1,8 @@
 /*
  * dispatch_pending: room may have appeared on one of an owner's daemons; assign its waiting tasks,
- * oldest first, BATCH at a time (./assign), until none is left or the daemons are full.
+ * in turn order (round-robin over its directives, then priority, then age, within the directives' and
+ * the owner's max_parallel: baton_private.tasks_in_turn, sql/000026), BATCH at a time (./assign),
+ * until none is left or the daemons are full.
  */
 import { z } from "zod";
 import { assignWaitingTasks } from "./assign";
@@ -13,12 +15,7 @@ export const dispatchPending = defineTask(z.object({ owner_id: z.uuid() }), asyn
   for (;;) {
     const ids = (
       await withClient((c) =>
-        c.query<{ id: string }>(
-          `select t.id from baton.tasks t join baton.directives d on d.id = t.directive_id
-            where t.owner_id = $1 and t.status = 'pending' and d.status = 'active'
-            order by t.created_at, t.id limit $2`,
-          [owner_id, BATCH],
-        ),
+        c.query<{ id: string }>("select c.task_id as id from baton_private.tasks_in_turn($1, null, $2) c order by c.k", [owner_id, BATCH]),
       )
     ).rows.map((t) => t.id);
     if (ids.length === 0) break;

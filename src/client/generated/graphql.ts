@@ -44,6 +44,8 @@ export type DirectiveCondition = {
   integrationDue?: boolean | null | undefined;
   /** Checks for equality with the object’s `integrationTaskId` field. */
   integrationTaskId?: string | null | undefined;
+  /** Checks for equality with the object’s `maxParallel` field. */
+  maxParallel?: number | null | undefined;
   /** Checks for equality with the object’s `onCompleteCommand` field. */
   onCompleteCommand?: string | null | undefined;
   /** Checks for equality with the object’s `openSteps` field. */
@@ -58,6 +60,8 @@ export type DirectiveCondition = {
   plannedRevision?: number | null | undefined;
   /** Checks for equality with the object’s `previousGoal` field. */
   previousGoal?: string | null | undefined;
+  /** Checks for equality with the object’s `priority` field. */
+  priority?: number | null | undefined;
   /** Checks for equality with the object’s `repo` field. */
   repo?: string | null | undefined;
   /** Checks for equality with the object’s `resultAt` field. */
