@@ -24,7 +24,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { cli, cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
+import { cliJson, cliOk, startDaemon, startServer, useE2E, waitForE2E, writeAgent } from "../helpers/e2e";
 
 const e2e = useE2E();
 
@@ -115,7 +115,7 @@ describe("people stay in control", () => {
     const text = await cliOk(["directive", "plan", "--directive", d.rowId], { env });
     assert.match(text, /waiting for review: 3 added, 0 removed, 0 re-wired, 0 kept\./);
     assert.match(text, /\n\+ Choose a color \([0-9a-f]{8}\)  added/);
-    await cliOk(["directive", "plan", "approve", d.rowId], { env });
+    await cliOk(["directive", "plan", "approve", "--directive", d.rowId], { env }); // its parent `plan` has --directive too
 
     // 2. The agent asks; its task waits; the owner answers; the agent goes on with the answer.
     const question = await waitForE2E(e2e, "the agent's question", async () => {

@@ -58,6 +58,15 @@ export function diffLines(changes: Change[]): string[] {
   });
 }
 
+/**
+ * A subcommand's options with those its parent `plan` took: commander gives `plan`'s options (the same
+ * --directive, --json, --api, --token) to `plan` wherever they stand, so `plan approve --directive D`
+ * leaves them out of approve's own.
+ */
+function withPlanOptions(cmd: Command): CommonOptions {
+  return cmd.optsWithGlobals() as CommonOptions;
+}
+
 const Reason = z.string().trim().min(1).max(16384);
 
 export function register(directive: Command): void {
@@ -123,7 +132,8 @@ Example:
   baton directive plan approve`,
       ),
     { directive: true },
-  ).action(async (arg: string | undefined, opts: CommonOptions) => {
+  ).action(async (arg: string | undefined, _local: CommonOptions, cmd: Command) => {
+    const opts = withPlanOptions(cmd);
     const id = directiveArg(arg, opts);
     const p = present((await apiClient(opts).request(ApprovePlanDocument, { d: id })).approvePlan?.result, "the approved plan");
     output(opts, p, `Plan of directive ${id} approved and applied; its ready steps are dispatched.`);
@@ -142,7 +152,8 @@ Example:
   baton directive plan reject --reason "Too many steps: do the schema and the API in one step."`,
       ),
     { directive: true },
-  ).action(async (arg: string | undefined, opts: CommonOptions & { reason: string }) => {
+  ).action(async (arg: string | undefined, _local: CommonOptions, cmd: Command) => {
+    const opts = withPlanOptions(cmd) as CommonOptions & { reason: string };
     const id = directiveArg(arg, opts);
     const reason = Reason.safeParse(opts.reason);
     if (!reason.success) throw new UsageError('The reason is empty (or over 16384 characters): say why, e.g. --reason "Split the API step."');
