@@ -58,7 +58,7 @@ async function layout(steps: DagStep[]): Promise<Layout> {
   return { width: out.width ?? 0, height: out.height ?? 0, nodes, edges: paths };
 }
 
-export function DagView(props: { steps: DagStep[]; onLayout?: (count: number) => void }) {
+export function DagView(props: { steps: DagStep[]; onLayout?: (count: number) => void; selected?: string; onSelect?: (stepId: string) => void }) {
   const key = useMemo(() => shapeKey(props.steps), [props.steps]);
   const [result, setResult] = useState<{ key: string; layout: Layout } | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -113,7 +113,23 @@ export function DagView(props: { steps: DagStep[]; onLayout?: (count: number) =>
           const pos = l.nodes.get(s.rowId);
           if (!pos) return null; // added since the last layout: drawn after the next one
           return (
-            <g key={s.rowId} class={`dag-node status-${s.status}`} transform={`translate(${pos.x},${pos.y})`} tabIndex={0} role="img" aria-label={`${s.name}: ${s.status}`} data-step={s.name} data-status={s.status}>
+            <g
+              key={s.rowId}
+              class={`dag-node status-${s.status}${s.rowId === props.selected ? " selected" : ""}`}
+              transform={`translate(${pos.x},${pos.y})`}
+              tabindex={0} // lowercase: in SVG, Preact sets attributes by name, and tabIndex would not be tabindex
+              role="button"
+              aria-pressed={s.rowId === props.selected}
+              aria-label={`${s.name}: ${s.status}. Open the step.`}
+              data-step={s.name}
+              data-status={s.status}
+              onClick={() => props.onSelect?.(s.rowId)}
+              onKeyDown={(event) => {
+                if (event.key !== "Enter" && event.key !== " ") return;
+                event.preventDefault();
+                props.onSelect?.(s.rowId);
+              }}
+            >
               <title>{`${s.name}: ${s.status}`}</title>
               <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx="6" />
               <text x="10" y="18" class="dag-name">

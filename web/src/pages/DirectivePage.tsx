@@ -9,6 +9,7 @@ import { DagView, type DagStep } from "../components/DagView";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Link } from "../components/Link";
 import { StatusBadge } from "../components/StatusBadge";
+import { StepPanel } from "../components/StepPanel";
 import { shortId, usd, when } from "../format";
 import { useLiveQuery } from "../live";
 
@@ -53,6 +54,7 @@ const LIVE_TASK = new Set(["pending", "starting", "running", "waiting", "checkin
 export function DirectivePage(props: { id: string }) {
   const live = useLiveQuery(() => gql<Data>(QUERY, { id: props.id }), props.id, (d) => (d.directive ? [d.directive.rowId] : []));
   const [actionError, setActionError] = useState<string | undefined>(undefined);
+  const [selected, setSelected] = useState<string | undefined>(undefined);
   const d = live.data?.directive;
   const steps: DagStep[] = useMemo(
     () => (d?.directiveSteps.nodes ?? []).map((s) => ({ rowId: s.rowId, name: s.name, status: s.status, dependsOn: s.stepDependenciesByStepId.nodes.map((n) => n.dependsOnStepId) })),
@@ -120,7 +122,9 @@ export function DirectivePage(props: { id: string }) {
       <h2>Goal</h2>
       <pre class="goal">{d.goal}</pre>
       <h2>Steps</h2>
-      <DagView steps={steps} />
+      <p class="muted">Click a step, or focus it and press Enter, to see its attempts and output.</p>
+      <DagView steps={steps} selected={selected} onSelect={setSelected} />
+      {selected ? <StepPanel key={selected} directiveId={d.rowId} stepId={selected} onClose={() => setSelected(undefined)} /> : null}
     </section>
   );
 }
