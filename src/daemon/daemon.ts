@@ -16,7 +16,7 @@
  * report carries the version the daemon saw. A daemon that has not renewed its lease for the lease
  * period stops its agents, and their attempts publish nothing.
  */
-import { DisconnectDaemonDocument } from "../client/generated/graphql";
+import { DisconnectDaemonDocument, SetDaemonLabelsDocument } from "../client/generated/graphql";
 import type { GraphQLClient } from "../client/graphql";
 import type { Logger } from "../logger";
 import type { AgentUser } from "./agent-user";
@@ -50,6 +50,8 @@ export type DaemonOptions = {
   agentUser?: AgentUser;
   /** The format of the agent's stdout to read its usage from (--agent-output); text: none. */
   agentOutput?: AgentOutput;
+  /** What this daemon offers (--label), set on the server at every start: steps naming one as their agent come here. */
+  labels?: readonly string[];
 };
 
 /** After a run fails before its agent started, how long until the re-sync looks for the task again. */
@@ -108,7 +110,9 @@ export class Daemon {
   async start(): Promise<void> {
     await cleanUpLeftovers(this.opts.workDir, this.logger, { graceMs: this.opts.graceMs ?? 10_000 });
     writeBatonShim(this.opts.workDir, this.opts.batonBin);
-    this.logger.info("daemon registered", { daemon_id: this.opts.daemonId, name: this.opts.name, max_tasks: this.opts.maxTasks });
+    // Labels first, replacing an earlier start's (a task assigned before the channel listens is caught up when it starts).
+    await this.opts.client.request(SetDaemonLabelsDocument, { d: this.opts.daemonId, labels: [...(this.opts.labels ?? [])] });
+    this.logger.info("daemon registered", { daemon_id: this.opts.daemonId, name: this.opts.name, max_tasks: this.opts.maxTasks, labels: this.opts.labels ?? [] });
     this.channel.start();
     await this.heartbeat.start();
   }

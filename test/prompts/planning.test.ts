@@ -93,6 +93,7 @@ A batch is all or nothing: if it is rejected (a cycle, an unknown id), the error
 This directive has no check of its own: a step is completed when its agent exits 0, unless the step has a check.
 A step may carry its own check ("check" in a batch entry, \`--check\` on add-step), which replaces the directive's for that step: a shell command, such as a narrower test run, that exits 0 when the step's work is right. A failing check fails the attempt; the step is retried with the check's command and the end of its output in the next attempt's prompt, and its dependents wait until it passes (a step whose last attempt fails is failed and its dependents blocked).
 A step may also limit each attempt: "timeout" (wall clock) and "stall" (longest time without output), as durations such as "30m" or "2h" (\`--timeout\`, \`--stall\` on add-step). An attempt past either is interrupted and retried. Give a long step a longer timeout than the directive's.
+A step may name the kind of agent it needs: "agent" in a batch entry (\`--agent\` on add-step), such as "claude" or "codex". Only daemons started with that label take the step; one nobody can take waits, and \`step_waits\` says why. Leave it out unless the step needs that agent: a step without it runs on any daemon.
 
 \`\`\`sh
 baton directive batch-add-steps --json '[{"name": "Add the users table", "taskPlan": "...", "check": "npm test -- users", "timeout": "1h", "stall": "10m"}]'
@@ -201,6 +202,10 @@ describe("the planning prompt: explore first, checks and limits, steps already a
     assert.match(prompt, /A step may carry its own check \("check" in a batch entry, `--check` on add-step\), which replaces the directive's for that step/);
     assert.match(prompt, /A failing check fails the attempt; the step is retried with the check's command and the end of its output in the next attempt's prompt, and its dependents wait until it passes/);
     assert.match(prompt, /"timeout" \(wall clock\) and "stall" \(longest time without output\), as durations such as "30m" or "2h" \(`--timeout`, `--stall` on add-step\)\. An attempt past either is interrupted and retried\./);
+  });
+
+  it("explains a step's agent: only daemons with that label take it", () => {
+    assert.ok(buildPlanningPrompt(input).includes('A step may name the kind of agent it needs: "agent" in a batch entry (`--agent` on add-step)'));
   });
 
   it("lists the steps an earlier attempt already added and says not to add them again", () => {

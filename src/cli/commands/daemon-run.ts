@@ -27,6 +27,11 @@ const Options = z.object({
   api: z.string().optional(),
   tokenFile: z.string().min(1).optional(),
   agentEnv: z.array(z.string()).default([]),
+  // What this daemon offers (sql/000026): steps naming one of these as their agent come here.
+  label: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, { error: (i) => `a label is 1 to 64 characters (letters, digits, ".", "_", "-" or ":") starting with a letter or digit (got ${JSON.stringify(i.input)})` }))
+    .max(32, "at most 32 labels")
+    .default([]),
   agentUser: z.string().min(1).optional(),
   agentOutput: z.enum(AGENT_OUTPUTS, { error: (i) => `use ${AGENT_OUTPUTS.slice(0, -1).join(", ")} or ${AGENT_OUTPUTS.at(-1)} (got ${JSON.stringify(i.input)})` }).optional(),
 });
@@ -64,6 +69,7 @@ export function register(daemon: Command): void {
     .option("--state-dir <dir>", "where the daemon keeps its id and daemon token (mode 0600) (default: <work-dir>/state)")
     .option("--name <name>", "a name shown in status and watch", os.hostname())
     .option("--grace <seconds>", "after SIGTERM, how long an interrupted agent gets before SIGKILL", "10")
+    .option("--label <label>", "what this daemon offers, e.g. claude or gpu (repeatable): steps naming it as their agent run only on daemons with it; steps naming none run anywhere", collect)
     .option("--agent-env <name>", "pass this variable of the daemon's environment to agents (repeatable); agents get only PATH, HOME, LANG, TERM, LC_* and BATON_* otherwise", collect)
     .option("--agent-output <format>", "read each agent's usage (tokens, cost) from its stdout and report it: claude-json (Claude Code's -p --output-format json or stream-json), codex-json (Codex's exec --json: tokens, no cost), or text (default: read nothing; with --agent, the preset's reader)")
     .option("--agent-user <user>", "run agents as this user (the daemon must run as root); they cannot read the daemon's files or environment")
@@ -190,6 +196,7 @@ Examples:
         agentEnv,
         agentUser,
         agentOutput: agent.output,
+        labels: opts.label,
       });
       keeper = new TokenKeeper({
         apiUrl,

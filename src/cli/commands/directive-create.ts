@@ -6,6 +6,7 @@ import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
 import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
+import { FAIRNESS_HELP, fairnessFlags, hasFairness, updateFairness } from "./directive-fairness";
 
 type Options = CommonOptions & {
   title: string;
@@ -21,6 +22,8 @@ type Options = CommonOptions & {
   budgetUsd?: string;
   budgetTokens?: string;
   reviewPlans?: boolean;
+  maxParallel?: string;
+  priority?: string;
 };
 
 /** A local repository path is made absolute, so daemons anywhere on this machine can clone it. */
@@ -49,6 +52,8 @@ export function register(directive: Command): void {
       .option("--budget-usd <amount>", "pause it when its tasks' cost reaches this many USD, e.g. 25")
       .option("--budget-tokens <n>", "pause it when its tasks' input plus output tokens reach this, e.g. 5000000")
       .option("--review-plans", "hold what its planners write for your review: nothing runs until you approve it (`baton directive plan`)")
+      .option("--max-parallel <n>", "at most this many of its tasks run at once, 1 to 10000 (default: no limit)")
+      .option("--priority <n>", "its turn among directives that waited equally long for a slot, -1000 to 1000 (higher first; default 0)")
       .option("--start", "start it at once (plan and dispatch)")
       .addHelpText(
         "after",
@@ -69,6 +74,7 @@ on the result, and pushes it to the target branch (a merge conflict goes to the 
 --on-complete there with BATON_RESULT_BRANCH, BATON_RESULT_COMMIT and BATON_DIRECTIVE_ID set. Only
 then is the directive idle; \`baton directive status\` shows the result branch, commit and URL.
 ${BUDGET_HELP}
+${FAIRNESS_HELP}
 
 With --review-plans, each plan (and re-plan) waits as a proposal: \`baton directive plan\` shows it as a
 diff against the current plan, \`baton directive plan approve\` applies it, and
@@ -85,13 +91,15 @@ Example:
     const budget = budgetFlags(opts);
     if (budget.usd === null || budget.tokens === null) throw new UsageError("A new directive has no budget to remove: leave out --budget-usd none / --budget-tokens none.");
     const budgets = budget.usd !== undefined || budget.tokens !== undefined;
+    const fairness = fairnessFlags(opts); // checked before anything is sent
+    if (fairness.maxParallel === null) throw new UsageError("A new directive has no limit to remove: leave out --max-parallel none.");
     const api = apiClient(opts);
     const data = await api.request(CreateDirectiveDocument, {
       title: opts.title,
       goal: opts.goal,
       repo: repo ?? null,
       baseBranch: opts.baseBranch ?? "main",
-      start: Boolean(opts.start) && !budgets && !opts.reviewPlans, // with a budget or review: started once they are set
+      start: Boolean(opts.start) && !budgets && !opts.reviewPlans && !hasFairness(fairness), // with a budget, review or limits: started once they are set
       check: opts.check ?? null,
       timeoutSeconds,
       stallSeconds,
@@ -102,7 +110,8 @@ Example:
     if (budgets) await updateBudget(api, d.rowId, budget, { budgetUsd: null, budgetTokens: null });
     // Plan review (sql/000024) is set before the start, so the first plan already waits for review.
     if (opts.reviewPlans) d = present((await api.request(SetDirectiveReviewPlansDocument, { d: d.rowId, on: true })).setDirectiveReviewPlans?.result, "the updated directive");
-    if ((budgets || opts.reviewPlans) && opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
+    if (hasFairness(fairness)) await updateFairness(api, d.rowId, fairness);
+    if ((budgets || opts.reviewPlans || hasFairness(fairness)) && opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
   });
 }

@@ -4,11 +4,14 @@ import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
 import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
+import { FAIRNESS_HELP, fairnessFlags, hasFairness, updateFairness } from "./directive-fairness";
 
 type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false;
   budgetUsd?: string;
   budgetTokens?: string;
   reviewPlans?: string;
+  maxParallel?: string;
+  priority?: string;
 };
 
 /** --review-plans on|off (also true/false, yes/no): whether planners' plans wait for the owner's review. */
@@ -34,6 +37,8 @@ export function register(directive: Command): void {
       .option("--no-on-complete", "remove the on-complete command")
       .option("--budget-usd <amount>", "pause the directive when its tasks' cost reaches this many USD, e.g. 25 (none: no cost budget)")
       .option("--budget-tokens <n>", "pause the directive when its tasks' input plus output tokens reach this (none: no token budget)")
+      .option("--max-parallel <n>", "at most this many of its tasks run at once, 1 to 10000 (none: no limit)")
+      .option("--priority <n>", "its turn among directives that waited equally long for a slot, -1000 to 1000 (higher first; default 0)")
       .option("--review-plans <on|off>", "on: what its planners write waits for your review (`baton directive plan`); off: plans run at once")
       .addHelpText(
         "after",
@@ -43,6 +48,7 @@ agent exits 0 and its work is committed; the step completes only if the check ex
 applies to attempts dispatched from now on; running attempts keep the one they started with.
 ${LIMITS_HELP}
 ${BUDGET_HELP}
+${FAIRNESS_HELP}
 
 Examples:
   baton directive update --check "npm test"
@@ -50,6 +56,7 @@ Examples:
   baton directive update --timeout 30m --stall 5m
   baton directive update --budget-usd 25 --budget-tokens 5000000
   baton directive update --review-plans on
+  baton directive update --max-parallel 4 --priority 10
   baton directive update --target-branch feature/login --on-complete 'gh pr create --fill --head "$BATON_RESULT_BRANCH"'`,
       ),
     { directive: true },
@@ -60,7 +67,7 @@ Examples:
       const data = await apiClient(opts).request(SetDirectiveReviewPlansDocument, { d: directiveIdFrom(opts), on });
       const d = present(data.setDirectiveReviewPlans?.result, "the updated directive");
       const line = on ? `Plans of ${d.rowId} now wait for your review (\`baton directive plan\`).` : `Plans of ${d.rowId} now run without review.`;
-      const rest = opts.check !== undefined || opts.timeout !== undefined || opts.stall !== undefined || opts.targetBranch !== undefined || opts.onComplete !== undefined || opts.budgetUsd !== undefined || opts.budgetTokens !== undefined;
+      const rest = opts.check !== undefined || opts.timeout !== undefined || opts.stall !== undefined || opts.targetBranch !== undefined || opts.onComplete !== undefined || opts.budgetUsd !== undefined || opts.budgetTokens !== undefined || opts.maxParallel !== undefined || opts.priority !== undefined;
       if (!rest) return output(opts, d, line);
       if (!opts.json) process.stdout.write(line + "\n");
     }
@@ -68,10 +75,19 @@ Examples:
     const result = opts.targetBranch !== undefined || opts.onComplete !== undefined;
     const budget = budgetFlags(opts); // checked before anything is sent
     const budgets = budget.usd !== undefined || budget.tokens !== undefined;
-    if (opts.check === undefined && !limits && !result && !budgets) {
+    const fairness = fairnessFlags(opts); // checked before anything is sent
+    if (opts.check === undefined && !limits && !result && !budgets && !hasFairness(fairness)) {
       throw new UsageError(
-        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT, --budget-tokens N or --review-plans on|off.',
+        'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT, --budget-tokens N, --max-parallel N, --priority N or --review-plans on|off.',
       );
+    }
+    if (hasFairness(fairness)) {
+      // Limits and priority (sql/000026): their own calls, before the other settings.
+      if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
+      if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
+      const { directive: d, line } = await updateFairness(apiClient(opts), directiveIdFrom(opts), fairness);
+      if (opts.check === undefined && !limits && !result && !budgets) return output(opts, d, line);
+      if (!opts.json) process.stdout.write(line + "\n");
     }
     if (budgets) {
       if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });

@@ -2,8 +2,10 @@ import type { Command } from "commander";
 import { mintOwnerToken } from "../../auth/mint";
 import { adminJwtSecret, withAdminDb } from "../admin-db";
 import { output, type CommonOptions } from "../context";
+import { register as registerOwnerLimits } from "./owner-limits";
 
 export function register(owner: Command): void {
+  registerOwnerLimits(owner);
   owner
     .command("create")
     .argument("<name>", "the owner's name (1-200 characters)")

@@ -4,7 +4,7 @@ import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, parseIdList, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
 
-type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string; check?: string; timeout?: string; stall?: string };
+type Options = CommonOptions & { description?: string; taskPlan?: string; dependsOn?: string; orderIndex?: string; check?: string; timeout?: string; stall?: string; agent?: string };
 
 export function register(directive: Command): void {
   addCommonOptions(
@@ -19,6 +19,7 @@ export function register(directive: Command): void {
       .option("--check <command>", "this step's check, run after its agent exits 0; it replaces the directive's check for this step")
       .option("--timeout <duration>", "the longest one attempt of this step may run, e.g. 30m (overrides the directive's)")
       .option("--stall <duration>", "how long one attempt of this step may go without output, e.g. 5m (overrides the directive's)")
+      .option("--agent <label>", "the kind of agent the step needs, e.g. claude or codex: only daemons started with --label <label> take it")
       .addHelpText(
         "after",
         `
@@ -48,6 +49,7 @@ Example:
       check: opts.check ?? null,
       timeoutSeconds: opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout"),
       stallSeconds: opts.stall === undefined ? null : cliLimit(opts.stall, "--stall"),
+      agent: opts.agent ?? null,
     });
     const s = present(data.addStep?.result, "the new step");
     output(opts, s, s.rowId);

@@ -18,6 +18,8 @@ const Entry = z
     // A duration ("30m", "1h30m") or seconds; the server checks the value and names the entry.
     timeout: z.union([z.string(), z.number()]).nullish(),
     stall: z.union([z.string(), z.number()]).nullish(),
+    // The kind of agent the step needs (sql/000026): only daemons with that label take it.
+    agent: z.string().nullish(),
   })
   .strict();
 const Batch = z.array(Entry).min(1, "the batch is empty; give at least one step");
@@ -33,7 +35,7 @@ export function parseBatch(text: string): z.infer<typeof Batch> {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? `entry ${Number(issue.path[0]) + 1}${issue.path.length > 1 ? `, field "${issue.path.slice(1).join(".")}"` : ""}: ` : "";
-    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}.`);
+    throw new UsageError(`Invalid batch: ${where}${issue.message}. Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?, "agent"?}.`);
   }
   return parsed.data;
 }
