@@ -94,9 +94,12 @@ exit 0
     await page.getByRole("link", { name: "New directive" }).first().click();
     await page.getByLabel("Title").fill("Add a settings page");
     await page.getByLabel("Goal").fill("Users can change their e-mail address and password on a settings page.");
+    await page.getByLabel("Budget in USD").fill("5");
     await page.getByRole("button", { name: "Create directive" }).click();
     await page.getByRole("heading", { name: "Add a settings page" }).waitFor();
     assert.match(new URL(page.url()).pathname, /^\/directives\/[0-9a-f-]{36}$/);
+    const facts = page.locator("dl.facts");
+    await facts.filter({ hasText: "$0.00 of $5.00" }).waitFor(); // created as a draft, budgeted, then started
     // No daemon yet: the planning task waits, and the page says so.
     await page.getByTestId("planning").filter({ hasText: "planning (pending)" }).waitFor();
     await page.getByText("No steps yet.").waitFor();

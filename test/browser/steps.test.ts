@@ -2,7 +2,7 @@
  * A step in the dashboard, in Debian's headless chromium against a real server and daemon: open the
  * step from its node (with the keyboard), watch its attempt's output arrive live (backfill, then
  * stream), see both attempts fail with their error, retry the failed step from the page, and see the
- * third attempt complete it. The agent waits for the test's go-ahead files, so every wait is on what
+ * third attempt complete it; then update the goal from the page. The agent waits for the test's go-ahead files, so every wait is on what
  * the page shows.
  */
 import assert from "node:assert/strict";
@@ -83,6 +83,13 @@ exit 0
     await page.getByRole("tab", { name: "Attempt 3: completed" }).waitFor();
     await page.locator(".page-head .badge", { hasText: /^idle$/ }).first().waitFor();
     assert.equal(await page.getByRole("tab").count(), 3);
+
+    // A new goal from the page: revision 2, which the planner takes up again.
+    await page.getByText("Update the goal").click();
+    await page.getByLabel("New goal").fill("Build the project, and package it");
+    await page.getByRole("button", { name: "Update goal" }).click();
+    await page.locator("pre.goal", { hasText: "Build the project, and package it" }).waitFor();
+    await page.locator("dl.facts").filter({ hasText: /Goal revision\s*2/ }).waitFor();
     await context.close();
   });
 });

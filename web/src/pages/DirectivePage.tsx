@@ -1,12 +1,14 @@
 /*
- * One directive: its goal, result and cost, the start/pause/archive controls, and its steps as a
- * graph (DagView, laid out by elkjs) that follows the directive's event feed live.
+ * One directive: its goal (and a form to update it), result and cost, the start/pause/archive
+ * controls, its steps as a graph (DagView, laid out by elkjs) that follows the directive's event feed
+ * live, and the chosen step's panel.
  */
 import { useMemo, useState } from "preact/hooks";
 import { gql } from "../api";
 import { ActionButton } from "../components/ActionButton";
 import { DagView, type DagStep } from "../components/DagView";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { GoalEditor } from "../components/GoalEditor";
 import { Link } from "../components/Link";
 import { StatusBadge } from "../components/StatusBadge";
 import { StepPanel } from "../components/StepPanel";
@@ -121,6 +123,7 @@ export function DirectivePage(props: { id: string }) {
       </dl>
       <h2>Goal</h2>
       <pre class="goal">{d.goal}</pre>
+      <GoalEditor directiveId={d.rowId} goal={d.goal} disabled={d.status === "archived"} onSaved={live.refetch} />
       <h2>Steps</h2>
       <p class="muted">Click a step, or focus it and press Enter, to see its attempts and output.</p>
       <DagView steps={steps} selected={selected} onSelect={setSelected} />

@@ -1,9 +1,16 @@
-/* Create a directive: title, goal, repository, base branch, check; started at once unless unticked. */
+/*
+ * Create a directive: title, goal, repository, base branch, check and a cost budget; started at once
+ * unless unticked. With a budget it is created as a draft, given the budget, then started, so no
+ * task runs before the budget holds.
+ */
 import { useState } from "preact/hooks";
 import { gql } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { Link } from "../components/Link";
 import { navigate } from "../router";
 
+const BUDGET = "mutation DashboardBudget($id: UUID!, $usd: BigFloat) { setDirectiveBudget(input: { directiveId: $id, budgetUsd: $usd }) { result { rowId } } }";
+const START = "mutation DashboardStartNew($id: UUID!) { startDirective(input: { directiveId: $id }) { result { rowId } } }";
 const CREATE = `mutation DashboardCreate($title: String!, $goal: String!, $repo: String, $baseBranch: String, $check: String, $start: Boolean) {
   createDirective(input: { title: $title, goal: $goal, repo: $repo, baseBranch: $baseBranch, checkCommand: $check, start: $start }) { result { rowId } }
 }`;
@@ -11,6 +18,7 @@ const CREATE = `mutation DashboardCreate($title: String!, $goal: String!, $repo:
 export function NewDirectivePage() {
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const [draft, setDraft] = useState<string | undefined>(undefined);
   const submit = async (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
@@ -20,6 +28,8 @@ export function NewDirectivePage() {
     };
     setBusy(true);
     setError(undefined);
+    const budget = text("budget");
+    const start = form.get("start") === "on";
     try {
       const data = await gql<{ createDirective: { result: { rowId: string } } }>(CREATE, {
         title: String(form.get("title") ?? ""),
@@ -27,9 +37,19 @@ export function NewDirectivePage() {
         repo: text("repo"),
         baseBranch: text("baseBranch"),
         check: text("check"),
-        start: form.get("start") === "on",
+        start: start && budget === null,
       });
-      navigate(`/directives/${data.createDirective.result.rowId}`);
+      const id = data.createDirective.result.rowId;
+      if (budget !== null) {
+        try {
+          await gql(BUDGET, { id, usd: budget });
+          if (start) await gql(START, { id });
+        } catch (err) {
+          setDraft(id); // it exists, as a draft: the message says why the budget or the start failed
+          throw err;
+        }
+      }
+      navigate(`/directives/${id}`);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     } finally {
@@ -50,12 +70,19 @@ export function NewDirectivePage() {
         <input id="nd-base" name="baseBranch" placeholder="main" />
         <label for="nd-check">Check command (run after each step)</label>
         <input id="nd-check" name="check" />
+        <label for="nd-budget">Budget in USD (pause when its cost reaches it; empty: none)</label>
+        <input id="nd-budget" name="budget" type="number" min="0.01" step="0.01" inputMode="decimal" />
         <div class="checkbox">
           <input id="nd-start" name="start" type="checkbox" checked />
           <label for="nd-start">Start at once (planning begins when a daemon is connected)</label>
         </div>
         <ErrorMessage message={error} />
-        <button type="submit" disabled={busy}>
+        {draft ? (
+          <p>
+            The directive was created as a draft: <Link href={`/directives/${draft}`}>open it</Link>.
+          </p>
+        ) : null}
+        <button type="submit" disabled={busy || draft !== undefined}>
           Create directive
         </button>
       </form>
