@@ -128,6 +128,11 @@ const MATRIX: Record<
   // An agent reports usage for its own live task only; its daemon for its tasks; the owner sets budgets (issue 12).
   "Mutation.reportTaskUsage":     ["42501",  "42501",  "42501",  "allow",  "BTDNY",  "allow",  U,        "BTDNY",  "BTDNY",  "BTDNY",  U],
   "Mutation.setDirectiveBudget":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  // Limits and priority (sql/000026) are the owner's alone; a daemon sets its own labels (or its owner does).
+  "Mutation.setDirectiveMaxParallel": ["42501", "allow", "BTNFD", "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.setDirectivePriority": ["42501", "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.setOwnerMaxParallel": ["42501",  "allow",  "BTDNY",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.setDaemonLabels":     ["42501",  "allow",  "BTNFD",  "allow",  "BTDNY",  "42501",  U,        "BTDNY",  "42501",  "BTDNY",  U],
   // An agent asks for its own task only; only the owner answers (issue 12); the asker or the owner withdraws. The
   // answered and withdrawn question is taskA2's (A's other directive): agentA2 asked it, agentA did not.
   "Mutation.askQuestion":         ["42501",  "42501",  "42501",  "42501",  "42501",  "allow",  U,        "42501",  "BTDNY",  "42501",  U],

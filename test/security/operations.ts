@@ -383,6 +383,20 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.setDirectiveBudget": mutation("setDirectiveBudget", "directiveId: $d, budgetUsd: \"25\", budgetTokens: \"2000000\"", (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.deepEqual(await one(db, "select budget_usd::text, budget_tokens::text from baton.directives where id = $1", [w.directive]), { budget_usd: "25.000000", budget_tokens: "2000000" });
   }),
+  // Limits, fairness and routing (sql/000026).
+  "Mutation.setDirectiveMaxParallel": mutation("setDirectiveMaxParallel", "directiveId: $d, maxParallel: 3", (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.equal((await one(db, "select max_parallel from baton.directives where id = $1", [w.directive])).max_parallel, 3);
+  }),
+  "Mutation.setDirectivePriority": mutation("setDirectivePriority", "directiveId: $d, priority: 7", (w) => ({ d: w.directive }), async (_r, w, db) => {
+    assert.equal((await one(db, "select priority from baton.directives where id = $1", [w.directive])).priority, 7);
+  }),
+  "Mutation.setOwnerMaxParallel": mutation("setOwnerMaxParallel", "maxParallel: 6, ownerId: $o", (w) => ({ o: w.ownerA }), async (r, w, db) => {
+    assert.equal(r.rowId, w.ownerA);
+    assert.equal((await one(db, "select max_parallel from baton.owners where id = $1", [w.ownerA])).max_parallel, 6);
+  }, undefined, "rowId maxParallel"),
+  "Mutation.setDaemonLabels": mutation("setDaemonLabels", `daemonId: $dm, labels: ["gpu", "claude"]`, (w) => ({ dm: w.daemonA }), async (_r, w, db) => {
+    assert.deepEqual((await one(db, "select labels from baton.daemons where id = $1", [w.daemonA])).labels, ["claude", "gpu"]);
+  }, undefined, "rowId labels"),
   // Questions (sql/000025): A's agent asks for its own task; the owner answers; the asking agent or the owner withdraws.
   "Mutation.askQuestion": mutation("askQuestion", `taskId: $t, question: "Which port?", choices: ["80", "8080"], timeoutSeconds: 600`, (w) => ({ t: w.task }), async (r, w, db) => {
     assert.deepEqual(await one(db, "select task_id, status, choices from baton.questions where id = $1", [r.rowId]), { task_id: w.task, status: "open", choices: ["80", "8080"] });
