@@ -91,11 +91,25 @@ export function ownOrigin(req: http.IncomingMessage): string | undefined {
   return typeof host === "string" && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? `http://${host}` : undefined;
 }
 
+/**
+ * Whether the request's Origin is a page of this server: the same host and port as the Host header, over
+ * http or https (a TLS-terminating proxy in front of Baton forwards https pages' requests as http).
+ */
+export function sameOrigin(req: http.IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (typeof origin !== "string" || typeof req.headers.host !== "string") return false;
+  try {
+    const url = new URL(origin);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host === req.headers.host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a websocket upgrade may use the session cookie: only from a page of this server. */
 export function websocketOriginAllowed(req: http.IncomingMessage): boolean {
   if (!sessionCookieOf(req) || req.headers.authorization) return true; // not cookie-authenticated
-  const origin = req.headers.origin;
-  return typeof origin === "string" && origin === ownOrigin(req);
+  return sameOrigin(req);
 }
 
 function cookieHeader(value: string, maxAge: number): string {
@@ -252,6 +266,5 @@ function requireJson(req: http.IncomingMessage): void {
 
 /** A browser's request from another site names that site in Origin: refuse it. */
 function requireSameOrigin(req: http.IncomingMessage): void {
-  const origin = req.headers.origin;
-  if (origin !== undefined && origin !== ownOrigin(req)) throw new HttpError(403, "Sign-in and sign-out are accepted only from pages of this server.");
+  if (req.headers.origin !== undefined && !sameOrigin(req)) throw new HttpError(403, "Sign-in and sign-out are accepted only from pages of this server.");
 }

@@ -146,6 +146,10 @@ describe("the web dashboard's server side", () => {
         socket.once("error", () => undefined);
       });
     assert.equal((await open("http://evil.example")).status, 403);
+    assert.equal((await open("http://127.0.0.1:1")).status, 403, "another port is another origin");
+    const behindProxy = await open(server.url.replace(/^http:/, "https:")); // a TLS-terminating proxy's page
+    assert.equal(behindProxy.status, 101);
+    behindProxy.socket!.close();
     const own = await open(server.url);
     assert.equal(own.status, 101);
     const socket = own.socket!;

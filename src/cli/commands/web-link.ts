@@ -1,7 +1,8 @@
 /*
  * `baton web link`: a new one-time sign-in link for the web dashboard, for the owner of the CLI's token
  * (for when the link `baton server` printed is used up or expired). It asks the server (POST
- * /auth/link with the owner token), so the link names the address the CLI reaches the server at.
+ * /auth/link with the owner token) for a code, and the link names the address the CLI reaches the
+ * server at (through a proxy, that is the proxy's).
  */
 import type { Command } from "commander";
 import { z } from "zod";
@@ -44,7 +45,9 @@ export function register(web: Command): void {
       const why = problem.success ? problem.data.error : `HTTP ${res.status}`;
       throw new GraphQLRequestError(res.status === 404 ? `The server at ${endpoint.origin} has no dashboard sign-in (${why}); upgrade it.` : why, undefined, res.status === 401 || res.status === 403 ? "auth" : "graphql");
     }
-    const link = LinkAnswer.parse(body);
-    output(opts, { url: link.url, expires_at: link.expiresAt }, `${link.url}\n(works once, until ${link.expiresAt})`);
+    const answer = LinkAnswer.parse(body);
+    // The link names the address this CLI reaches the server at (a proxy's https address, say), not the one the server sees.
+    const url = new URL(`/signin${new URL(answer.url).hash}`, endpoint.origin).toString();
+    output(opts, { url, expires_at: answer.expiresAt }, `${url}\n(works once, until ${answer.expiresAt})`);
   });
 }
