@@ -31,14 +31,24 @@ describe("watch's view", () => {
     assert.match(view, /\nRunning:\n {2}Paint it red {2}on laptop {2}\d+s\n {4}red: mixing\n {4}red: done soon$/);
   });
 
-  it("ends on any pause: by hand, or because the planner or the integration failed, naming the task", () => {
+  it("ends on any pause and says why, from the reason the server recorded, with where to look and how to go on", () => {
     assert.equal(outcome(snapshot("active")), "running");
     const byHand = snapshot("paused", [{ rowId: "t1", status: "completed" }]);
     assert.equal(outcome(byHand), "paused");
-    assert.equal(pauseReason(byHand), "paused by hand (baton directive pause); `baton directive start` resumes it");
+    assert.equal(pauseReason(byHand, "Paused by hand."), "Paused by hand. `baton directive start` resumes it");
+    assert.equal(pauseReason(snapshot("active"), "Paused by hand."), null, "a reason left from an earlier pause is not shown");
     const failed = snapshot("paused", [{ rowId: "t9", kind: "integration", stepId: null, status: "failed", error: "exit status 1\nError: the push was rejected" }]);
+    const reason = "Its integration failed on attempt 2 of 2 (task 7d3c5e2a-1b4f-4c8e-9a6d-0f1e2d3c4b5a): Error: the push was rejected.";
     assert.equal(outcome(failed), "paused");
-    assert.match(pauseReason(failed)!, /^integration failed: .*the push was rejected.* \(see `baton task logs t9`\); `baton directive start` resumes it$/);
-    assert.match(plain(renderWatch(failed, Date.now(), new Map(), 80)), /\npaused: integration failed: /);
+    assert.equal(
+      pauseReason(failed, reason),
+      `${reason} \`baton task logs 7d3c5e2a-1b4f-4c8e-9a6d-0f1e2d3c4b5a\` shows what it printed; \`baton directive start\` resumes it`,
+    );
+    const usage = { reportedTasks: 0, budgetUsd: null, budgetTokens: null, pausedReason: reason } as unknown as Parameters<typeof renderWatch>[4];
+    assert.match(plain(renderWatch(failed, Date.now(), new Map(), 80, usage)), /\npaused: Its integration failed on attempt 2 of 2 /);
+    assert.equal(
+      pauseReason(byHand, "Budget reached: it cost $1.2 of its $1 budget."),
+      "Budget reached: it cost $1.2 of its $1 budget. `baton directive update --budget-usd/--budget-tokens` raises it; `baton directive start` resumes it",
+    );
   });
 });

@@ -157,6 +157,8 @@ describe("people stay in control", () => {
     }
     const asked = hooks.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).find((m) => m.type === "question")!;
     assert.equal(asked.data.question, "Which color?");
+    const pausedHook = hooks.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).find((m) => m.type === "paused")!;
+    assert.equal(pausedHook.data.reason, "Budget reached: it cost $1.2 of its $1 budget.", "the paused event says why");
   });
 });
 

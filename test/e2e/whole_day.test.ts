@@ -198,7 +198,7 @@ describe("the whole day", () => {
     await cliOk(["directive", "pause", "--directive", id], { env: server.env });
     const paused = await cli(["directive", "watch", "--directive", id], { env: server.env });
     assert.equal(paused.code, 1, paused.stdout + paused.stderr);
-    assert.deepEqual(paused.stdout.trim().split("\n").slice(-2), ["paused: paused by hand (baton directive pause); `baton directive start` resumes it", "paused: 4/4 steps settled, outcome paused"]);
+    assert.deepEqual(paused.stdout.trim().split("\n").slice(-2), ["paused: Paused by hand. `baton directive start` resumes it", "paused: 4/4 steps settled, outcome paused"]);
   });
 
   it("baton task logs shows what an agent printed", async () => {

@@ -108,7 +108,7 @@ describe("webhooks", () => {
     assert.equal(second!.body, first!.body, "a retry sends the same body");
     verify(hook.secret, first!);
     verify(hook.secret, second!);
-    assert.deepEqual(JSON.parse(second!.body).data, { directive_id: d.id, title: "Flaky", from_status: "active", status: "paused" });
+    assert.deepEqual(JSON.parse(second!.body).data, { directive_id: d.id, title: "Flaky", from_status: "active", status: "paused", reason: "Paused by hand." });
     const rows = await waitFor(async () => {
       const q = await db.pool.query("select attempt, status_code, error from baton.webhook_deliveries where webhook_id = $1 order by id", [hook.id]);
       return q.rows.length >= 2 && q.rows;

@@ -102,10 +102,24 @@ describe("start_directive", () => {
 });
 
 describe("pause_directive", () => {
-  it("pauses an active directive", () =>
+  it("pauses an active directive, saying it was by hand; resuming clears the reason", () =>
     withRootDb(db, async (c) => {
       const id = await directiveIn(c, "active");
       assert.equal((await call(c, "pause_directive", id)).rows[0]!.status, "paused");
+      const reason = async () => (await q<{ paused_reason: string | null }>(c, "select paused_reason from baton.directives where id = $1", [id])).paused_reason;
+      assert.equal(await reason(), "Paused by hand.");
+      await call(c, "start_directive", id);
+      assert.equal(await reason(), null);
+    }));
+
+  it("says why for a DBA's direct UPDATE too, and keeps a reason the writer gave", () =>
+    withRootDb(db, async (c) => {
+      const id = await directiveIn(c, "active");
+      await c.query("update baton.directives set status = 'paused' where id = $1", [id]);
+      assert.equal((await q<{ paused_reason: string }>(c, "select paused_reason from baton.directives where id = $1", [id])).paused_reason, "Paused by hand.");
+      await c.query("update baton.directives set status = 'active' where id = $1", [id]);
+      await c.query("update baton.directives set status = 'paused', paused_reason = 'Maintenance window until 18:00.' where id = $1", [id]);
+      assert.equal((await q<{ paused_reason: string }>(c, "select paused_reason from baton.directives where id = $1", [id])).paused_reason, "Maintenance window until 18:00.");
     }));
 
   it("pauses an idle directive, which then stays paused when steps are added", () =>

@@ -27,6 +27,7 @@ type DirectiveRow = {
   result_url: string | null;
   result_at: Date | null;
   check_command: string | null;
+  paused_reason: string | null;
 };
 type TaskRow = { id: string; kind: string; status: string; attempt: number | null; step_id: string | null; daemon_id: string | null; check_command: string | null; error: string | null };
 
@@ -234,6 +235,7 @@ describe("a failed integration", () => {
       await finishIntegration(c, second!.id, "interrupted");
       const row = await directiveRow(c, d.id);
       assert.deepEqual([row.status, row.integration_task_id, row.integration_due, row.result_branch], ["paused", null, true, null]);
+      assert.equal(row.paused_reason, `Its integration interrupted on attempt 2 of 2 (task ${second!.id}): merge failed.`);
       assert.equal((await integrations(c, d.id)).length, 2, "no third attempt");
       await c.query("select baton.start_directive($1)", [d.id]);
       const all = await integrations(c, d.id);
@@ -248,6 +250,7 @@ describe("a failed integration", () => {
       const [first] = await integrations(c, d.id);
       await c.query("select baton.cancel_task($1)", [first!.id]);
       assert.equal((await directiveRow(c, d.id)).status, "paused");
+      assert.equal((await directiveRow(c, d.id)).paused_reason, `Its integration cancelled on attempt 1 of 2 (task ${first!.id}): Cancelled by hand (baton task cancel).`);
       await c.query("select baton.start_directive($1)", [d.id]);
       const [, second] = await integrations(c, d.id);
       await c.query("select baton.cancel_task($1, true)", [second!.id]);

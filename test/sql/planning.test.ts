@@ -198,6 +198,9 @@ describe("a planner that does not complete", () => {
           planner: null,
           planned: null,
         });
+        // The pause says why (sql/000028), with the last line of the planner's error.
+        const why = await q<{ paused_reason: string }>(c, "select paused_reason from baton.directives where id = $1", [d.id]);
+        assert.equal(why.paused_reason, `Its planner ${outcome} (task ${t.id}): the agent crashed.`);
         // The worker ran and removed the first plan job long ago.
         await c.query("select graphile_worker.remove_job($1)", [`plan:${d.id}:1`]);
         await c.query("select baton.start_directive($1)", [d.id]);
@@ -216,5 +219,7 @@ describe("a planner that does not complete", () => {
       await report(c, t.id, "failed");
       assert.equal((await directive(c, d.id)).status, "paused");
       assert.equal((await directive(c, d.id)).orchestrator_task_id, null);
+      const why = await q<{ paused_reason: string }>(c, "select paused_reason from baton.directives where id = $1", [d.id]);
+      assert.equal(why.paused_reason, "Paused by hand.", "it was paused by hand first; the planner's failure does not rewrite that");
     }));
 });

@@ -19,6 +19,18 @@ export async function fetchUsage(opts: CommonOptions, id: string): Promise<Direc
   return u ? { ...u, pausedReason: data.directive?.pausedReason ?? null } : null;
 }
 
+/**
+ * What a paused directive's reason (directives.paused_reason, recorded by the SQL with every pause:
+ * sql/000028) asks of the user: the reason, then where to look and how to go on.
+ */
+export function pauseAdvice(reason: string | null): string {
+  if (!reason) return "paused; `baton directive start` resumes it";
+  const raise = reason.startsWith("Budget reached") ? " `baton directive update --budget-usd/--budget-tokens` raises it;" : "";
+  const task = /\(task ([0-9a-f-]{36})\)/.exec(reason)?.[1];
+  const logs = task ? ` \`baton task logs ${task}\` shows what it printed;` : "";
+  return `${reason}${raise}${logs} \`baton directive start\` resumes it`;
+}
+
 /** The usage lines of `directive status`: none while nothing was reported and no budget is set. */
 export function usageLines(u: DirectiveUsage | null, status: string): string[] {
   if (!u) return [];
@@ -28,7 +40,7 @@ export function usageLines(u: DirectiveUsage | null, status: string): string[] {
   if (reported > 0 || budgets.length) {
     lines.push(`usage: ${formatUsage(u)} (${reported} task${reported === 1 ? "" : "s"} reported)${budgets.length ? `, budget ${budgets.join(" and ")}` : ""}`);
   }
-  if (status === "paused" && u.pausedReason) lines.push(`paused: ${u.pausedReason} (raise it with \`baton directive update --budget-usd/--budget-tokens\`, or resume with \`baton directive start\`)`);
+  if (status === "paused") lines.push(`paused: ${pauseAdvice(u.pausedReason)}`);
   return lines;
 }
 
@@ -80,14 +92,10 @@ export function renderStatus(d: DirectiveSnapshot, usage: DirectiveUsage | null 
   if (d.repo) lines.push(resultText(d));
   if (d.onCompleteCommand) lines.push(`on complete: ${d.onCompleteCommand}`);
   lines.push("");
-  // An integration that failed for good pauses the directive: say why, and where its output is.
-  const integration = lastIntegration(d);
-  if (d.status === "paused" && integration?.error && statusIn(integration.status, ["failed", "interrupted", "cancelled"])) {
-    lines.push(`integration ${integration.status}: ${errorSummary(integration.error)} (see \`baton task logs ${integration.rowId}\`; \`baton directive start\` integrates again)`, "");
-  }
-  // A failed planner pauses the directive before any step exists: say why, and where its output is.
+  // A pause says why in the usage lines above (its reason names a failed planner or integration).
+  // A failed planner of a directive resumed since: say so, and where its output is.
   const planner = d.tasks.nodes.filter((t) => t.kind === "planning").at(-1);
-  if (planner?.error && statusIn(planner.status, ["failed", "interrupted"])) {
+  if (d.status !== "paused" && planner?.error && statusIn(planner.status, ["failed", "interrupted"])) {
     lines.push(`planning ${planner.status}: ${errorSummary(planner.error)} (see \`baton task logs ${planner.rowId}\`)`, "");
   }
   if (d.directiveSteps.nodes.length === 0) lines.push("No steps yet.");

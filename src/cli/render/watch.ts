@@ -2,8 +2,7 @@
  * The live view of `baton directive watch`: a pure function of a snapshot and the time.
  */
 import { BAD_STEP_STATUSES, LIVE_TASK_STATUSES, SETTLED_STEP_STATUSES, STEP_STATUSES, statusIn, type StepStatus } from "../../statuses";
-import { errorSummary } from "../../agent-error";
-import { resultText, usageLines, type DirectiveSnapshot, type DirectiveUsage } from "../commands/directive-status";
+import { pauseAdvice, resultText, usageLines, type DirectiveSnapshot, type DirectiveUsage } from "../commands/directive-status";
 
 const COLOR: Record<StepStatus, string> = {
   pending: "\x1b[90m", ready: "\x1b[34m", running: "\x1b[33m", completed: "\x1b[32m", failed: "\x1b[31m", skipped: "\x1b[35m", blocked: "\x1b[91m",
@@ -12,23 +11,9 @@ const RESET = "\x1b[0m";
 
 export type WatchOutcome = "running" | "succeeded" | "failed" | "paused";
 
-/**
- * Why the directive is paused, or null when it is not: its planner or its integration failed for good
- * (the latest task of that kind ended without completing), else a pause by hand (or by a rule that
- * left no failed task). Either way nothing runs until someone acts, so watch ends (exit 1) and says why.
- */
-export function pauseReason(d: DirectiveSnapshot, budgetReason: string | null = null): string | null {
-  if (d.status !== "paused") return null;
-  // Baton paused it for its budget (sql/000023: directives.paused_reason).
-  if (budgetReason) return `${budgetReason} \`baton directive update --budget-usd/--budget-tokens\` raises it; \`baton directive start\` resumes it`;
-  for (const kind of ["integration", "planning"]) {
-    const t = d.tasks.nodes.filter((x) => x.kind === kind).at(-1);
-    if (t && statusIn(t.status, ["failed", "interrupted", "cancelled"])) {
-      const what = kind === "planning" ? "planning" : "integration";
-      return `${what} ${t.status}${t.error ? `: ${errorSummary(t.error)}` : ""} (see \`baton task logs ${t.rowId}\`); \`baton directive start\` resumes it`;
-    }
-  }
-  return "paused by hand (baton directive pause); `baton directive start` resumes it";
+/** Why the directive is paused, or null when it is not. Nothing runs until someone acts, so watch ends (exit 1) and says why. */
+export function pauseReason(d: DirectiveSnapshot, reason: string | null = null): string | null {
+  return d.status === "paused" ? pauseAdvice(reason) : null;
 }
 
 /**
