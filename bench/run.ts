@@ -17,6 +17,7 @@ import { chainScenario } from "./scenarios/chain";
 import { daemonsScenario } from "./scenarios/daemons";
 import { fanoutScenario } from "./scenarios/fanout";
 import { fanoutBesideChainScenario } from "./scenarios/fanout-chain";
+import { fairScenario } from "./scenarios/fair";
 import { fsyncScenario } from "./scenarios/fsync";
 import { hopScenario } from "./scenarios/hop";
 import { manyFullScenario, manyScenario } from "./scenarios/many";
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   chain: chainScenario,
   fanout: fanoutScenario,
   "fanout-chain": fanoutBesideChainScenario,
+  fair: fairScenario,
   many: manyScenario,
   "scale-out": scaleOutScenario,
   "many-full": manyFullScenario,
