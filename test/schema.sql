@@ -216,7 +216,7 @@ table baton.directives (rls, forced)
   budget_usd numeric(16,6) -- Pause the directive when its tasks' cost reaches this many USD; null: no cost budget.
   budget_tokens bigint -- Pause the directive when its tasks' input plus output tokens reach this; null: no token budget.
   budget_reached_at timestamp with time zone -- When its usage reached a budget and it was paused for it (once per budget: setting a budget clears it); null while under budget.
-  paused_reason text -- Why Baton paused it (a budget), while it stays paused; null otherwise.
+  paused_reason text -- Why it is paused, while it stays paused: its budget was reached, its planner or integration failed (naming the task and the last line of its error), or "Paused by hand."; null otherwise.
   review_plans boolean not null default false -- When true, what a planner writes is a proposal the owner reviews (`baton directive plan`) and approves or rejects; nothing of it runs before approval. Set with setDirectiveReviewPlans.
   max_parallel integer -- At most this many of the directive's tasks occupy daemon slots at once (null: no limit). Tasks beyond it wait, and get the directive's next freed slot. Set with `baton directive update --max-parallel`.
   priority integer not null default 0 -- Orders directives that have waited equally long for a daemon slot, higher first (-1000 to 1000, default 0). Slots go round-robin: to the directive served least recently. Set with `baton directive update --priority`.
@@ -253,6 +253,7 @@ table baton.directives (rls, forced)
   CREATE TRIGGER _100_timestamps BEFORE UPDATE ON baton.directives FOR EACH ROW EXECUTE FUNCTION baton_private.tg__timestamps()
   CREATE TRIGGER _150_clear_paused_reason BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN (((old.status = 'paused'::baton.directive_status) AND (new.status IS DISTINCT FROM old.status))) EXECUTE FUNCTION baton_private.tg_directives__clear_paused_reason()
   CREATE TRIGGER _200_guard BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION baton_private.tg_directives__guard()
+  CREATE TRIGGER _210_paused_reason BEFORE UPDATE OF status ON baton.directives FOR EACH ROW WHEN (((new.status = 'paused'::baton.directive_status) AND (old.status IS DISTINCT FROM new.status) AND (new.paused_reason IS NULL))) EXECUTE FUNCTION baton_private.tg_directives__paused_reason()
   CREATE TRIGGER _500_count_status_delete AFTER DELETE ON baton.directives REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_delete('directives')
   CREATE TRIGGER _500_count_status_insert AFTER INSERT ON baton.directives REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_insert('directives')
   CREATE TRIGGER _500_count_status_truncate AFTER TRUNCATE ON baton.directives FOR EACH STATEMENT EXECUTE FUNCTION baton_private.tg__count_status_truncate('directives')
@@ -3340,7 +3341,7 @@ AS $function$
 $function$
 
 -- baton_private.check_directive_budget(uuid)
--- comment: When a directive's usage reached its budget_usd or budget_tokens and it was not yet paused for it: pauses it (if active or idle) with paused_reason "Budget reached: ...", stamps budget_reached_at and raises the budget webhook event. Returns whether it did.
+-- comment: When a directive's usage reached its budget_usd or budget_tokens and it was not yet paused for it: pauses it (if active or idle) with paused_reason "Budget reached: ..." in the same UPDATE, stamps budget_reached_at and raises the budget webhook event. Returns whether it did.
 CREATE OR REPLACE FUNCTION baton_private.check_directive_budget(directive_id uuid)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -3369,8 +3370,8 @@ begin
     return false;
   end if;
   if v_directive.status in ('active', 'idle') then
-    perform baton_private.transition_directive(v_directive, 'paused', 'paused');
-    update baton.directives d set paused_reason = v_reason where d.id = v_directive.id;
+    -- The guard trigger (_200_guard) still checks the move.
+    update baton.directives d set status = 'paused', paused_reason = v_reason where d.id = v_directive.id;
   end if;
   update baton.directives d set budget_reached_at = now() where d.id = v_directive.id;
   perform baton_private.enqueue_webhooks(v_directive.owner_id, 'budget',
@@ -3815,6 +3816,21 @@ begin
   end loop;
   return v_count;
 end;
+$function$
+
+-- baton_private.error_last_line(text)
+-- comment: The last non-empty line of an error text, at most 300 characters; null when there is none. Pause reasons quote it.
+CREATE OR REPLACE FUNCTION baton_private.error_last_line(error text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select left(l, 300)
+    from unnest(string_to_array(replace(coalesce(error, ''), E'\r', ''), E'\n')) with ordinality as x(l, n)
+   where btrim(l) <> ''
+   order by n desc
+   limit 1
 $function$
 
 -- baton_private.find_batch_cycle(integer,integer[],integer[])
@@ -6035,8 +6051,39 @@ begin
 end;
 $function$
 
+-- baton_private.tg_directives__paused_reason()
+-- comment: Fills paused_reason on a move to paused that gave none: the planning or integration task of this directive that ended (failed, interrupted or cancelled) in this transaction and so caused the pause, with the last line of its error; otherwise "Paused by hand.". SECURITY DEFINER: the pausing writer (a daemon reporting its planner's failure) may not see every task of the directive.
+CREATE OR REPLACE FUNCTION baton_private.tg_directives__paused_reason()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_task baton.tasks;
+  v_line text;
+begin
+  select * into v_task
+    from baton.tasks t
+   where t.directive_id = new.id and t.kind in ('planning', 'integration')
+     and t.finished_at = now() and t.status in ('failed', 'interrupted', 'cancelled')
+   order by t.created_at desc
+   limit 1;
+  if not found then
+    new.paused_reason := 'Paused by hand.';
+    return new;
+  end if;
+  v_line := baton_private.error_last_line(v_task.error);
+  new.paused_reason := case v_task.kind
+    when 'planning' then format('Its planner %s (task %s)', v_task.status, v_task.id)
+    else format('Its integration %s on attempt %s of %s (task %s)', v_task.status, v_task.attempt, baton_private.integration_max_attempts(), v_task.id)
+  end || coalesce(': ' || v_line, '') || case when v_line ~ '[.!?]$' then '' else '.' end;
+  return new;
+end;
+$function$
+
 -- baton_private.tg_directives__webhooks()
--- comment: Raises the idle and paused webhook events when a directive becomes idle or paused.
+-- comment: Raises the idle and paused webhook events when a directive becomes idle or paused (a pause with its reason).
 CREATE OR REPLACE FUNCTION baton_private.tg_directives__webhooks()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -6045,7 +6092,8 @@ CREATE OR REPLACE FUNCTION baton_private.tg_directives__webhooks()
 AS $function$
 begin
   perform baton_private.enqueue_webhooks(new.owner_id, new.status::text,
-    jsonb_build_object('directive_id', new.id, 'title', new.title, 'from_status', old.status, 'status', new.status));
+    jsonb_build_object('directive_id', new.id, 'title', new.title, 'from_status', old.status, 'status', new.status)
+      || case when new.status = 'paused' then jsonb_build_object('reason', new.paused_reason) else '{}' end);
   return null;
 end;
 $function$
