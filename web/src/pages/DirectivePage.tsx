@@ -1,6 +1,6 @@
 /*
  * One directive: its goal (and a form to update it), result and cost, the start/pause/archive
- * controls, its steps as a graph (DagView, laid out by elkjs) that follows the directive's event feed
+ * controls, the plan waiting for review (PlanReview), its agents' open questions (Questions), its steps as a graph (DagView, laid out by elkjs) that follows the directive's event feed
  * live, and the chosen step's panel.
  */
 import { useMemo, useState } from "preact/hooks";
@@ -10,6 +10,8 @@ import { DagView, type DagStep } from "../components/DagView";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { GoalEditor } from "../components/GoalEditor";
 import { Link } from "../components/Link";
+import { fetchPlanDiff, PLAN_FIELDS, PlanReview, waiting, type PlanChange, type PlanProposal } from "../components/PlanReview";
+import { QUESTION_FIELDS, Questions, type OpenQuestion } from "../components/Questions";
 import { StatusBadge } from "../components/StatusBadge";
 import { StepPanel } from "../components/StepPanel";
 import { shortId, usd, when } from "../format";
@@ -28,21 +30,29 @@ type Directive = {
   resultCommit: string | null;
   resultUrl: string | null;
   updatedAt: string;
+  reviewPlans: boolean;
   directiveSteps: { nodes: { rowId: string; name: string; status: string; stepDependenciesByStepId: { nodes: { dependsOnStepId: string }[] } }[] };
   tasks: { nodes: { rowId: string; kind: string; status: string }[] };
 };
-type Data = { directive: Directive | null; directiveUsages: { nodes: { costUsd: string | null; budgetUsd: string | null }[] } };
+type Data = {
+  directive: Directive | null;
+  directiveUsages: { nodes: { costUsd: string | null; budgetUsd: string | null }[] };
+  planProposals: { nodes: PlanProposal[] } | null;
+  planDiff: PlanChange[];
+  questions: { nodes: OpenQuestion[] } | null;
+};
 
 const QUERY = `query DashboardDirective($id: UUID!) {
   directive(rowId: $id) {
     rowId title goal status repo baseBranch goalRevision plannedRevision
-    resultBranch resultCommit resultUrl updatedAt
+    resultBranch resultCommit resultUrl updatedAt reviewPlans
     directiveSteps(orderBy: [ORDER_INDEX_ASC, CREATED_AT_ASC]) {
       nodes { rowId name status stepDependenciesByStepId { nodes { dependsOnStepId } } }
     }
     tasks(condition: { kind: "planning" }, orderBy: CREATED_AT_DESC, first: 1) { nodes { rowId kind status } }
   }
-  directiveUsages(condition: { directiveId: $id }) { nodes { costUsd budgetUsd } }
+  directiveUsages(condition: { directiveId: $id }) { nodes { costUsd budgetUsd } }${PLAN_FIELDS}
+  questions(condition: { directiveId: $id, status: open }, orderBy: CREATED_AT_ASC) { nodes { ${QUESTION_FIELDS} } }
 }`;
 
 const ACTIONS = {
@@ -53,8 +63,15 @@ const ACTIONS = {
 
 const LIVE_TASK = new Set(["pending", "starting", "running", "waiting", "checking"]);
 
+/** The directive, then the diff of its plan when one waits for review. */
+async function fetchDirective(id: string): Promise<Data> {
+  const data = await gql<Omit<Data, "planDiff">>(QUERY, { id });
+  const planDiff = data.directive && waiting(data.planProposals?.nodes[0]) ? await fetchPlanDiff(id) : [];
+  return { ...data, planDiff };
+}
+
 export function DirectivePage(props: { id: string }) {
-  const live = useLiveQuery(() => gql<Data>(QUERY, { id: props.id }), props.id, (d) => (d.directive ? [d.directive.rowId] : []));
+  const live = useLiveQuery(() => fetchDirective(props.id), props.id, (d) => (d.directive ? [d.directive.rowId] : []));
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const d = live.data?.directive;
@@ -87,6 +104,11 @@ export function DirectivePage(props: { id: string }) {
         <h1 id="directive-title">{d.title}</h1>
         <StatusBadge status={d.status} />
         {planning ? <span class="badge status-planning" data-testid="planning">planning ({planning.status})</span> : null}
+        {live.data?.planProposals?.nodes[0]?.status === "proposed" ? (
+          <a class="badge status-review" href="#plan-title" data-testid="plan-waiting">
+            plan waiting for review
+          </a>
+        ) : null}
       </div>
       <div class="controls" role="group" aria-label="Directive controls">
         <ActionButton onClick={act("start")} onError={setActionError} disabled={d.status === "archived"}>
@@ -121,6 +143,8 @@ export function DirectivePage(props: { id: string }) {
         <dt>Updated</dt>
         <dd>{when(d.updatedAt)}</dd>
       </dl>
+      <PlanReview directiveId={d.rowId} reviewPlans={d.reviewPlans} proposal={live.data?.planProposals?.nodes[0]} changes={live.data?.planDiff ?? []} onDone={live.refetch} />
+      <Questions questions={live.data?.questions?.nodes ?? []} onAnswered={live.refetch} />
       <h2>Goal</h2>
       <pre class="goal">{d.goal}</pre>
       <GoalEditor directiveId={d.rowId} goal={d.goal} disabled={d.status === "archived"} onSaved={live.refetch} />

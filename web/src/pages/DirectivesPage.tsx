@@ -1,10 +1,12 @@
 /*
- * Every directive of the signed-in owner: status, progress (completed of all steps), cost against
- * budget and result, updated live: each listed directive's event feed triggers a refetch.
+ * Every directive of the signed-in owner: status, progress (completed of all steps), open questions,
+ * cost against budget and result, updated live: each listed directive's event feed triggers a
+ * refetch. Above the list, every open question of the owner's agents, each with its answer box.
  */
 import { gql } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Link } from "../components/Link";
+import { QUESTION_FIELDS, Questions, type OpenQuestion } from "../components/Questions";
 import { StatusBadge } from "../components/StatusBadge";
 import { usd, when } from "../format";
 import { useLiveQuery } from "../live";
@@ -19,8 +21,13 @@ type Row = {
   updatedAt: string;
   all: { totalCount: number };
   done: { totalCount: number };
+  asking: { totalCount: number };
 };
-type Data = { directives: { nodes: Row[] }; directiveUsages: { nodes: { directiveId: string; costUsd: string | null; budgetUsd: string | null }[] } };
+type Data = {
+  directives: { nodes: Row[] };
+  directiveUsages: { nodes: { directiveId: string; costUsd: string | null; budgetUsd: string | null }[] };
+  questions: { nodes: OpenQuestion[] } | null;
+};
 
 const QUERY = `query DashboardDirectives {
   directives(orderBy: CREATED_AT_DESC, first: 200) {
@@ -28,9 +35,11 @@ const QUERY = `query DashboardDirectives {
       rowId title status resultBranch resultCommit resultUrl updatedAt
       all: directiveSteps { totalCount }
       done: directiveSteps(condition: { status: completed }) { totalCount }
+      asking: questions(condition: { status: open }) { totalCount }
     }
   }
   directiveUsages { nodes { directiveId costUsd budgetUsd } }
+  questions(condition: { status: open }, orderBy: CREATED_AT_ASC, first: 50) { nodes { ${QUESTION_FIELDS} directive { title } } }
 }`;
 
 /** Live subscriptions for the first directives only: one websocket subscription each. */
@@ -52,6 +61,7 @@ export function DirectivesPage() {
         </Link>
       </div>
       <ErrorMessage message={live.error} />
+      <Questions questions={live.data?.questions?.nodes ?? []} showDirective onAnswered={live.refetch} />
       {!live.data ? (
         <p class="muted">Loading…</p>
       ) : live.data.directives.nodes.length === 0 ? (
@@ -66,7 +76,8 @@ export function DirectivesPage() {
               <th scope="col">Title</th>
               <th scope="col">Status</th>
               <th scope="col">Progress</th>
-              <th scope="col">Cost</th>
+              <th scope="col">Questions</th>
+              <th scope="col">Cost of budget</th>
               <th scope="col">Result</th>
               <th scope="col">Updated</th>
             </tr>
@@ -85,9 +96,10 @@ export function DirectivesPage() {
                   <td>
                     <progress max={Math.max(1, d.all.totalCount)} value={d.done.totalCount} aria-label={`${d.done.totalCount} of ${d.all.totalCount} steps completed`} /> {d.done.totalCount}/{d.all.totalCount}
                   </td>
-                  <td>
+                  <td data-testid="open-questions">{d.asking.totalCount > 0 ? <strong>{d.asking.totalCount} open</strong> : <span class="muted">none</span>}</td>
+                  <td data-testid="cost">
                     {usd(u?.costUsd)}
-                    {u?.budgetUsd ? ` of ${usd(u.budgetUsd)}` : ""}
+                    {u?.budgetUsd ? ` of ${usd(u.budgetUsd)}` : <span class="muted"> (no budget)</span>}
                   </td>
                   <td>{d.resultUrl ? <a href={d.resultUrl} rel="noreferrer">{d.resultBranch ?? "result"}</a> : d.resultBranch ? `${d.resultBranch}${d.resultCommit ? ` @ ${d.resultCommit.slice(0, 10)}` : ""}` : "—"}</td>
                   <td>{when(d.updatedAt)}</td>
