@@ -1,7 +1,9 @@
 /*
- * Create a directive: title, goal, repository, base branch, check and a cost budget; started at once
- * unless unticked. With a budget it is created as a draft, given the budget, then started, so no
- * task runs before the budget holds.
+ * Create a directive: title, goal, repository, base branch, check, a cost budget and plan review;
+ * started at once unless unticked. With a budget or plan review it is created as a draft, given the
+ * budget and review (as `baton directive create --review-plans` does), then started, so no task runs
+ * before the budget holds and no plan runs unreviewed. When a step after the creation fails, the
+ * draft stays: the page links it and shows the API's message.
  */
 import { useState } from "preact/hooks";
 import { gql } from "../api";
@@ -10,6 +12,7 @@ import { Link } from "../components/Link";
 import { navigate } from "../router";
 
 const BUDGET = "mutation DashboardBudget($id: UUID!, $usd: BigFloat) { setDirectiveBudget(input: { directiveId: $id, budgetUsd: $usd }) { result { rowId } } }";
+const REVIEW = "mutation DashboardReviewPlans($id: UUID!) { setDirectiveReviewPlans(input: { directiveId: $id, reviewPlans: true }) { result { rowId reviewPlans } } }";
 const START = "mutation DashboardStartNew($id: UUID!) { startDirective(input: { directiveId: $id }) { result { rowId } } }";
 const CREATE = `mutation DashboardCreate($title: String!, $goal: String!, $repo: String, $baseBranch: String, $check: String, $start: Boolean) {
   createDirective(input: { title: $title, goal: $goal, repo: $repo, baseBranch: $baseBranch, checkCommand: $check, start: $start }) { result { rowId } }
@@ -30,6 +33,8 @@ export function NewDirectivePage() {
     setError(undefined);
     const budget = text("budget");
     const start = form.get("start") === "on";
+    const review = form.get("reviewPlans") === "on";
+    const later = budget !== null || review; // set on the draft, before it starts
     try {
       const data = await gql<{ createDirective: { result: { rowId: string } } }>(CREATE, {
         title: String(form.get("title") ?? ""),
@@ -37,15 +42,16 @@ export function NewDirectivePage() {
         repo: text("repo"),
         baseBranch: text("baseBranch"),
         check: text("check"),
-        start: start && budget === null,
+        start: start && !later,
       });
       const id = data.createDirective.result.rowId;
-      if (budget !== null) {
+      if (later) {
         try {
-          await gql(BUDGET, { id, usd: budget });
+          if (budget !== null) await gql(BUDGET, { id, usd: budget });
+          if (review) await gql(REVIEW, { id });
           if (start) await gql(START, { id });
         } catch (err) {
-          setDraft(id); // it exists, as a draft: the message says why the budget or the start failed
+          setDraft(id); // it exists, as a draft: the message says why the budget, the review or the start failed
           throw err;
         }
       }
@@ -72,6 +78,13 @@ export function NewDirectivePage() {
         <input id="nd-check" name="check" />
         <label for="nd-budget">Budget in USD (pause when its cost reaches it; empty: none)</label>
         <input id="nd-budget" name="budget" type="number" min="0.01" step="0.01" inputMode="decimal" />
+        <div class="checkbox">
+          <input id="nd-review" name="reviewPlans" type="checkbox" aria-describedby="nd-review-help" />
+          <label for="nd-review">Review plans</label>
+        </div>
+        <p id="nd-review-help" class="muted hint">
+          What its planners write waits for your approval on the directive's page: nothing of a plan runs until you approve it.
+        </p>
         <div class="checkbox">
           <input id="nd-start" name="start" type="checkbox" checked />
           <label for="nd-start">Start at once (planning begins when a daemon is connected)</label>
