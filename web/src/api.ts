@@ -112,16 +112,3 @@ export function subscribe<T>(query: string, variables: Record<string, unknown>, 
     },
   );
 }
-
-/** Whether a type of the schema has a field: rendering fields another part of Baton may not have yet. */
-const fieldCache = new Map<string, Promise<Set<string>>>();
-export function typeFields(type: string): Promise<Set<string>> {
-  let fields = fieldCache.get(type);
-  if (!fields) {
-    fields = gql<{ __type: { fields: { name: string }[] | null } | null }>("query TypeFields($t: String!) { __type(name: $t) { fields { name } } }", { t: type })
-      .then((d) => new Set((d.__type?.fields ?? []).map((f) => f.name)))
-      .catch(() => new Set<string>());
-    fieldCache.set(type, fields);
-  }
-  return fields;
-}

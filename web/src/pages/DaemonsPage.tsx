@@ -1,10 +1,10 @@
 /*
- * The owner's daemons: name, load (active tasks of max), labels when the API has them (another
- * change adds them), last heartbeat, and Revoke. Refetched after each action and every 10 s (there
+ * The owner's daemons: name, load (active tasks of max), labels (sql/000026: a step with an agent
+ * runs only on a daemon with that label; `baton daemon run --label`), last heartbeat, and Revoke. Refetched after each action and every 10 s (there
  * is no daemon event feed for owners).
  */
 import { useEffect, useState } from "preact/hooks";
-import { gql, typeFields } from "../api";
+import { gql } from "../api";
 import { ActionButton } from "../components/ActionButton";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { StatusBadge } from "../components/StatusBadge";
@@ -19,31 +19,35 @@ type Daemon = {
   activeTaskCount: number;
   lastHeartbeatAt: string | null;
   revokedAt: string | null;
-  labels?: unknown;
+  labels: (string | null)[];
 };
 
-const query = (withLabels: boolean) =>
-  `query DashboardDaemons { daemons(orderBy: CREATED_AT_ASC) { nodes { rowId name hostname status maxTasks activeTaskCount lastHeartbeatAt revokedAt${withLabels ? " labels" : ""} } } }`;
+const QUERY = "query DashboardDaemons { daemons(orderBy: CREATED_AT_ASC) { nodes { rowId name hostname status maxTasks activeTaskCount lastHeartbeatAt revokedAt labels } } }";
 const REVOKE = "mutation DashboardRevoke($d: UUID!) { revokeDaemon(input: { daemonId: $d }) { result { rowId revokedAt } } }";
 const REFRESH_MS = 10_000;
 
-function labelText(labels: unknown): string {
-  if (Array.isArray(labels)) return labels.join(", ") || "—";
-  if (labels && typeof labels === "object") return Object.entries(labels).map(([k, v]) => `${k}=${String(v)}`).join(", ") || "—";
-  return labels ? String(labels) : "—";
+function Labels(props: { labels: (string | null)[] }) {
+  const list = props.labels.filter((l): l is string => Boolean(l));
+  if (list.length === 0) return <span class="muted">none</span>;
+  return (
+    <ul class="labels" aria-label="Labels">
+      {list.map((l) => (
+        <li key={l} class="label">
+          {l}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 export function DaemonsPage() {
   const [daemons, setDaemons] = useState<Daemon[] | undefined>(undefined);
-  const [hasLabels, setHasLabels] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
 
   const load = async () => {
-    const labels = (await typeFields("Daemon")).has("labels");
-    setHasLabels(labels);
     try {
-      setDaemons((await gql<{ daemons: { nodes: Daemon[] } }>(query(labels))).daemons.nodes);
+      setDaemons((await gql<{ daemons: { nodes: Daemon[] } }>(QUERY)).daemons.nodes);
       setError(undefined);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
@@ -74,7 +78,7 @@ export function DaemonsPage() {
               <th scope="col">Name</th>
               <th scope="col">Status</th>
               <th scope="col">Load</th>
-              {hasLabels ? <th scope="col">Labels</th> : null}
+              <th scope="col">Labels</th>
               <th scope="col">Last heartbeat</th>
               <th scope="col">
                 <span class="visually-hidden">Actions</span>
@@ -93,7 +97,9 @@ export function DaemonsPage() {
                 <td>
                   {d.activeTaskCount}/{d.maxTasks}
                 </td>
-                {hasLabels ? <td>{labelText(d.labels)}</td> : null}
+                <td data-testid="daemon-labels">
+                  <Labels labels={d.labels} />
+                </td>
                 <td>{when(d.lastHeartbeatAt)}</td>
                 <td>
                   {d.revokedAt ? null : (
