@@ -38,7 +38,7 @@ export async function fetchPlanDiff(directiveId: string): Promise<PlanChange[]> 
 const APPROVE = "mutation DashboardApprovePlan($d: UUID!) { approvePlan(input: { directiveId: $d }) { result { rowId status } } }";
 const REJECT = "mutation DashboardRejectPlan($d: UUID!, $reason: String!) { rejectPlan(input: { directiveId: $d, reason: $reason }) { result { rowId status } } }";
 
-const SIGN: Record<string, string> = { kept: " ", added: "+", removed: "−", rewired: "~" };
+const SIGN: Record<string, string> = { kept: " ", added: "+", removed: "-", rewired: "~" };
 const WORD: Record<string, string> = { kept: "kept", added: "added", removed: "removed", rewired: "re-wired" };
 
 function names(ids: (string | null)[] | null, given: (string | null)[] | null | undefined, nameOf: Map<string | null, string | null>): string {
