@@ -5573,8 +5573,13 @@ begin
     return;
   end if;
   if task_ids is null then
+    -- Most refills find nothing waiting: one probe of the owner's pending tasks, and done.
+    if not exists (select 1 from baton.tasks t where t.owner_id = tasks_in_turn.owner_id and t.status = 'pending') then
+      return;
+    end if;
     v_dirs := array(select d.id from baton.directives d where d.owner_id = tasks_in_turn.owner_id and d.status = 'active'
-                       and d.id <> all (coalesce(skip_directives, '{}')));
+                       and d.id <> all (coalesce(skip_directives, '{}'))
+                       and exists (select 1 from baton.tasks t where t.directive_id = d.id and t.status = 'pending'));
   else
     v_dirs := array(select d.id from baton.directives d
                      where d.id in (select t.directive_id from baton.tasks t where t.id = any (task_ids) and t.status = 'pending')
@@ -5593,10 +5598,26 @@ begin
                                        limit d.max_parallel) n)) end as room
                      from baton.directives d where d.id = any (v_dirs)) x
             where x.room > 0),
+         -- Each directive's first task that may go (its oldest eligible): the first round's order. With
+         -- at least v_room directives, the first v_room of that round are the answer, so only they
+         -- are read further (a refill of one slot reads one directive's tasks, not every directive's).
+         firsts as (
+           select x.id, x.priority, x.room, x.turn, f.created_at, f.id as first_id
+             from dirs x
+             cross join lateral (
+               select t.id, t.created_at
+                 from baton.tasks t left join baton.directive_steps s on s.id = t.step_id
+                where t.directive_id = x.id and t.status = 'pending'
+                  and (task_ids is null or t.id = any (task_ids))
+                  and (labels is null or s.agent is null or s.agent = any (labels))
+                order by t.created_at, t.id
+                limit 1) f
+            order by x.turn nulls first, x.priority desc, f.created_at, f.id
+            limit v_room),
          cand as (
            select c.id, c.directive_id, c.agent, c.attempt, c.created_at, x.turn, x.priority,
                   row_number() over (partition by x.id order by c.created_at, c.id) as rn
-             from dirs x
+             from firsts x
              cross join lateral (
                select t.id, t.directive_id, s.agent, t.attempt, t.created_at
                  from baton.tasks t left join baton.directive_steps s on s.id = t.step_id
