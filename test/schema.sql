@@ -977,7 +977,9 @@ CREATE OR REPLACE FUNCTION baton.batch_add_steps(directive_id uuid, steps jsonb)
 AS $function$
 declare
   v_bad record;
-  v_ids uuid[];
+  v_row baton.directive_steps;
+  v_rows baton.directive_steps[] := '{}';
+  v_ids uuid[] := '{}';
 begin
   if steps is not null and jsonb_typeof(steps) = 'array' then
     -- GUARD: each agent is a label (or null).
@@ -990,17 +992,25 @@ begin
         using errcode = 'BTINV';
     end if;
   end if;
-  select array_agg(s.id order by s.ordinality) into v_ids
-    from baton_private.batch_add_steps_without_agent(directive_id,
+  -- The rows as the earlier version returns them, in order (a reviewing planner's are its proposal's,
+  -- not live steps: they are returned as they are).
+  for v_row in
+    select * from baton_private.batch_add_steps_without_agent(directive_id,
            case when jsonb_typeof(steps) = 'array'
                 then coalesce((select jsonb_agg(case when jsonb_typeof(e.v) = 'object' then e.v - 'agent' else e.v end order by e.ord)
                                  from jsonb_array_elements(steps) with ordinality e(v, ord)), '[]'::jsonb)
-                else steps end) with ordinality s;
-  -- The agents, in one statement, before the transaction commits: no dispatch sees a step without it.
+                else steps end)
+  loop
+    v_rows := v_rows || v_row;
+    v_ids := v_ids || v_row.id;
+  end loop;
+  -- The agents of live steps, in one statement, before the transaction commits: no dispatch sees a step without it.
   update baton.directive_steps s set agent = e.v ->> 'agent'
     from jsonb_array_elements(steps) with ordinality e(v, ord)
    where s.id = v_ids[e.ord] and jsonb_typeof(e.v -> 'agent') = 'string';
-  return query select s.* from unnest(v_ids) with ordinality i(id, ord) join baton.directive_steps s on s.id = i.id order by i.ord;
+  foreach v_row in array v_rows loop
+    return next coalesce((select s from baton.directive_steps s where s.id = v_row.id and s.agent is distinct from v_row.agent), v_row);
+  end loop;
 end;
 $function$
 
