@@ -5,7 +5,7 @@
  * fence" `baton ask "Any notes for the painter?"`:
  *   - a directive created on the page with "Review plans" waits with its plan as a proposal: the page
  *     shows the diff (+ added, with dependencies) and nothing is dispatched;
- *   - Reject needs a reason (an empty one is refused on the page); rejected with one, the directive is
+ *   - Reject needs a reason (an empty one gets the API's refusal on the page); rejected with one, the directive is
  *     planned again and the new proposal shows; Approve applies it and its steps run;
  *   - the agent's question shows on the directive page and, with its count, on the Directives list;
  *     clicking a choice answers it and the agent receives the answer (writes it to a file); the next
@@ -103,7 +103,9 @@ describe("plan review and questions in Chromium", { skip: fs.existsSync(CHROMIUM
     // Reject: a reason is required; with one, the directive is planned again.
     await page.getByRole("button", { name: "Reject plan…" }).click();
     await page.getByRole("button", { name: "Reject the plan" }).click();
-    await review.getByRole("alert").filter({ hasText: "Say why you reject the plan: the planner's next prompt quotes your reason." }).waitFor();
+    const refused = review.getByRole("alert");
+    await refused.waitFor(); // the API's own message
+    assert.equal(await refused.textContent(), 'Give a reason for rejecting the plan: the planner reads it when it plans again. baton directive plan reject --reason "..."');
     await page.getByLabel("Why do you reject it?").fill("Ask me for the colour first.");
     await page.getByRole("button", { name: "Reject the plan" }).click();
     await page.locator(`[data-testid="plan-review"][data-proposal-status="proposed"]:not([data-proposal="${first}"])`).waitFor();

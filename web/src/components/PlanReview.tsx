@@ -68,8 +68,8 @@ export function PlanReview(props: { directiveId: string; reviewPlans: boolean; p
   const nameOf = new Map(props.changes.map((c) => [c.stepId, c.name]));
   const reject = async (event: Event) => {
     event.preventDefault();
+    // An empty reason goes to the API too, which refuses it with its own message (the one source of that rule).
     const reason = String(new FormData(event.currentTarget as HTMLFormElement).get("reason") ?? "").trim();
-    if (reason === "") return setError("Say why you reject the plan: the planner's next prompt quotes your reason.");
     setBusy(true);
     setError(undefined);
     try {
