@@ -421,7 +421,8 @@ declare
   v_skip uuid[];
   v_n integer;
 begin
-  if room <= 0 then
+  -- Most slots freed find nothing waiting: one probe of the owner's pending tasks, and done.
+  if room <= 0 or not exists (select 1 from baton.tasks t where t.owner_id = refill_daemon.owner_id and t.status = 'pending') then
     return 0;
   end if;
   select d.labels into v_labels from baton.daemons d where d.id = refill_daemon.daemon_id;

@@ -187,6 +187,23 @@ describe("fairness", () => {
     }));
 });
 
+describe("the refill's reads", () => {
+  it("with nothing waiting, a freed slot reads one entry of the owner's pending tasks, however many directives are active", () =>
+    withRootDb(db, async (c) => {
+      const first = await setup(c, steps(2, "a"));
+      for (let i = 0; i < 30; i++) await setup(c, steps(2, `d${i}`), { owner: first.owner });
+      const daemon = await createDaemon(c, first.owner, { maxTasks: 1 });
+      await c.query("analyze baton.tasks"); // (other tests of this file committed pending tasks of other owners)
+      await c.query("set local enable_seqscan = off"); // as in hot_path_scans: a scan of tasks then only happens when no index serves it
+      const read = async () =>
+        q<{ seq: string; tup: string; idx: string }>(c, "select seq_scan::text as seq, idx_tup_fetch::text as tup, idx_scan::text as idx from pg_stat_xact_user_tables where schemaname = 'baton' and relname = 'tasks'");
+      const before = await read();
+      assert.equal((await q<{ n: number }>(c, "select baton_private.refill_daemon($1, $2, 1) as n", [daemon, first.owner])).n, 0);
+      const after = await read();
+      assert.deepEqual([Number(after.seq) - Number(before.seq), Number(after.idx) - Number(before.idx), Number(after.tup) - Number(before.tup)], [0, 1, 0]);
+    }));
+});
+
 describe("routing", () => {
   it("sends a step that names an agent only to a daemon with that label; a step naming none goes anywhere", () =>
     withRootDb(db, async (c) => {
