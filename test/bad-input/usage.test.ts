@@ -99,7 +99,7 @@ describe("baton task usage and budgets", () => {
     assert.deepEqual(status.stdout.split("\n").slice(1, 4), [
       "status paused, goal revision 1, generation 0",
       "usage: 1,200 input + 300 output tokens, $1.00 (1 task reported), budget $1.00",
-      "paused: Budget reached: it cost $1 of its $1 budget. (raise it with `baton directive update --budget-usd/--budget-tokens`, or resume with `baton directive start`)",
+      "paused: Budget reached: it cost $1 of its $1 budget. `baton directive update --budget-usd/--budget-tokens` raises it; `baton directive start` resumes it",
     ]);
     const json = JSON.parse((await cli(["directive", "status", "--directive", f.d, "--json"], { env: f.env })).stdout);
     assert.deepEqual(json.usage, {

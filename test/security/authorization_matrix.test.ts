@@ -108,6 +108,7 @@ const MATRIX: Record<
   "Mutation.pauseDirective":      ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.archiveDirective":    ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.updateGoal":          ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
+  "Mutation.updateDirective":    ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.setDirectiveCheck":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.setDirectiveLimits":  ["42501",  "allow",  "BTNFD",  "42501",  "42501",  "42501",  U,        "42501",  "42501",  "42501",  U],
   "Mutation.setDirectiveTargetBranch": ["42501", "allow", "BTNFD", "42501", "42501", "42501", U,       "42501",  "42501",  "42501",  U],

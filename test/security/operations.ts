@@ -324,6 +324,9 @@ export const OPERATIONS: Record<string, Operation> = {
   "Mutation.setDirectiveLimits": mutation("setDirectiveLimits", "directiveId: $d, timeoutSeconds: 600, stallSeconds: 60", (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.deepEqual(await one(db, "select timeout_seconds, stall_seconds from baton.directives where id = $1", [w.directive]), { timeout_seconds: 600, stall_seconds: 60 });
   }),
+  "Mutation.updateDirective": mutation("updateDirective", `directiveId: $d, settings: $steps`, (w) => ({ d: w.directive, steps: { check: "npm test", max_parallel: 3 } }), async (_r, w, db) => {
+    assert.deepEqual(await one(db, "select check_command, max_parallel from baton.directives where id = $1", [w.directive]), { check_command: "npm test", max_parallel: 3 });
+  }),
   "Mutation.setDirectiveCheck": mutation("setDirectiveCheck", `directiveId: $d, checkCommand: "npm test"`, (w) => ({ d: w.directive }), async (_r, w, db) => {
     assert.equal((await one(db, "select check_command from baton.directives where id = $1", [w.directive])).check_command, "npm test");
   }),

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
-import { DirectiveUsageDocument, SetDirectiveCheckDocument, SetDirectiveReviewPlansDocument, SetDirectiveOnCompleteDocument, SetDirectiveTargetBranchDocument } from "../../client/generated/graphql";
+import { UpdateDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, directiveIdFrom, output, UsageError, type CommonOptions } from "../context";
-import { cliLimit, LIMITS_HELP, updateLimits } from "./directive-limits";
-import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
-import { FAIRNESS_HELP, fairnessFlags, hasFairness, updateFairness } from "./directive-fairness";
+import { formatDuration } from "../../duration";
+import { cliLimit, LIMITS_HELP } from "./directive-limits";
+import { BUDGET_HELP, budgetFlags, budgetLine } from "./task-usage";
+import { FAIRNESS_HELP, fairnessFlags, hasFairness } from "./directive-fairness";
 
 type Options = CommonOptions & { check?: string | false; timeout?: string; stall?: string; targetBranch?: string | false; onComplete?: string | false;
   budgetUsd?: string;
@@ -61,74 +62,38 @@ Examples:
       ),
     { directive: true },
   ).action(async (opts: Options) => {
-    if (opts.reviewPlans !== undefined) {
-      // Plan review (sql/000024): its own call, before the other settings (each is one call).
-      const on = reviewFlag(opts.reviewPlans);
-      const data = await apiClient(opts).request(SetDirectiveReviewPlansDocument, { d: directiveIdFrom(opts), on });
-      const d = present(data.setDirectiveReviewPlans?.result, "the updated directive");
-      const line = on ? `Plans of ${d.rowId} now wait for your review (\`baton directive plan\`).` : `Plans of ${d.rowId} now run without review.`;
-      const rest = opts.check !== undefined || opts.timeout !== undefined || opts.stall !== undefined || opts.targetBranch !== undefined || opts.onComplete !== undefined || opts.budgetUsd !== undefined || opts.budgetTokens !== undefined || opts.maxParallel !== undefined || opts.priority !== undefined;
-      if (!rest) return output(opts, d, line);
-      if (!opts.json) process.stdout.write(line + "\n");
-    }
-    const limits = opts.timeout !== undefined || opts.stall !== undefined;
-    const result = opts.targetBranch !== undefined || opts.onComplete !== undefined;
-    const budget = budgetFlags(opts); // checked before anything is sent
-    const budgets = budget.usd !== undefined || budget.tokens !== undefined;
-    const fairness = fairnessFlags(opts); // checked before anything is sent
-    if (opts.check === undefined && !limits && !result && !budgets && !hasFairness(fairness)) {
+    // Every flag is checked before anything is sent, and all of them go in one call (sql/000029):
+    // the server applies them all or, when it refuses one, none.
+    const settings: Record<string, unknown> = {};
+    if (opts.reviewPlans !== undefined) settings.review_plans = reviewFlag(opts.reviewPlans);
+    const fairness = fairnessFlags(opts);
+    if (fairness.maxParallel !== undefined) settings.max_parallel = fairness.maxParallel;
+    if (fairness.priority !== undefined) settings.priority = fairness.priority;
+    const budget = budgetFlags(opts);
+    if (budget.usd !== undefined) settings.budget_usd = budget.usd === null ? null : Number(budget.usd);
+    if (budget.tokens !== undefined) settings.budget_tokens = budget.tokens === null ? null : Number(budget.tokens);
+    if (opts.targetBranch !== undefined) settings.target_branch = opts.targetBranch === false ? null : opts.targetBranch;
+    if (opts.onComplete !== undefined) settings.on_complete = opts.onComplete === false ? null : opts.onComplete;
+    // `none` is 0 here; the server takes null to remove a limit.
+    if (opts.timeout !== undefined) settings.timeout_seconds = cliLimit(opts.timeout, "--timeout", { allowNone: true }) || null;
+    if (opts.stall !== undefined) settings.stall_seconds = cliLimit(opts.stall, "--stall", { allowNone: true }) || null;
+    if (opts.check !== undefined) settings.check = opts.check === false ? null : opts.check;
+    if (Object.keys(settings).length === 0) {
       throw new UsageError(
         'Nothing to update: give --check "COMMAND", --no-check, --target-branch BRANCH, --no-target-branch, --on-complete "COMMAND", --no-on-complete, --timeout DURATION, --stall DURATION, --budget-usd AMOUNT, --budget-tokens N, --max-parallel N, --priority N or --review-plans on|off.',
       );
     }
-    if (hasFairness(fairness)) {
-      // Limits and priority (sql/000026): their own calls, before the other settings.
-      if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
-      if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
-      const { directive: d, line } = await updateFairness(apiClient(opts), directiveIdFrom(opts), fairness);
-      if (opts.check === undefined && !limits && !result && !budgets) return output(opts, d, line);
-      if (!opts.json) process.stdout.write(line + "\n");
-    }
-    if (budgets) {
-      if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
-      if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
-      const api = apiClient(opts);
-      const id = directiveIdFrom(opts);
-      const now = (await api.request(DirectiveUsageDocument, { id })).directiveUsages?.nodes[0];
-      if (!now) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
-      const { directive: d, line } = await updateBudget(api, id, budget, now);
-      if (opts.check === undefined && !limits && !result) return output(opts, d, line);
-      if (!opts.json) process.stdout.write(line + "\n");
-    }
-    if (result) {
-      // The result options first: each is one call, and the others follow as before.
-      const api = apiClient(opts);
-      const id = directiveIdFrom(opts);
-      const said: string[] = [];
-      let d;
-      if (opts.targetBranch !== undefined) {
-        const data = await api.request(SetDirectiveTargetBranchDocument, { id, branch: opts.targetBranch === false ? null : opts.targetBranch });
-        d = present(data.setDirectiveTargetBranch?.result, "the updated directive");
-        said.push(`Result of ${d.rowId} goes to ${d.targetBranch}.`);
-      }
-      if (opts.onComplete !== undefined) {
-        const data = await api.request(SetDirectiveOnCompleteDocument, { id, command: opts.onComplete === false ? null : opts.onComplete });
-        d = present(data.setDirectiveOnComplete?.result, "the updated directive");
-        said.push(d.onCompleteCommand ? `On-complete command of ${d.rowId} set: ${d.onCompleteCommand}` : `On-complete command of ${d.rowId} removed.`);
-      }
-      if (opts.check === undefined && !limits) return output(opts, d, said.join("\n"));
-      if (!opts.json) process.stdout.write(said.join("\n") + "\n");
-    }
-    // Both flags are checked before anything is sent, so a bad one changes nothing.
-    if (opts.timeout !== undefined) cliLimit(opts.timeout, "--timeout", { allowNone: true });
-    if (opts.stall !== undefined) cliLimit(opts.stall, "--stall", { allowNone: true });
-    if (opts.check === undefined) {
-      const { directive, line } = await updateLimits(apiClient(opts), directiveIdFrom(opts), opts);
-      return output(opts, directive, line);
-    }
-    if (limits) await updateLimits(apiClient(opts), directiveIdFrom(opts), opts);
-    const data = await apiClient(opts).request(SetDirectiveCheckDocument, { id: directiveIdFrom(opts), check: opts.check === false ? null : opts.check });
-    const d = present(data.setDirectiveCheck?.result, "the updated directive");
-    output(opts, d, d.checkCommand ? `Check of ${d.rowId} set: ${d.checkCommand}` : `Check of ${d.rowId} removed.`);
+    const data = await apiClient(opts).request(UpdateDirectiveDocument, { id: directiveIdFrom(opts), settings });
+    const d = present(data.updateDirective?.result, "the updated directive");
+    const show = (seconds: number | null) => (seconds === null ? "none" : formatDuration(seconds));
+    const lines: string[] = [];
+    if ("review_plans" in settings) lines.push(d.reviewPlans ? `Plans of ${d.rowId} now wait for your review (\`baton directive plan\`).` : `Plans of ${d.rowId} now run without review.`);
+    if (hasFairness(fairness)) lines.push(`Dispatch of ${d.rowId}: max parallel ${d.maxParallel ?? "none"}, priority ${d.priority}.`);
+    if ("budget_usd" in settings || "budget_tokens" in settings) lines.push(budgetLine(d));
+    if ("target_branch" in settings) lines.push(`Result of ${d.rowId} goes to ${d.targetBranch}.`);
+    if ("on_complete" in settings) lines.push(d.onCompleteCommand ? `On-complete command of ${d.rowId} set: ${d.onCompleteCommand}` : `On-complete command of ${d.rowId} removed.`);
+    if ("timeout_seconds" in settings || "stall_seconds" in settings) lines.push(`Limits of ${d.rowId}: timeout ${show(d.timeoutSeconds)}, stall ${show(d.stallSeconds)}.`);
+    if ("check" in settings) lines.push(d.checkCommand ? `Check of ${d.rowId} set: ${d.checkCommand}` : `Check of ${d.rowId} removed.`);
+    output(opts, d, lines.join("\n"));
   });
 }

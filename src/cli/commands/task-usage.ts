@@ -106,6 +106,10 @@ export async function updateBudget(
     tokens: flags.tokens === undefined ? current.budgetTokens : flags.tokens,
   });
   const d = present(data.setDirectiveBudget?.result, "the updated directive");
-  const line = `Budget of ${d.rowId}: ${d.budgetUsd === null ? "no cost budget" : `$${trimUsd(d.budgetUsd)}`}, ${d.budgetTokens === null ? "no token budget" : `${Number(d.budgetTokens).toLocaleString("en-US")} tokens`}.${d.pausedReason ? ` Paused: ${d.pausedReason}` : ""}`;
-  return { directive: d, line };
+  return { directive: d, line: budgetLine(d) };
+}
+
+/** "Budget of D: $25, no token budget." (and why it is paused, when it is). */
+export function budgetLine(d: { rowId: string; budgetUsd: string | null; budgetTokens: string | null; pausedReason: string | null }): string {
+  return `Budget of ${d.rowId}: ${d.budgetUsd === null ? "no cost budget" : `$${trimUsd(d.budgetUsd)}`}, ${d.budgetTokens === null ? "no token budget" : `${Number(d.budgetTokens).toLocaleString("en-US")} tokens`}.${d.pausedReason ? ` Paused: ${d.pausedReason}` : ""}`;
 }
