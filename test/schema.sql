@@ -992,6 +992,12 @@ begin
         using errcode = 'BTINV';
     end if;
   end if;
+  -- PLAN REVIEW: a reviewing planner's batch goes whole, "agent" included, to the function this wraps,
+  -- whose proposal branch stores each entry as given (approval adds it through this function again).
+  if baton_private.writes_to_proposal(batch_add_steps.directive_id) then
+    return query select * from baton_private.batch_add_steps_without_agent(batch_add_steps.directive_id, steps);
+    return;
+  end if;
   -- The rows as the earlier version returns them, in order (a reviewing planner's are its proposal's,
   -- not live steps: they are returned as they are).
   for v_row in

@@ -166,6 +166,24 @@ describe("the diff", () => {
 });
 
 describe("approving", () => {
+  it("keeps each proposed step's agent (sql/000030): the approved steps go only to daemons with that label", () =>
+    withRootDb(db, async (c) => {
+      const w = await planning(c);
+      await as(c, w.agent, async () => {
+        await c.query("select * from baton.batch_add_steps($1, $2)", [w.d, JSON.stringify([{ key: "x", name: "x", agent: "codex" }, { key: "y", name: "y", dependsOn: ["x"] }])]);
+        await c.query("select * from baton.add_step($1, 'z', agent => 'gpu')", [w.d]);
+      });
+      await report(c, w.task, "completed");
+      assert.equal(await liveCount(c, w.d), 0, "nothing live before approval");
+      await as(c, w.user, () => c.query("select baton.approve_plan($1)", [w.d]));
+      const live = await c.query<{ name: string; agent: string | null }>("select name, agent from baton.directive_steps where directive_id = $1 order by name", [w.d]);
+      assert.deepEqual(live.rows, [
+        { name: "x", agent: "codex" },
+        { name: "y", agent: null },
+        { name: "z", agent: "gpu" },
+      ]);
+    }));
+
   it("applies the proposal atomically; its ready steps are dispatched, with their checks and limits", () =>
     withRootDb(db, async (c) => {
       const w = await proposed(c);
