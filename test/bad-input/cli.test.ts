@@ -32,7 +32,7 @@ type CliCase = {
 };
 
 const ZERO = "00000000-0000-4000-8000-000000000000";
-const ENTRY_SHAPE = 'Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?}.';
+const ENTRY_SHAPE = 'Each entry is {"key"?, "name", "description"?, "taskPlan"?, "dependsOn"?: [...], "orderIndex"?, "check"?, "timeout"?, "stall"?, "agent"?}.';
 const NOT_UTF8 = "is not valid UTF-8 (it has bytes such as 0xFF that encode no character); save it as UTF-8 and try again.";
 const UUID_HINT = "must be a UUID such as 3f2b8c1e-9a4d-4c2e-8f00-5b6a7c8d9e0f";
 const batchAdd = (f: Fixture, ...rest: string[]) => ["directive", "batch-add-steps", "--directive", f.d, ...rest];
