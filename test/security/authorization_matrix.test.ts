@@ -199,6 +199,9 @@ describe("the authorization matrix", () => {
   let shared: World;
   let sharedRows: ARows;
   let worlds = 0;
+  // A mutation's refusals share one world (prepared once): each cell asserts that its refusal changed
+  // nothing, so the next one meets the same state. An allowed cell changes it, so it gets a fresh one.
+  const refusalWorlds = new Map<MutationOp, Promise<World>>();
 
   before(async () => {
     shared = await makeWorld(db, server, "shared");
@@ -265,8 +268,13 @@ describe("the authorization matrix", () => {
 
   async function mutationCell(spec: MutationOp, subject: Subject, outcome: Outcome, tag: string): Promise<void> {
     assert.notEqual(outcome, "hidden", "a mutation is allowed or denied, never hidden");
-    const w = await makeWorld(db, server, tag);
-    await spec.prepare?.(db, w);
+    const fresh = async (t: string) => {
+      const w = await makeWorld(db, server, t);
+      await spec.prepare?.(db, w);
+      return w;
+    };
+    if (outcome !== "allow" && !refusalWorlds.has(spec)) refusalWorlds.set(spec, fresh(`${tag} (refusals)`));
+    const w = outcome === "allow" ? await fresh(tag) : await refusalWorlds.get(spec)!;
     // The world's rows, and every table's row count (not a hash of all the worlds before it).
     const owners = [w.ownerA, w.ownerB];
     const before = await scopedSnapshot(db, owners);
