@@ -9,26 +9,10 @@ import type { PoolClient } from "pg";
 import { assertDbError, inSavepoint, useTestDatabase, withRootDb } from "../helpers/db";
 import { createOwner, directive, jobs } from "../helpers/fixtures";
 import { waitFor } from "../helpers/wait";
-import { chain, createDaemon, q, setup, startStep } from "./support";
+import { chain, createDaemon, q, setup, startStep, as, type Token } from "./support";
 
 const db = useTestDatabase();
 
-type Token = { role: "baton_user" | "baton_daemon" | "baton_agent"; owner: string; daemon?: string; directive?: string; task?: string };
-
-/** Runs fn with a token's settings (transaction-local, as PostGraphile sets them), then back to root. */
-async function as<T>(c: PoolClient, t: Token, fn: () => Promise<T>): Promise<T> {
-  await c.query(
-    `select set_config('baton.owner_id', $1, true), set_config('baton.daemon_id', coalesce($2, ''), true), set_config('baton.directive_id', coalesce($3, ''), true),
-            set_config('baton.task_id', coalesce($4, ''), true), set_config('baton.token_gen', '0', true), set_config('role', $5, true)`,
-    [t.owner, t.daemon ?? null, t.directive ?? null, t.task ?? null, t.role],
-  );
-  try {
-    return await fn();
-  } finally {
-    await c.query("reset role");
-    await c.query("select set_config('baton.owner_id', '', true), set_config('baton.daemon_id', '', true), set_config('baton.task_id', '', true), set_config('baton.directive_id', '', true)");
-  }
-}
 
 const fails = (c: PoolClient, sql: string, params: unknown[], code: string, message: string) => assertDbError(inSavepoint(c, () => c.query(sql, params)), code, message);
 
