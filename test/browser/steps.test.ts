@@ -30,7 +30,9 @@ describe("a step in Chromium", { skip: fs.existsSync(CHROMIUM) ? false : `no Chr
 
   it("streams an attempt's output, shows the failed attempts' errors, and retries the failed step", async () => {
     const marks = e2e.tempDir("marks");
-    // Attempt N prints a line, waits for go-N, prints another; attempts 1 and 2 then fail, 3 succeeds.
+    // Attempt N prints a line, waits for go-N, prints another, waits for end-N (so the page, which
+    // follows the newest attempt, is not moved on to the next one before the test saw the line);
+    // attempts 1 and 2 then fail, 3 succeeds.
     const agent = writeAgent(
       e2e,
       `#!/bin/sh
@@ -42,6 +44,7 @@ echo $n > "$E2E_MARKS/count"
 echo "attempt $n: compiling"
 while [ ! -f "$E2E_MARKS/go-$n" ]; do sleep 0.1; done
 echo "attempt $n: linking"
+while [ ! -f "$E2E_MARKS/end-$n" ]; do sleep 0.1; done
 if [ $n -le 2 ]; then echo "attempt $n: the linker failed" >&2; exit 1; fi
 exit 0
 `,
@@ -65,11 +68,13 @@ exit 0
     await output.filter({ hasText: "attempt 1: compiling" }).waitFor();
     fs.writeFileSync(path.join(marks, "go-1"), "");
     await output.filter({ hasText: "attempt 1: linking" }).waitFor(); // streamed while the page was open
+    fs.writeFileSync(path.join(marks, "end-1"), "");
 
     // Attempt 1 fails; attempt 2 starts by itself and is followed (the newest attempt is shown).
     await page.getByRole("tab", { name: "Attempt 1: failed" }).waitFor();
     await output.filter({ hasText: "attempt 2: compiling" }).waitFor();
     fs.writeFileSync(path.join(marks, "go-2"), "");
+    fs.writeFileSync(path.join(marks, "end-2"), "");
     await page.locator('g.dag-node[data-step="Build"][data-status="failed"]').waitFor();
     await page.getByRole("tab", { name: "Attempt 2: failed" }).click();
     await output.filter({ hasText: "attempt 2: the linker failed" }).waitFor();
@@ -79,6 +84,7 @@ exit 0
     await page.getByRole("button", { name: "Retry" }).click();
     await output.filter({ hasText: "attempt 3: compiling" }).waitFor();
     fs.writeFileSync(path.join(marks, "go-3"), "");
+    fs.writeFileSync(path.join(marks, "end-3"), "");
     await page.locator('g.dag-node[data-step="Build"][data-status="completed"]').waitFor();
     await page.getByRole("tab", { name: "Attempt 3: completed" }).waitFor();
     await page.locator(".page-head .badge", { hasText: /^idle$/ }).first().waitFor();

@@ -4,7 +4,7 @@
  * both ways is shown once, and a gap in the stream (an event missed) is filled by reading after the
  * last contiguous seq. The feed is subscribed before the backfill is read, so nothing falls between.
  */
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { gql, subscribe } from "../api";
 
 type Chunk = { seq: number; stream: string; text: string };
@@ -26,31 +26,33 @@ function contiguous(chunks: Map<number, Chunk>): number {
 export function TaskOutput(props: { directiveId: string; taskId: string; live: boolean }) {
   const [chunks, setChunks] = useState<Map<number, Chunk>>(new Map());
   const [error, setError] = useState<string | undefined>(undefined);
-  const store = useRef(new Map<number, Chunk>());
-  const reading = useRef(false);
 
   useEffect(() => {
-    store.current = new Map();
+    // Per attempt shown: a read still in flight for the attempt shown before must neither block this
+    // one's backfill nor add its chunks here (seqs restart at 1 per task, so they would hide ours).
+    const store = new Map<number, Chunk>();
+    let reading = false;
     setChunks(new Map());
     setError(undefined);
     let alive = true;
     const add = (list: Chunk[]) => {
+      if (!alive) return false;
       let changed = false;
-      for (const c of list) if (!store.current.has(c.seq)) (store.current.set(c.seq, c), (changed = true));
-      if (changed && alive) setChunks(new Map(store.current));
+      for (const c of list) if (!store.has(c.seq)) (store.set(c.seq, c), (changed = true));
+      if (changed) setChunks(new Map(store));
       return changed;
     };
     const backfill = async () => {
-      if (reading.current) return;
-      reading.current = true;
+      if (reading) return;
+      reading = true;
       try {
-        const after = contiguous(store.current);
+        const after = contiguous(store);
         const data = await gql<{ task: { outputChunks: { nodes: Chunk[] } } | null }>(BACKFILL, { t: props.taskId, after });
         add(data.task?.outputChunks.nodes ?? []);
       } catch (err) {
         if (alive) setError(err instanceof Error ? err.message : String(err));
       } finally {
-        reading.current = false;
+        reading = false;
       }
     };
     const stop = props.live
@@ -61,8 +63,8 @@ export function TaskOutput(props: { directiveId: string; taskId: string; live: b
             const mine = data.directiveEvents.events.filter((e) => e.subjectId === props.taskId).flatMap((e) => e.outputChunks);
             if (mine.length === 0) return;
             add(mine);
-            const max = Math.max(...store.current.keys());
-            if (contiguous(store.current) < max) void backfill(); // a chunk was missed: read it
+            const max = Math.max(...store.keys());
+            if (contiguous(store) < max) void backfill(); // a chunk was missed: read it
           },
           (message) => alive && setError(message),
         )
