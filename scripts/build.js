@@ -51,7 +51,10 @@ function newestInput() {
   return newest;
 }
 
-/** The newest modification time (ms) of the dashboard's inputs: web/ and the lock file (a new Preact or Vite). */
+/**
+ * The newest modification time (ms) of the dashboard's inputs: web/, the status lists it shares with the
+ * CLI (src/statuses.ts and the generated enums it reads) and the lock file (a new Preact or Vite).
+ */
 function newestWebInput() {
   let newest = 0;
   const visit = (dir) => {
@@ -63,8 +66,10 @@ function newestWebInput() {
     }
   };
   visit(WEB);
-  const lock = path.join(ROOT, "package-lock.json");
-  if (fs.existsSync(lock)) newest = Math.max(newest, fs.statSync(lock).mtimeMs);
+  for (const file of ["package-lock.json", "src/statuses.ts", "src/client/generated/graphql.ts"]) {
+    const full = path.join(ROOT, file);
+    if (fs.existsSync(full)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
   return newest;
 }
 

@@ -11,6 +11,7 @@ import { ActionButton } from "./ActionButton";
 import { ErrorMessage } from "./ErrorMessage";
 import { StatusBadge } from "./StatusBadge";
 import { TaskOutput } from "./TaskOutput";
+import { LIVE_TASK_STATUSES, statusIn } from "../../../src/statuses"; // the same list the CLI and the daemon use
 
 type Attempt = { rowId: string; attempt: number | null; status: string; error: string | null; startedAt: string | null; finishedAt: string | null; daemon: { name: string } | null };
 type Step = { rowId: string; name: string; status: string; description: string | null; attempts: number; maxAttempts: number; checkCommand: string | null; tasksByStepId: { nodes: Attempt[] } };
@@ -27,7 +28,6 @@ const STEP_ACTIONS = {
   complete: "mutation DashboardComplete($s: UUID!) { completeStep(input: { stepId: $s }) { result { rowId status } } }",
 };
 const CANCEL = "mutation DashboardCancel($t: UUID!) { cancelTask(input: { taskId: $t }) { result { rowId status } } }";
-const LIVE = new Set(["pending", "starting", "running", "waiting", "checking"]);
 
 export function StepPanel(props: { directiveId: string; stepId: string; onClose: () => void }) {
   const live = useLiveQuery(() => gql<{ directiveStep: Step | null }>(STEP, { s: props.stepId }), props.stepId, () => [props.directiveId]);
@@ -37,7 +37,7 @@ export function StepPanel(props: { directiveId: string; stepId: string; onClose:
   if (!step) return <p class="muted">{live.error ?? "Loading the step…"}</p>;
   const attempts = step.tasksByStepId.nodes;
   const shown = attempts.find((a) => a.rowId === picked) ?? attempts[attempts.length - 1];
-  const running = attempts.find((a) => LIVE.has(a.status));
+  const running = attempts.find((a) => statusIn(a.status, LIVE_TASK_STATUSES));
   const act = (run: () => Promise<unknown>) => async () => {
     await run();
     live.refetch();
@@ -93,7 +93,7 @@ export function StepPanel(props: { directiveId: string; stepId: string; onClose:
                   {shown.error}
                 </p>
               ) : null}
-              <TaskOutput directiveId={props.directiveId} taskId={shown.rowId} live={LIVE.has(shown.status)} />
+              <TaskOutput directiveId={props.directiveId} taskId={shown.rowId} live={statusIn(shown.status, LIVE_TASK_STATUSES)} />
             </div>
           ) : null}
         </>

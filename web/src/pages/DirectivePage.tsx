@@ -16,6 +16,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { StepPanel } from "../components/StepPanel";
 import { shortId, usd, when } from "../format";
 import { useLiveQuery } from "../live";
+import { LIVE_TASK_STATUSES, statusIn } from "../../../src/statuses"; // the same list the CLI and the daemon use
 
 type Directive = {
   rowId: string;
@@ -61,7 +62,6 @@ const ACTIONS = {
   archive: "mutation DashboardArchive($id: UUID!) { archiveDirective(input: { directiveId: $id }) { result { rowId status } } }",
 };
 
-const LIVE_TASK = new Set(["pending", "starting", "running", "waiting", "checking"]);
 
 /** The directive, then the diff of its plan when one waits for review. */
 async function fetchDirective(id: string): Promise<Data> {
@@ -89,7 +89,7 @@ export function DirectivePage(props: { id: string }) {
     );
   }
   if (!d) return <p class="muted">{live.error ?? "Loading…"}</p>;
-  const planning = d.tasks.nodes.find((t) => LIVE_TASK.has(t.status));
+  const planning = d.tasks.nodes.find((t) => statusIn(t.status, LIVE_TASK_STATUSES));
   const usage = live.data?.directiveUsages.nodes[0];
   const act = (kind: keyof typeof ACTIONS) => async () => {
     await gql(ACTIONS[kind], { id: d.rowId });
