@@ -1021,7 +1021,7 @@ end;
 $function$
 
 -- baton.cancel_question(uuid)  (execute: baton_agent,baton_user)
--- comment: Withdraws an open question (its task's agent, e.g. when `baton ask` is interrupted, or its owner): it becomes cancelled and its task runs again when no other question is open. Cancelling a cancelled question changes nothing.
+-- comment: Withdraws an open question (its task's agent, e.g. when `baton ask` is interrupted or gives up, or its owner): it becomes cancelled, or expired when its deadline has passed, and its task runs again when no other question is open. Cancelling a cancelled question changes nothing.
 CREATE OR REPLACE FUNCTION baton.cancel_question(question_id uuid)
  RETURNS baton.questions
  LANGUAGE plpgsql
@@ -1052,7 +1052,9 @@ begin
     raise exception 'Question % is %, so it cannot be cancelled; only open questions can.', v_question.id, v_question.status
       using errcode = 'BTSTS', detail = format('from=%s to=cancelled', v_question.status);
   end if;
-  update baton.questions q set status = 'cancelled' where q.id = v_question.id
+  -- Past its deadline it is what the sweep would have made it: expired, not cancelled.
+  update baton.questions q set status = (case when q.expires_at <= now() then 'expired' else 'cancelled' end)::baton.question_status
+   where q.id = v_question.id
   returning * into v_question;
   return v_question;
 end;

@@ -264,4 +264,16 @@ describe("who may ask, answer and cancel", () => {
       assert.equal((await as(c, w.agent, () => q<Question>(c, "select * from baton.cancel_question($1)", [qn.id]))).status, "cancelled");
       assert.equal(await taskStatus(c, w.task), "running");
     }));
+
+  it("withdrawn past its deadline (no sweep ran), it is expired, as the sweep would have made it (sql/000031)", () =>
+    withRootDb(db, async (c) => {
+      const w = await running(c);
+      const qn = await as(c, w.agent, () => ask(c, w.task, "Which?", null, 60));
+      // Its deadline passed: moved back with the row guard off (a question's deadline is not editable).
+      await c.query("set local session_replication_role = replica");
+      await c.query("update baton.questions set expires_at = now() - interval '1 minute' where id = $1", [qn.id]);
+      await c.query("set local session_replication_role = origin");
+      assert.equal((await as(c, w.agent, () => q<Question>(c, "select * from baton.cancel_question($1)", [qn.id]))).status, "expired");
+      assert.equal(await taskStatus(c, w.task), "running");
+    }));
 });

@@ -15,7 +15,8 @@ import type { Command } from "commander";
 import { AskQuestionDocument, CancelQuestionDocument, DirectiveEventsFeedDocument, QuestionStateDocument, type QuestionStateQuery } from "../../client/generated/graphql";
 import { GraphQLRequestError, subscribe } from "../../client/graphql";
 import { present } from "../../client/results";
-import { formatDuration, parseLimit } from "../../duration";
+import { formatDuration } from "../../duration";
+import { cliLimit } from "./directive-limits";
 import { addCommonOptions, apiClient, output, parseId, UsageError, type CommonOptions } from "../context";
 
 type AskOptions = CommonOptions & { task?: string; choice?: string[]; timeout?: string };
@@ -69,14 +70,7 @@ Examples:
     if (!raw) throw new UsageError("No task given: pass --task ID or set BATON_TASK_ID (the daemon sets it for the agent).");
     const taskId = parseId(raw, "The task id");
     if (!question.trim()) throw new UsageError("The question is empty: write what you need to know, e.g. baton ask \"Which database?\".");
-    let timeout: number | null = null;
-    if (opts.timeout !== undefined) {
-      try {
-        timeout = parseLimit(opts.timeout, "--timeout");
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-    }
+    const timeout = opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout");
     const choices = opts.choice ?? null;
     if (choices && choices.length < 2) throw new UsageError("Give at least two --choice values (or none, for a free-text answer).");
 
@@ -112,9 +106,10 @@ async function waitForClose(api: ReturnType<typeof apiClient>, id: string, direc
         }
         if (q.status !== "open") return settle(q);
         // The server's sweep expires it; if no worker runs the sweep, stop waiting well after the deadline.
+        // Withdrawn past its deadline, the server marks it expired (sql/000031); report the row as it is.
         if (deadline !== null && Date.now() > deadline) {
-          await api.request(CancelQuestionDocument, { id }).catch(() => undefined);
-          return settle({ ...q, status: "expired" });
+          const closed = (await api.request(CancelQuestionDocument, { id })).cancelQuestion?.result;
+          return settle(closed ? { ...q, ...closed } : q);
         }
       } catch (err) {
         // A network hiccup: the next event or poll reads again. Anything else is final.
