@@ -9,6 +9,7 @@
 import {
   DaemonStatus as DaemonStatusEnum,
   DirectiveStatus as DirectiveStatusEnum,
+  PlanProposalStatus as PlanProposalStatusEnum,
   StepStatus as StepStatusEnum,
   TaskStatus as TaskStatusEnum,
 } from "./client/generated/graphql";
@@ -41,6 +42,8 @@ export const BAD_STEP_STATUSES: readonly StepStatus[] = ["failed", "blocked"];
 export const RETRYABLE_STEP_STATUSES: readonly StepStatus[] = ["failed", "blocked", "ready"];
 /** Tasks not finished yet: waiting for a daemon, assigned, running, waiting for an answer (`baton ask`), or running their check. */
 export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ["pending", "starting", "running", "waiting", "checking"];
+/** Plan proposals still open (sql/000024): being written by their planner, or waiting for review. */
+export const OPEN_PLAN_STATUSES: readonly (typeof PlanProposalStatusEnum)[keyof typeof PlanProposalStatusEnum][] = ["drafting", "proposed"];
 /** What a daemon reports when an agent process ends. */
 export type TaskOutcome = Extract<TaskStatus, "completed" | "failed" | "interrupted">;
 

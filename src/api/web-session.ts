@@ -23,7 +23,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type http from "node:http";
 import type { Pool } from "pg";
 import { z } from "zod";
-import { parseToken, type Claims } from "../auth/claims";
+import { bearerToken, parseToken, type Claims } from "../auth/claims";
 import { TokenError } from "../auth/jwt";
 import { mintOwnerToken } from "../auth/mint";
 import { unverifiedClaims } from "../auth/unverified-claims";
@@ -207,12 +207,11 @@ export function makeAuthRoutes(opts: { pool: Pool; jwtSecret: string; logger: Lo
   }
 
   async function link(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const header = req.headers.authorization;
-    const match = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header.trim()) : null;
-    if (!match) throw new HttpError(401, "A new sign-in link needs your owner token: send Authorization: Bearer <token> (`baton web link` does).");
     let claims: Claims;
     try {
-      claims = parseToken(match[1]!, jwtSecret);
+      const token = bearerToken(req.headers.authorization); // the API's parser: a malformed value says how it must look
+      if (!token) throw new HttpError(401, "A new sign-in link needs your owner token: send Authorization: Bearer <token> (`baton web link` does).");
+      claims = parseToken(token, jwtSecret);
     } catch (err) {
       if (err instanceof TokenError) throw new HttpError(401, err.message);
       throw err;

@@ -19,6 +19,7 @@ import {
 import type { GraphQLClient } from "../../client/graphql";
 import { present, rows } from "../../client/results";
 import { addCommonOptions, apiClient, output, parseId, UsageError, type CommonOptions } from "../context";
+import { OPEN_PLAN_STATUSES, statusIn } from "../../statuses";
 
 type Change = NonNullable<NonNullable<PlanReviewQuery["planDiff"]>["nodes"][number]>;
 
@@ -97,7 +98,7 @@ Examples:
     const d = data.directive;
     if (!d) throw Object.assign(new Error(`Directive ${id} does not exist. List your directives with \`baton directive list\`.`), { code: "BTNFD" });
     const latest = rows(data.planProposals?.nodes)[0] ?? null;
-    const open = latest && (latest.status === PlanProposalStatus.Proposed || latest.status === PlanProposalStatus.Drafting) ? latest : null;
+    const open = latest && statusIn(latest.status, OPEN_PLAN_STATUSES) ? latest : null;
     const changes = open ? rows(data.planDiff?.nodes) : [];
     const count = (kind: string) => changes.filter((c) => c.change === kind).length;
     output(opts, { directiveId: d.rowId, reviewPlans: d.reviewPlans, proposal: open, latest, changes }, () => {

@@ -10,6 +10,7 @@ import { gql } from "../api";
 import { shortId } from "../format";
 import { ActionButton } from "./ActionButton";
 import { ErrorMessage } from "./ErrorMessage";
+import { OPEN_PLAN_STATUSES, statusIn } from "../../../src/statuses";
 
 export type PlanProposal = { rowId: string; status: string; reason: string | null; taskId: string | null };
 export type PlanChange = {
@@ -28,7 +29,7 @@ export const PLAN_FIELDS = `
 const DIFF = "query DashboardPlanDiff($id: UUID!) { planDiff(directiveId: $id) { nodes { stepId name change status dependsOn dependsOnNames previousDependsOn } } }";
 
 /** Whether a proposal waits for review (its diff is then worth reading). */
-export const waiting = (p: PlanProposal | undefined): boolean => p?.status === "proposed" || p?.status === "drafting";
+export const waiting = (p: PlanProposal | undefined): boolean => p !== undefined && statusIn(p.status, OPEN_PLAN_STATUSES);
 
 /** The waiting plan's diff against the live plan (no rows when none waits). */
 export async function fetchPlanDiff(directiveId: string): Promise<PlanChange[]> {
