@@ -22,8 +22,12 @@ describe("routing by label and limits, through the CLI and the real daemon", () 
     const agent = writeAgent(e2e, AGENT);
     const plain = await startDaemon(e2e, server, { agentCommand: agent, maxTasks: 2, name: "plain" });
     const codex = await startDaemon(e2e, server, { agentCommand: agent, maxTasks: 2, name: "codex-box", args: ["--label", "codex", "--label", "gpu"] });
-    const labels = await e2e.db.pool.query("select name, labels from baton.daemons where id = any ($1) order by name", [[plain.id, codex.id]]);
-    assert.deepEqual(labels.rows, [{ name: "codex-box", labels: ["codex", "gpu"] }, { name: "plain", labels: [] }]);
+    // The daemon sets its labels just after it connects (startDaemon returns on connected): wait for them.
+    const labels = await waitForE2E(e2e, "codex-box to advertise its labels", async () => {
+      const r = await e2e.db.pool.query("select name, labels from baton.daemons where id = any ($1) order by name", [[plain.id, codex.id]]);
+      return r.rows[0]?.labels.length > 0 && r.rows;
+    });
+    assert.deepEqual(labels, [{ name: "codex-box", labels: ["codex", "gpu"] }, { name: "plain", labels: [] }]);
 
     const d = await cliJson<{ rowId: string }>(["directive", "create", "--title", "Routed", "--goal", "Route", "--max-parallel", "3", "--priority", "5"], { env: server.env });
     const row = await e2e.db.pool.query("select max_parallel, priority from baton.directives where id = $1", [d.rowId]);
