@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { CreateDirectiveDocument, SetDirectiveReviewPlansDocument, StartDirectiveDocument } from "../../client/generated/graphql";
+import { CreateDirectiveDocument, StartDirectiveDocument, UpdateDirectiveDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, UsageError, type CommonOptions } from "../context";
 import { cliLimit } from "./directive-limits";
-import { BUDGET_HELP, budgetFlags, updateBudget } from "./task-usage";
-import { FAIRNESS_HELP, fairnessFlags, hasFairness, updateFairness } from "./directive-fairness";
+import { BUDGET_HELP, budgetFlags } from "./task-usage";
+import { FAIRNESS_HELP, fairnessFlags, hasFairness } from "./directive-fairness";
 
 type Options = CommonOptions & {
   title: string;
@@ -107,11 +107,18 @@ Example:
       onComplete: opts.onComplete ?? null,
     });
     let d = present(data.createDirective?.result, "the created directive");
-    if (budgets) await updateBudget(api, d.rowId, budget, { budgetUsd: null, budgetTokens: null });
-    // Plan review (sql/000024) is set before the start, so the first plan already waits for review.
-    if (opts.reviewPlans) d = present((await api.request(SetDirectiveReviewPlansDocument, { d: d.rowId, on: true })).setDirectiveReviewPlans?.result, "the updated directive");
-    if (hasFairness(fairness)) await updateFairness(api, d.rowId, fairness);
-    if ((budgets || opts.reviewPlans || hasFairness(fairness)) && opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
+    // Budget, review and limits in one all-or-nothing call (sql/000029), before the start, so the
+    // first plan already waits for review and nothing runs unbudgeted.
+    const settings: Record<string, unknown> = {};
+    if (budget.usd !== undefined) settings.budget_usd = Number(budget.usd);
+    if (budget.tokens !== undefined) settings.budget_tokens = Number(budget.tokens);
+    if (opts.reviewPlans) settings.review_plans = true;
+    if (fairness.maxParallel !== undefined) settings.max_parallel = fairness.maxParallel;
+    if (fairness.priority !== undefined) settings.priority = fairness.priority;
+    if (Object.keys(settings).length > 0) {
+      d = present((await api.request(UpdateDirectiveDocument, { id: d.rowId, settings })).updateDirective?.result, "the updated directive");
+      if (opts.start) d = present((await api.request(StartDirectiveDocument, { id: d.rowId })).startDirective?.result, "the started directive");
+    }
     output(opts, d, `${d.rowId}\nCreated directive "${d.title}" (${d.status}). Use it with: export BATON_DIRECTIVE_ID=${d.rowId}`);
   });
 }

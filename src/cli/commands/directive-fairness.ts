@@ -3,9 +3,6 @@
  * directive's tasks may run at once, and its place among directives that have waited equally long.
  * Kept apart from the other flags' files so the features stay separate; create and update call in here.
  */
-import { SetDirectiveMaxParallelDocument, SetDirectivePriorityDocument } from "../../client/generated/graphql";
-import type { GraphQLClient } from "../../client/graphql";
-import { present } from "../../client/results";
 import { UsageError } from "../context";
 
 export const FAIRNESS_HELP = `
@@ -44,17 +41,3 @@ export function fairnessFlags(opts: { maxParallel?: string; priority?: string })
 
 export const hasFairness = (f: FairnessFlags) => f.maxParallel !== undefined || f.priority !== undefined;
 
-/** Sets the given flags on the directive; returns it and the line to print. */
-export async function updateFairness(api: GraphQLClient, id: string, flags: FairnessFlags) {
-  let d;
-  if (flags.maxParallel !== undefined) {
-    const data = await api.request(SetDirectiveMaxParallelDocument, { id, maxParallel: flags.maxParallel });
-    d = present(data.setDirectiveMaxParallel?.result, "the updated directive");
-  }
-  if (flags.priority !== undefined) {
-    const data = await api.request(SetDirectivePriorityDocument, { id, priority: flags.priority });
-    d = present(data.setDirectivePriority?.result, "the updated directive");
-  }
-  if (!d) throw new Error("updateFairness: no flag given");
-  return { directive: d, line: `Dispatch of ${d.rowId}: max parallel ${d.maxParallel ?? "none"}, priority ${d.priority}.` };
-}

@@ -1,12 +1,9 @@
 /*
  * The limits' side of `baton directive update` (--timeout, --stall) and the duration flags shared with
  * `directive create` and `add-step`. Kept apart from directive-update.ts (the check's side) so the two
- * features stay separate; directive-update.ts calls updateLimits when a limit flag is given.
+ * features stay separate; directive-update.ts sends the limits with its other settings.
  */
-import { SetDirectiveLimitsDocument } from "../../client/generated/graphql";
-import type { GraphQLClient } from "../../client/graphql";
-import { present } from "../../client/results";
-import { formatDuration, parseLimit } from "../../duration";
+import { parseLimit } from "../../duration";
 import { UsageError } from "../context";
 
 /** A --timeout or --stall value in seconds (0: `none`, where removing is allowed); a bad one is a usage error. */
@@ -23,14 +20,3 @@ export const LIMITS_HELP = `
 limit. They apply to every attempt of the directive's steps (a step's own limits override them) and to
 attempts already running, from the server's next sweep (every few seconds).`;
 
-/** Sets the directive's limits; returns the line to print. */
-export async function updateLimits(api: GraphQLClient, id: string, opts: { timeout?: string; stall?: string }) {
-  const data = await api.request(SetDirectiveLimitsDocument, {
-    id,
-    timeoutSeconds: opts.timeout === undefined ? null : cliLimit(opts.timeout, "--timeout", { allowNone: true }),
-    stallSeconds: opts.stall === undefined ? null : cliLimit(opts.stall, "--stall", { allowNone: true }),
-  });
-  const d = present(data.setDirectiveLimits?.result, "the updated directive");
-  const show = (s: number | null) => (s === null ? "none" : formatDuration(s));
-  return { directive: d, line: `Limits of ${d.rowId}: timeout ${show(d.timeoutSeconds)}, stall ${show(d.stallSeconds)}.` };
-}

@@ -4,8 +4,7 @@
  * agent may report after every model call. Also the budget flags of `directive create`/`update`.
  */
 import type { Command } from "commander";
-import { ReportTaskUsageDocument, SetDirectiveBudgetDocument } from "../../client/generated/graphql";
-import type { GraphQLClient } from "../../client/graphql";
+import { ReportTaskUsageDocument } from "../../client/generated/graphql";
 import { present } from "../../client/results";
 import { addCommonOptions, apiClient, output, parseId, UsageError, type CommonOptions } from "../context";
 
@@ -91,22 +90,6 @@ export function budgetFlags(opts: { budgetUsd?: string; budgetTokens?: string })
   const usd = opts.budgetUsd === undefined ? undefined : opts.budgetUsd.trim() === "none" ? null : parseUsd(opts.budgetUsd, "--budget-usd", { positive: true, max: 1_000_000 });
   const tokens = opts.budgetTokens === undefined ? undefined : opts.budgetTokens.trim() === "none" ? null : parseTokens(opts.budgetTokens, "--budget-tokens", 1);
   return { usd, tokens };
-}
-
-/** Sets the directive's budgets; a flag not given keeps the current budget (`current`). */
-export async function updateBudget(
-  api: GraphQLClient,
-  id: string,
-  flags: { usd?: string | null; tokens?: string | null },
-  current: { budgetUsd: string | null; budgetTokens: string | null },
-) {
-  const data = await api.request(SetDirectiveBudgetDocument, {
-    id,
-    usd: flags.usd === undefined ? current.budgetUsd : flags.usd,
-    tokens: flags.tokens === undefined ? current.budgetTokens : flags.tokens,
-  });
-  const d = present(data.setDirectiveBudget?.result, "the updated directive");
-  return { directive: d, line: budgetLine(d) };
 }
 
 /** "Budget of D: $25, no token budget." (and why it is paused, when it is). */
