@@ -11,8 +11,8 @@ import { ErrorMessage } from "../components/ErrorMessage";
 import { Link } from "../components/Link";
 import { navigate } from "../router";
 
-const BUDGET = "mutation DashboardBudget($id: UUID!, $usd: BigFloat) { setDirectiveBudget(input: { directiveId: $id, budgetUsd: $usd }) { result { rowId } } }";
-const REVIEW = "mutation DashboardReviewPlans($id: UUID!) { setDirectiveReviewPlans(input: { directiveId: $id, reviewPlans: true }) { result { rowId reviewPlans } } }";
+// The budget and review in one all-or-nothing call (sql/000029), as `baton directive create` sends them.
+const SETTINGS = "mutation DashboardSettings($id: UUID!, $settings: JSON!) { updateDirective(input: { directiveId: $id, settings: $settings }) { result { rowId } } }";
 const START = "mutation DashboardStartNew($id: UUID!) { startDirective(input: { directiveId: $id }) { result { rowId } } }";
 const CREATE = `mutation DashboardCreate($title: String!, $goal: String!, $repo: String, $baseBranch: String, $check: String, $start: Boolean) {
   createDirective(input: { title: $title, goal: $goal, repo: $repo, baseBranch: $baseBranch, checkCommand: $check, start: $start }) { result { rowId } }
@@ -47,8 +47,11 @@ export function NewDirectivePage() {
       const id = data.createDirective.result.rowId;
       if (later) {
         try {
-          if (budget !== null) await gql(BUDGET, { id, usd: budget });
-          if (review) await gql(REVIEW, { id });
+          const settings: Record<string, unknown> = {};
+          // A number goes as one; anything else as typed, for the server to refuse with its message.
+          if (budget !== null) settings.budget_usd = Number.isFinite(Number(budget)) ? Number(budget) : budget;
+          if (review) settings.review_plans = true;
+          await gql(SETTINGS, { id, settings });
           if (start) await gql(START, { id });
         } catch (err) {
           setDraft(id); // it exists, as a draft: the message says why the budget, the review or the start failed
